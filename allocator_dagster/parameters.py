@@ -1,0 +1,168 @@
+"""The one typed model of the allocation parameters and the dynamic lists (MODEL.md, "Parameters").
+
+Every entry point (the CLI's PARAMS.yaml, the Dagster resources, the stored snapshots) goes
+through these classes, so a value is validated once and named the same everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+FRACTION_FIELDS = (
+    "tvl_limit_percentage",
+    "position_max_pct_pool_tvl",
+    "position_max_pct_total_assets",
+    "max_alloc_percentage",
+    "group1_max_pct",
+    "group2_max_pct",
+    "group3_max_pct",
+)
+
+LIST_NAMES = ("approved_tokens", "blacklisted_tokens", "approved_protocols", "icebox_tokens")
+
+
+class ParameterError(ValueError):
+    """Parameters that cannot describe a valid problem; the message names the field."""
+
+
+class AllocationParameters(BaseModel):
+    """Parameters of MODEL.md. Fractions are in [0, 1] (0.05 means 5 %)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tvl_limit_percentage: float = 0.05
+    position_max_pct_pool_tvl: float = 0.05
+    position_max_pct_total_assets: float = 0.25
+    max_alloc_percentage: float = 0.20
+    profit_optimization: bool = False
+    min_pools: int = Field(default=5, ge=0)
+    min_position_usd: float = Field(default=10_000.0, ge=0)
+    group1_max_pct: float = 1.0
+    group2_max_pct: float = 0.5
+    group3_max_pct: float = 0.2
+    pool_groups: dict[str, Literal[1, 2, 3]] = Field(default_factory=dict)
+    gas_usd: dict[str, float] = Field(
+        default_factory=lambda: {"default": 2.0, "Ethereum": 15.0, "Arbitrum": 0.5, "Base": 0.3}
+    )
+    base_token: str = "USDC"
+    conversion_penalty_bps: float = Field(default=5.0, ge=0)
+    cost_horizon_days: int = Field(default=30, gt=0)
+    min_improvement_usd: float = Field(default=50.0, ge=0)
+    yield_model: Literal["linear", "diluted"] = "linear"
+    min_tvl_usd: float = Field(default=1_000_000.0, ge=0)
+
+    @field_validator(*FRACTION_FIELDS)
+    @classmethod
+    def _fraction(cls, value: float) -> float:
+        if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+            raise ValueError(f"must be a fraction in [0, 1] (0.05 means 5 %), got {value!r}")
+        return value
+
+    @field_validator("gas_usd")
+    @classmethod
+    def _gas(cls, value: dict[str, float]) -> dict[str, float]:
+        for chain, cost in value.items():
+            if not math.isfinite(cost) or cost < 0:
+                raise ValueError(f"gas cost for chain {chain!r} must be a finite USD amount >= 0")
+        return value
+
+    @field_validator("min_position_usd", "min_tvl_usd", "min_improvement_usd", "conversion_penalty_bps")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+    @model_validator(mode="after")
+    def _selection_needs_minimum(self) -> AllocationParameters:
+        if self.min_pools > 0 and self.min_position_usd <= 0:
+            raise ValueError(
+                f"min_pools={self.min_pools} needs min_position_usd > 0 (MODEL.md, constraint 6)"
+            )
+        return self
+
+    def gas_for(self, chain: str) -> float | None:
+        """Gas in USD for one move on `chain`, or None when neither the chain nor a default is set."""
+        if chain in self.gas_usd:
+            return self.gas_usd[chain]
+        return self.gas_usd.get("default")
+
+    def group_caps(self) -> tuple[float, float, float]:
+        return (self.group1_max_pct, self.group2_max_pct, self.group3_max_pct)
+
+
+class DynamicLists(BaseModel):
+    """The four dynamic lists, kept sorted so that equal lists serialise to equal bytes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    approved_tokens: tuple[str, ...] = ()
+    blacklisted_tokens: tuple[str, ...] = ()
+    approved_protocols: tuple[str, ...] = ()
+    icebox_tokens: tuple[str, ...] = ()
+
+    @field_validator(*LIST_NAMES, mode="before")
+    @classmethod
+    def _normalise(cls, value: Any) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            raise ValueError("must be a list of values, not a single string")
+        out = []
+        for item in value:
+            if not isinstance(item, str) or not item.strip():
+                raise ValueError(f"entries must be non-empty strings, got {item!r}")
+            out.append(item.strip())
+        return tuple(sorted(set(out)))
+
+
+def canonical_json(data: Any) -> str:
+    """JSON with sorted keys and no whitespace: equal data gives equal bytes (and equal hashes)."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def sha256_of(data: Any) -> str:
+    return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()
+
+
+def _format_validation_error(source: str, error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        field = ".".join(str(p) for p in item["loc"]) or "(file)"
+        lines.append(f"{source}: field {field!r}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def parameters_from_mapping(
+    data: dict[str, Any], source: str = "parameters"
+) -> tuple[AllocationParameters, DynamicLists]:
+    """Split one mapping (PARAMS.yaml's shape) into parameters and lists, with errors naming fields."""
+    if not isinstance(data, dict):
+        raise ParameterError(f"{source}: expected a mapping of parameter names to values")
+    list_part = {k: data[k] for k in LIST_NAMES if k in data}
+    param_part = {k: v for k, v in data.items() if k not in LIST_NAMES}
+    try:
+        params = AllocationParameters(**param_part)
+    except ValidationError as exc:
+        raise ParameterError(_format_validation_error(source, exc)) from None
+    try:
+        lists = DynamicLists(**list_part)
+    except ValidationError as exc:
+        raise ParameterError(_format_validation_error(source, exc)) from None
+    return params, lists
+
+
+def load_parameters_file(path: str | Path) -> tuple[AllocationParameters, DynamicLists]:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ParameterError(f"{path}: cannot read parameters: {exc}") from None
+    return parameters_from_mapping(data, source=str(path))
