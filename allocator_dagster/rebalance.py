@@ -1,0 +1,431 @@
+"""The rebalance decision of MODEL.md and the report of one day's allocation.
+
+`decide` builds the day's problem, solves the full reallocation and, where it matters, the
+yield-only variant, and chooses: `forced` when a held pool must be exited, `full` when it earns
+more than `min_improvement_usd` over the horizon (or yield-only is infeasible), else
+`yield-only`; `hold` when the day is infeasible (the holdings stay as they are).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, Decimal
+
+import numpy as np
+import pandas as pd
+
+from allocator_dagster.model import (
+    CENT,
+    BindingLimit,
+    Evaluation,
+    ExactnessNote,
+    Holdings,
+    Problem,
+    SolveOutcome,
+    build_problem,
+    diagnose,
+    evaluate,
+    pool_tokens,
+)
+from allocator_dagster.parameters import AllocationParameters, DynamicLists, sha256_of
+from allocator_dagster.solvers import solve
+from allocator_dagster.solvers.sensitivity import binding_limits
+
+DECISIONS = ("full", "yield-only", "forced", "hold")
+
+
+@dataclass(frozen=True)
+class PoolLine:
+    """One pool of the allocation: the amount, its move from the holdings and what it costs."""
+
+    pool: str
+    chain: str
+    project: str
+    symbol: str
+    group: int
+    tokens: dict[str, list[str]]
+    amount_usd: Decimal
+    weight: float
+    delta_usd: Decimal
+    apy_used: float
+    daily_yield_usd: float
+    gas_usd: float
+    conversion_usd: float
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "pool": self.pool,
+            "chain": self.chain,
+            "project": self.project,
+            "symbol": self.symbol,
+            "group": self.group,
+            "tokens": self.tokens,
+            "amount_usd": str(self.amount_usd),
+            "weight": round(self.weight, 10),
+            "delta_usd": str(self.delta_usd),
+            "apy_used": round(self.apy_used, 8),
+            "daily_yield_usd": round(self.daily_yield_usd, 6),
+            "gas_usd": round(self.gas_usd, 6),
+            "conversion_usd": round(self.conversion_usd, 6),
+        }
+
+
+@dataclass
+class AllocationReport:
+    """Everything MODEL.md's "What every solve reports" asks for, for one day."""
+
+    status: str
+    decision: str
+    reasons: list[str]
+    backend: str
+    total_usd: Decimal
+    lines: list[PoolLine]
+    daily_yield_usd: float
+    gas_usd: float
+    conversion_usd: float
+    objective_usd_per_day: float
+    binding_limits: list[BindingLimit]
+    exactness: list[ExactnessNote]
+    solve_seconds: float
+    alternatives: dict[str, dict[str, float | str]] = field(default_factory=dict)
+    eligible_pools: int = 0
+    ineligible_pools: int = 0
+    ineligible_summary: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def costs_usd(self) -> float:
+        return self.gas_usd + self.conversion_usd
+
+    @property
+    def is_new_allocation(self) -> bool:
+        return self.status == "optimal" and self.decision != "hold"
+
+    def result_payload(self) -> dict[str, object]:
+        """The deterministic part of the report (no timings): what `result_hash` covers."""
+        return {
+            "status": self.status,
+            "decision": self.decision,
+            "reasons": self.reasons,
+            "backend": self.backend,
+            "total_usd": str(self.total_usd),
+            "allocations": [line.as_dict() for line in self.lines],
+            "objective_usd_per_day": round(self.objective_usd_per_day, 6),
+            "daily_yield_usd": round(self.daily_yield_usd, 6),
+            "costs_usd": {
+                "gas": round(self.gas_usd, 6),
+                "conversion": round(self.conversion_usd, 6),
+                "total": round(self.costs_usd, 6),
+            },
+        }
+
+    @property
+    def result_hash(self) -> str:
+        return sha256_of(self.result_payload())
+
+    def as_dict(self) -> dict[str, object]:
+        out = self.result_payload()
+        out.update(
+            {
+                "result_hash": self.result_hash,
+                "binding_limits": [b.as_dict() for b in self.binding_limits],
+                "exactness": [e.as_dict() for e in self.exactness],
+                "solve_seconds": round(self.solve_seconds, 4),
+                "alternatives": self.alternatives,
+                "eligible_pools": self.eligible_pools,
+                "ineligible_pools": self.ineligible_pools,
+                "ineligible_summary": self.ineligible_summary,
+            }
+        )
+        return out
+
+
+def cents_exact(x: np.ndarray, problem: Problem, total: Decimal) -> list[Decimal]:
+    """Amounts in cents that add up to `total` exactly (largest remainder, ties by pool id).
+
+    Untouched holdings keep their exact amount; only moved pools absorb the rounding.
+    """
+    amounts: list[Decimal] = []
+    untouched = problem.is_held & (np.abs(x - problem.held) < 0.005)
+    remainders = []
+    for i, value in enumerate(x.tolist()):
+        if untouched[i]:
+            amounts.append(Decimal(str(problem.held[i])).quantize(CENT))
+            continue
+        exact = Decimal(repr(max(value, 0.0)))
+        floor = exact.quantize(CENT, rounding=ROUND_DOWN)
+        amounts.append(floor)
+        if value > 0:
+            remainders.append((exact - floor, problem.pool_ids[i], i))
+    missing = total - sum(amounts, Decimal("0"))
+    steps = int((missing / CENT).to_integral_value())
+    if steps > 0 and remainders:
+        remainders.sort(key=lambda r: (-r[0], r[1]))
+        for k in range(steps):
+            amounts[remainders[k % len(remainders)][2]] += CENT
+    elif steps < 0:
+        order = sorted(
+            (i for i in range(len(amounts)) if amounts[i] > 0 and not untouched[i]),
+            key=lambda i: (-amounts[i], problem.pool_ids[i]),
+        )
+        for k in range(-steps):
+            amounts[order[k % len(order)]] -= CENT
+    return amounts
+
+
+def _lines(
+    problem: Problem,
+    x: np.ndarray,
+    amounts: list[Decimal],
+    evaluation: Evaluation,
+    universe: pd.DataFrame,
+    total: Decimal,
+) -> list[PoolLine]:
+    lookup = universe.set_index("pool", drop=False)
+    lines = []
+    for i in range(problem.n):
+        if amounts[i] <= 0 and problem.held[i] <= 0:
+            continue
+        pool = str(problem.pool_ids[i])
+        row = lookup.loc[pool]
+        parts, addresses = pool_tokens(str(row["symbol"]), row.get("underlyingTokens"))
+        held = Decimal(str(problem.held[i])).quantize(CENT)
+        lines.append(
+            PoolLine(
+                pool=pool,
+                chain=str(problem.chain[i]),
+                project=str(problem.project[i]),
+                symbol=str(problem.symbol[i]),
+                group=int(problem.group[i]),
+                tokens={"symbols": list(parts), "addresses": list(addresses)},
+                amount_usd=amounts[i],
+                weight=float(amounts[i] / total) if total else 0.0,
+                delta_usd=amounts[i] - held,
+                apy_used=float(problem.apy[i]),
+                daily_yield_usd=float(evaluation.yield_per_pool[i]),
+                gas_usd=float(evaluation.gas_per_pool[i]),
+                conversion_usd=float(evaluation.conversion_per_pool[i]),
+            )
+        )
+    for exit_ in problem.forced_exits:
+        row = lookup.loc[exit_.pool] if exit_.pool in lookup.index else None
+        held = Decimal(str(exit_.amount_usd)).quantize(CENT)
+        symbol = str(row["symbol"]) if row is not None else "?"
+        parts, addresses = pool_tokens(
+            symbol, row.get("underlyingTokens") if row is not None else ()
+        )
+        lines.append(
+            PoolLine(
+                pool=exit_.pool,
+                chain=str(row["chain"]) if row is not None else "?",
+                project=str(row["project"]) if row is not None else "?",
+                symbol=symbol,
+                group=2,
+                tokens={"symbols": list(parts), "addresses": list(addresses)},
+                amount_usd=Decimal("0.00"),
+                weight=0.0,
+                delta_usd=-held,
+                apy_used=0.0,
+                daily_yield_usd=0.0,
+                gas_usd=exit_.gas_usd,
+                conversion_usd=0.0,
+            )
+        )
+    lines.sort(key=lambda line: (-line.amount_usd, line.pool))
+    return lines
+
+
+def _summary(reasons: dict[str, str]) -> dict[str, int]:
+    def rule(text: str) -> str:
+        for key in (
+            "blacklisted",
+            "icebox",
+            "protocol",
+            "not approved",
+            "min_tvl_usd",
+            "APY",
+            "TVL",
+        ):
+            if key in text:
+                return {
+                    "protocol": "protocol not approved",
+                    "not approved": "token not approved",
+                    "min_tvl_usd": "TVL below min_tvl_usd",
+                    "APY": "no finite APY",
+                    "TVL": "TVL not positive",
+                    "blacklisted": "blacklisted token",
+                    "icebox": "iceboxed token",
+                }[key]
+        return text
+
+    counts = Counter(rule(r) for r in reasons.values())
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _alternative(name: str, outcome: SolveOutcome, evaluation: Evaluation | None) -> dict:
+    if evaluation is None:
+        return {"status": outcome.status}
+    return {
+        "status": outcome.status,
+        "objective_usd_per_day": round(evaluation.objective_usd_per_day, 6),
+        "daily_yield_usd": round(evaluation.daily_yield_usd, 6),
+        "costs_usd": round(evaluation.costs_usd, 6),
+        "horizon_value_usd": round(evaluation.horizon_value_usd, 6),
+    }
+
+
+def decide(
+    universe: pd.DataFrame,
+    holdings: Holdings,
+    params: AllocationParameters,
+    lists: DynamicLists,
+    backend: str = "convex",
+    *,
+    force_reasons: list[str] | None = None,
+) -> AllocationReport:
+    """One day's allocation: the decision, the amounts and every figure MODEL.md asks for.
+
+    `force_reasons` (from a sensor) asks for a full reallocation even without a forced exit.
+    """
+    problem, ineligible = build_problem(universe, holdings, params, lists)
+    total = holdings.total_usd
+    common = {
+        "backend": backend,
+        "total_usd": total,
+        "eligible_pools": problem.n,
+        "ineligible_pools": len(ineligible),
+        "ineligible_summary": _summary(ineligible),
+    }
+    full = solve(problem, backend)
+    alternatives: dict[str, dict] = {}
+    if full.status not in ("optimal",) or full.x is None:
+        return _hold(problem, full, universe, holdings, common, ineligible)
+    full_eval = evaluate(problem, full.x)
+    alternatives["full"] = _alternative("full", full, full_eval)
+    exactness = list(full.exactness)
+    seconds = full.solve_seconds
+    chosen = full
+    chosen_problem = problem
+    reasons: list[str] = []
+    if problem.forced_exits or force_reasons:
+        decision = "forced"
+        reasons += [f"forced exit: {e.reason}" for e in problem.forced_exits]
+        reasons += [f"forced reallocation requested: {r}" for r in (force_reasons or [])]
+    elif not problem.is_held.any():
+        decision = "full"
+        reasons.append("nothing is held yet: the whole capital is placed")
+    else:
+        yield_problem = problem.yield_only()
+        only = solve(yield_problem, backend)
+        seconds += only.solve_seconds
+        if only.status != "optimal" or only.x is None:
+            decision = "full"
+            why = diagnose(yield_problem) or [f"yield-only problem is {only.status}"]
+            reasons.append(
+                "yield-only is infeasible, so the portfolio is reallocated: " + "; ".join(why)
+            )
+            alternatives["yield-only"] = {"status": only.status}
+        else:
+            only_eval = evaluate(yield_problem, only.x)
+            alternatives["yield-only"] = _alternative("yield-only", only, only_eval)
+            gain = full_eval.horizon_value_usd - only_eval.horizon_value_usd
+            if gain > params.min_improvement_usd:
+                decision = "full"
+                reasons.append(
+                    f"full reallocation earns {gain:,.2f} USD more over {params.cost_horizon_days} days "
+                    f"after costs than placing only the idle cash (min_improvement_usd "
+                    f"{params.min_improvement_usd:,.2f})"
+                )
+            else:
+                decision = "yield-only"
+                chosen, chosen_problem, full_eval = only, yield_problem, only_eval
+                exactness = list(only.exactness)
+                reasons.append(
+                    f"full reallocation would earn only {gain:,.2f} USD more over "
+                    f"{params.cost_horizon_days} days after costs (min_improvement_usd "
+                    f"{params.min_improvement_usd:,.2f}): only the idle cash of "
+                    f"{holdings.idle_usd:,.2f} USD is placed"
+                )
+    x = chosen.x
+    assert x is not None
+    amounts = cents_exact(x, chosen_problem, total)
+    x_cents = np.array([float(a) for a in amounts])
+    evaluation = evaluate(chosen_problem, x_cents)
+    return AllocationReport(
+        status="optimal",
+        decision=decision,
+        reasons=reasons,
+        lines=_lines(chosen_problem, x_cents, amounts, evaluation, universe, total),
+        daily_yield_usd=evaluation.daily_yield_usd,
+        gas_usd=evaluation.gas_usd,
+        conversion_usd=evaluation.conversion_usd,
+        objective_usd_per_day=evaluation.objective_usd_per_day,
+        binding_limits=binding_limits(chosen_problem, x_cents),
+        exactness=exactness,
+        solve_seconds=seconds,
+        alternatives=alternatives,
+        **common,
+    )
+
+
+def _hold(
+    problem: Problem,
+    outcome: SolveOutcome,
+    universe: pd.DataFrame,
+    holdings: Holdings,
+    common: dict,
+    ineligible: dict[str, str],
+) -> AllocationReport:
+    """An infeasible or failed day: say why, keep the current holdings, allocate nothing new."""
+    if outcome.status == "infeasible":
+        why = diagnose(problem) or [
+            "the limits conflict in combination (no single rule explains it); solver: "
+            + (outcome.message or "infeasible")
+        ]
+        reasons = [f"infeasible: {w}" for w in why]
+    else:
+        reasons = [f"solver {outcome.backend} failed: {outcome.message or outcome.status}"]
+    if problem.forced_exits:
+        reasons += [f"pending forced exit (not executed): {e.reason}" for e in problem.forced_exits]
+    reasons.append("the current holdings stay in force; no new allocation is written")
+    held = holdings.held()
+    lines = []
+    lookup = universe.set_index("pool", drop=False)
+    total = holdings.total_usd
+    for pool, amount in held.items():
+        row = lookup.loc[pool] if pool in lookup.index else None
+        symbol = str(row["symbol"]) if row is not None else "?"
+        parts, addresses = pool_tokens(
+            symbol, row.get("underlyingTokens") if row is not None else ()
+        )
+        lines.append(
+            PoolLine(
+                pool=pool,
+                chain=str(row["chain"]) if row is not None else "?",
+                project=str(row["project"]) if row is not None else "?",
+                symbol=symbol,
+                group=0,
+                tokens={"symbols": list(parts), "addresses": list(addresses)},
+                amount_usd=amount,
+                weight=float(amount / total) if total else 0.0,
+                delta_usd=Decimal("0.00"),
+                apy_used=0.0,
+                daily_yield_usd=0.0,
+                gas_usd=0.0,
+                conversion_usd=0.0,
+            )
+        )
+    return AllocationReport(
+        status="infeasible" if outcome.status == "infeasible" else "failed",
+        decision="hold",
+        reasons=reasons,
+        lines=lines,
+        daily_yield_usd=0.0,
+        gas_usd=0.0,
+        conversion_usd=0.0,
+        objective_usd_per_day=0.0,
+        binding_limits=[],
+        exactness=list(outcome.exactness),
+        solve_seconds=outcome.solve_seconds,
+        **common,
+    )

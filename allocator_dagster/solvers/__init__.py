@@ -1,0 +1,58 @@
+"""Solver backends for the one problem of `allocator_dagster.model`.
+
+`convex` (cvxpy) and `milp` (OR-Tools CP-SAT) consume the same `Problem`; `solve` dispatches
+and applies the shared exact presolve first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from allocator_dagster.model import Problem, SolveOutcome, presolve_dominated
+from allocator_dagster.solvers import _compat  # noqa: F401  - must run before cvxpy is imported
+
+BACKENDS = ("convex", "milp")
+
+
+def _backend(name: str) -> Callable[[Problem], SolveOutcome]:
+    if name == "convex":
+        from allocator_dagster.solvers import convex
+
+        return convex.solve
+    if name == "milp":
+        from allocator_dagster.solvers import milp
+
+        return milp.solve
+    raise ValueError(f"unknown solver backend {name!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def solve(problem: Problem, backend: str = "convex", *, presolve: bool = True) -> SolveOutcome:
+    """Solve `problem`; the returned amounts are aligned with `problem.pool_ids` (all of them)."""
+    run = _backend(backend)
+    if not presolve:
+        return run(problem)
+    reduced, keep = presolve_dominated(problem)
+    outcome = run(reduced)
+    if outcome.x is not None and reduced is not problem:
+        full = np.zeros(problem.n)
+        full[keep] = outcome.x
+        outcome.x = full
+    return outcome
+
+
+def solver_versions() -> dict[str, str]:
+    """Versions of the numerical libraries: part of what a snapshot records."""
+    from importlib.metadata import version
+
+    import cvxpy
+    import highspy  # noqa: F401
+    import ortools
+
+    return {
+        "cvxpy": cvxpy.__version__,
+        "highspy": version("highspy"),
+        "clarabel": version("clarabel"),
+        "ortools": ortools.__version__,
+    }

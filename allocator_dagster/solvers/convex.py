@@ -1,0 +1,221 @@
+"""The `convex` backend: the whole model through cvxpy.
+
+- Linear yield: one LP (no selection needed) or one MILP solved exactly by HiGHS through cvxpy
+  (relative gap 1e-9): gas is an exact fixed cost on binary variables (selection z_i for pools
+  not held, trade t_i for held pools), `min_pools`/`min_position_usd` are exact binaries.
+- Diluted yield without binaries: one convex (second-order cone) problem, solved by Clarabel.
+- Diluted yield with binaries: outer approximation. The concave yield of each pool is replaced by
+  a variable bounded by tangent cuts and the MILP is re-solved, adding a cut at each new point,
+  until the MILP bound and the exact yield of its answer agree within 1e-6 USD/day: exact
+  within that proven gap.
+
+Variables are weights w = x / T, which keeps the numbers well scaled for every solver.
+"""
+
+from __future__ import annotations
+
+import time
+
+import cvxpy as cp
+import numpy as np
+
+from allocator_dagster.model import (
+    DAYS_PER_YEAR_PCT,
+    ExactnessNote,
+    Problem,
+    SolveOutcome,
+    daily_yield,
+)
+
+MIP_OPTIONS = {"mip_rel_gap": 1e-9, "mip_abs_gap": 1e-9, "random_seed": 0, "threads": 1}
+OA_TOLERANCE_USD_PER_DAY = 1e-6
+OA_MAX_ROUNDS = 60
+
+
+def _base_constraints(problem: Problem, w: cp.Variable, held: np.ndarray) -> list:
+    total = problem.total_usd
+    cons = [cp.sum(w) == 1, w >= problem.lower / total, w <= problem.upper / total]
+    for k in (1, 2, 3):
+        members = np.flatnonzero(problem.group == k)
+        if len(members):
+            cons.append(cp.sum(w[members]) <= problem.group_caps_usd[k - 1] / total)
+    return cons
+
+
+class _Formulation:
+    """The shared cvxpy formulation; `dilution_cuts` switches the yield to outer approximation."""
+
+    def __init__(self, problem: Problem, integer: bool):
+        self.problem = problem
+        n, total = problem.n, problem.total_usd
+        self.held_idx = np.flatnonzero(problem.is_held)
+        self.free_idx = np.flatnonzero(~problem.is_held)
+        self.w = cp.Variable(n, name="w", nonneg=True)
+        self.integer = integer
+        self.cons = _base_constraints(problem, self.w, problem.held)
+        w = self.w
+        horizon = problem.horizon_days
+        # conversion on the positive move; for pools not held that is the whole amount
+        cost_terms = []
+        conv = problem.conversion_rate
+        if len(self.free_idx):
+            cost_terms.append((conv[self.free_idx] * total) @ w[self.free_idx])
+        if len(self.held_idx):
+            self.up = cp.Variable(len(self.held_idx), nonneg=True, name="up")
+            self.cons.append(self.up >= w[self.held_idx] - problem.held[self.held_idx] / total)
+            cost_terms.append((conv[self.held_idx] * total) @ self.up)
+        self.z = self.t = None
+        if integer:
+            m = problem.min_position_usd / total
+            cap = problem.upper / total
+            self.z = cp.Variable(n, boolean=True, name="z")
+            self.cons += [w <= cp.multiply(cap, self.z), w >= m * self.z]
+            if problem.min_pools > 0:
+                self.cons.append(cp.sum(self.z) >= problem.min_pools)
+            if len(self.free_idx):
+                cost_terms.append(problem.gas[self.free_idx] @ self.z[self.free_idx])
+            if len(self.held_idx):
+                h = problem.held[self.held_idx] / total
+                big = np.maximum(cap[self.held_idx], h) + 1e-9
+                self.t = cp.Variable(len(self.held_idx), boolean=True, name="t")
+                d = w[self.held_idx] - h
+                self.cons += [d <= cp.multiply(big, self.t), -d <= cp.multiply(big, self.t)]
+                cost_terms.append(problem.gas[self.held_idx] @ self.t)
+        self.costs = sum(cost_terms) / horizon if cost_terms else 0
+        self.cut_points: list[np.ndarray] = []
+
+    def linear_problem(self) -> cp.Problem:
+        rate = self.problem.apy / DAYS_PER_YEAR_PCT * self.problem.total_usd
+        return cp.Problem(cp.Maximize(rate @ self.w - self.costs), self.cons)
+
+    def diluted_problem(self) -> cp.Problem:
+        p, total = self.problem, self.problem.total_usd
+        base = p.apy_base / DAYS_PER_YEAR_PCT * total
+        emission = p.reward_emission_per_day()
+        others = p.others_tvl() / total
+        # E * x/(a+x) = E - E*a/(a+x): concave
+        reward = cp.sum(emission) - cp.sum(
+            cp.multiply(emission * others, cp.inv_pos(others + self.w))
+        )
+        return cp.Problem(cp.Maximize(base @ self.w + reward - self.costs), self.cons)
+
+    def oa_problem(self) -> cp.Problem:
+        p, total = self.problem, self.problem.total_usd
+        base = p.apy_base / DAYS_PER_YEAR_PCT * total
+        emission = p.reward_emission_per_day()
+        others = p.others_tvl() / total
+        r = cp.Variable(p.n, name="reward")
+        cuts = []
+        for point in self.cut_points:
+            value = emission * point / (others + point)
+            slope = emission * others / (others + point) ** 2
+            cuts.append(r <= value + cp.multiply(slope, self.w - point))
+        return cp.Problem(cp.Maximize(base @ self.w + cp.sum(r) - self.costs), self.cons + cuts)
+
+
+def _status(prob: cp.Problem) -> str:
+    if prob.status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+        return "optimal"
+    if prob.status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
+        return "infeasible"
+    return "failed"
+
+
+def _gas_note(problem: Problem, integer: bool) -> ExactnessNote:
+    if integer:
+        return ExactnessNote(
+            "gas",
+            "exact fixed cost on binary selection/trade variables (MILP, HiGHS gap 1e-9)",
+            True,
+        )
+    return ExactnessNote("gas", "no gas cost and no selection rule: pure continuous problem", True)
+
+
+def solve(problem: Problem) -> SolveOutcome:
+    """Solve `problem` with cvxpy; amounts are returned in USD, aligned with `problem.pool_ids`."""
+    started = time.perf_counter()
+    if problem.n == 0:
+        return SolveOutcome("infeasible", None, "convex", 0.0, message="no eligible pool")
+    integer = problem.needs_integers
+    form = _Formulation(problem, integer)
+    notes = [_gas_note(problem, integer)]
+    if problem.presolve_note:
+        notes.append(ExactnessNote("presolve", problem.presolve_note, True))
+    bound = None
+    try:
+        if problem.yield_model == "linear":
+            prob = form.linear_problem()
+            if integer:
+                prob.solve(solver=cp.HIGHS, **MIP_OPTIONS)
+            else:
+                prob.solve(solver=cp.HIGHS)
+            notes.append(ExactnessNote("yield", "linear, exact", True))
+            notes.append(
+                ExactnessNote(
+                    "selection", "exact binaries (HiGHS)" if integer else "not needed", True
+                )
+            )
+        elif not integer:
+            prob = form.diluted_problem()
+            prob.solve(solver=cp.CLARABEL)
+            notes.append(ExactnessNote("yield", "diluted, exact convex (SOCP, Clarabel)", True))
+        else:
+            prob, bound, rounds = _outer_approximation(form)
+            notes.append(
+                ExactnessNote(
+                    "yield",
+                    f"diluted by outer approximation: {rounds} rounds of tangent cuts, proven gap "
+                    f"<= {OA_TOLERANCE_USD_PER_DAY:g} USD/day",
+                    True,
+                )
+            )
+            notes.append(ExactnessNote("selection", "exact binaries (HiGHS)", True))
+    except cp.SolverError as exc:
+        return SolveOutcome(
+            "failed", None, "convex", time.perf_counter() - started, notes, message=str(exc)
+        )
+    status = _status(prob)
+    if status != "optimal" or form.w.value is None:
+        return SolveOutcome(
+            status, None, "convex", time.perf_counter() - started, notes, message=prob.status
+        )
+    x = _clean(problem, np.asarray(form.w.value, dtype=float) * problem.total_usd, form)
+    return SolveOutcome(
+        "optimal", x, "convex", time.perf_counter() - started, notes, bound_usd_per_day=bound
+    )
+
+
+def _outer_approximation(form: _Formulation) -> tuple[cp.Problem, float, int]:
+    p = form.problem
+    cap = p.upper / p.total_usd
+    form.cut_points = [np.zeros(p.n), cap * 0.25, cap * 0.5, cap]
+    prob = None
+    for rounds in range(1, OA_MAX_ROUNDS + 1):
+        prob = form.oa_problem()
+        prob.solve(solver=cp.HIGHS, **MIP_OPTIONS)
+        if _status(prob) != "optimal":
+            return prob, float("nan"), rounds
+        w = np.clip(np.asarray(form.w.value, dtype=float), 0, None)
+        bound = float(prob.value)
+        exact = float(daily_yield(p, w * p.total_usd).sum()) - float(_value(form.costs))
+        if bound - exact <= OA_TOLERANCE_USD_PER_DAY:
+            return prob, bound, rounds
+        form.cut_points.append(w)
+    return prob, float(prob.value), OA_MAX_ROUNDS  # type: ignore[union-attr]
+
+
+def _value(expr) -> float:
+    return 0.0 if isinstance(expr, (int, float)) else float(expr.value)
+
+
+def _clean(problem: Problem, x: np.ndarray, form: _Formulation) -> np.ndarray:
+    """Snap solver noise: unselected pools to 0, untraded holdings to their exact amount."""
+    x = np.clip(x, 0.0, None)
+    if form.z is not None and form.z.value is not None:
+        x[np.asarray(form.z.value) < 0.5] = 0.0
+    else:
+        x[x < 1e-6] = 0.0
+    if form.t is not None and form.t.value is not None:
+        untraded = form.held_idx[np.asarray(form.t.value) < 0.5]
+        x[untraded] = problem.held[untraded]
+    return x

@@ -1,0 +1,128 @@
+"""Shadow prices of the binding limits, from a continuous solve around the chosen allocation.
+
+The selection (which pools are held, which holdings are untouched) is fixed at the answer, the
+remaining problem is continuous, and the dual of each binding limit says how many USD per day
+one more USD of that limit would earn (and, for percentage parameters, one more percentage point).
+"""
+
+from __future__ import annotations
+
+import cvxpy as cp
+import numpy as np
+
+from allocator_dagster.model import CAP_NAMES, DAYS_PER_YEAR_PCT, BindingLimit, Problem
+
+TOL_USD = 0.01
+MIN_SHADOW = 1e-9
+
+
+def binding_limits(problem: Problem, x: np.ndarray) -> list[BindingLimit]:
+    if problem.n == 0 or x is None:
+        return []
+    total = problem.total_usd
+    selected = x > TOL_USD
+    untouched = problem.is_held & (np.abs(x - problem.held) < TOL_USD)
+    idx = np.flatnonzero(selected)
+    if len(idx) == 0:
+        return []
+    w = cp.Variable(len(idx), name="w")
+    upper = problem.upper[idx] / total
+    lower = np.maximum(problem.lower[idx], problem.min_position_usd) / total
+    lower = np.minimum(lower, upper)
+    fixed = untouched[idx]
+    free = ~fixed
+    cons = [cp.sum(w) == 1]
+    cap_con = w <= upper
+    low_con = w >= lower
+    cons += [cap_con, low_con]
+    if fixed.any():
+        cons.append(w[np.flatnonzero(fixed)] == problem.held[idx][fixed] / total)
+    group_cons = {}
+    for k in (1, 2, 3):
+        members = np.flatnonzero(problem.group[idx] == k)
+        if len(members):
+            group_cons[k] = cp.sum(w[members]) <= problem.group_caps_usd[k - 1] / total
+            cons.append(group_cons[k])
+    conv = problem.conversion_rate[idx] * total / problem.horizon_days
+    held_w = problem.held[idx] / total
+    cost = conv @ cp.pos(w - held_w) if np.any(conv) else 0
+    if problem.yield_model == "linear":
+        value = (problem.apy[idx] / DAYS_PER_YEAR_PCT * total) @ w
+        solver = cp.HIGHS
+    else:
+        emission = problem.reward_emission_per_day()[idx]
+        others = problem.others_tvl()[idx] / total
+        value = (
+            (problem.apy_base[idx] / DAYS_PER_YEAR_PCT * total) @ w
+            + cp.sum(emission)
+            - cp.sum(cp.multiply(emission * others, cp.inv_pos(others + w)))
+        )
+        solver = cp.CLARABEL
+    prob = cp.Problem(cp.Maximize(value - cost), cons)
+    try:
+        prob.solve(solver=solver)
+    except cp.SolverError:
+        return []
+    if prob.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or w.value is None:
+        return []
+    out: list[BindingLimit] = []
+    w_val = np.asarray(w.value)
+    cap_dual = np.asarray(cap_con.dual_value, dtype=float).reshape(-1) / total
+    for j, i in enumerate(idx):
+        if free[j] and w_val[j] >= upper[j] - TOL_USD / total and cap_dual[j] > MIN_SHADOW:
+            name = CAP_NAMES[int(problem.upper_cap[i])]
+            base = problem.tvl[i] if name in CAP_NAMES[:2] else total
+            out.append(
+                BindingLimit(
+                    limit=name,
+                    scope=f"pool {problem.pool_ids[i]}",
+                    value_usd=float(problem.upper[i]),
+                    shadow_price_usd_per_day_per_usd=float(cap_dual[j]),
+                    shadow_price_usd_per_day_per_pct=float(cap_dual[j] * base / 100.0),
+                    description=(
+                        f"{name} caps {problem.symbol[i]} ({problem.project[i]}, {problem.chain[i]}) "
+                        f"at {problem.upper[i]:,.0f} USD; one more percentage point would earn "
+                        f"{cap_dual[j] * base / 100.0:,.2f} USD/day"
+                    ),
+                )
+            )
+    for k, con in group_cons.items():
+        dual = float(np.asarray(con.dual_value, dtype=float).reshape(-1)[0]) / total
+        members = idx[problem.group[idx] == k]
+        held_in = float(x[members].sum())
+        cap = problem.group_caps_usd[k - 1]
+        if dual > MIN_SHADOW and held_in >= cap - TOL_USD:
+            out.append(
+                BindingLimit(
+                    limit=f"group{k}_max_pct",
+                    scope=f"group {k}",
+                    value_usd=cap,
+                    shadow_price_usd_per_day_per_usd=dual,
+                    shadow_price_usd_per_day_per_pct=dual * total / 100.0,
+                    description=(
+                        f"the group {k} cap ({cap / total:.0%}) costs {dual * total / 100.0:,.2f} USD/day "
+                        "per percentage point"
+                    ),
+                )
+            )
+    low_dual = np.asarray(low_con.dual_value, dtype=float).reshape(-1) / total
+    for j, i in enumerate(idx):
+        if free[j] and low_dual[j] > MIN_SHADOW and w_val[j] <= lower[j] + TOL_USD / total:
+            is_floor = problem.lower[i] >= problem.min_position_usd
+            name = "yield_only_floor" if is_floor and problem.lower[i] > 0 else "min_position_usd"
+            out.append(
+                BindingLimit(
+                    limit=name,
+                    scope=f"pool {problem.pool_ids[i]}",
+                    value_usd=float(lower[j] * total),
+                    shadow_price_usd_per_day_per_usd=-float(low_dual[j]),
+                    description=(
+                        f"{name} keeps {lower[j] * total:,.0f} USD in {problem.symbol[i]} "
+                        f"({problem.project[i]}); each USD there costs {low_dual[j]:.3g} USD/day"
+                    ),
+                )
+            )
+    out.sort(
+        key=lambda b: (-abs(b.shadow_price_usd_per_day_per_usd * b.value_usd), b.limit, b.scope)
+    )
+    return out
