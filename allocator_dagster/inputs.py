@@ -1,0 +1,206 @@
+"""Input files of `allocator solve`: POOLS.csv (DefiLlama's columns) and HOLDINGS.csv.
+
+Rows become DefiLlama records and pass the same validation as the API's data
+(`sources.records.validate_pool_records`); here a rejected row is an error, named by file, line
+and field, because a half-read universe must never be solved.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from allocator_dagster.model import IDLE, Holdings, to_cents
+from allocator_dagster.sources.records import (
+    FORECAST_COLUMNS,
+    POOL_COLUMNS,
+    validate_pool_records,
+)
+
+REQUIRED_POOL_COLUMNS = ("pool", "chain", "project", "symbol", "tvlUsd")
+NUMERIC_POOL_COLUMNS = ("tvlUsd", "apy", "apyBase", "apyReward", "apyMean30d")
+MAX_REPORTED_ERRORS = 20
+
+
+class InputFileError(ValueError):
+    """A bad input file; the message names the file, the line and the field."""
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            reader.fieldnames = header
+            rows = list(reader)
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputFileError(f"{path}: cannot read CSV: {exc}") from None
+    if not header:
+        raise InputFileError(f"{path}: empty file (expected a header line)")
+    return header, rows
+
+
+def _raise(path: Path, errors: list[str]) -> None:
+    if not errors:
+        return
+    shown = errors[:MAX_REPORTED_ERRORS]
+    more = len(errors) - len(shown)
+    text = "\n".join(f"{path}: {e}" for e in shown)
+    if more:
+        text += f"\n{path}: ... and {more} more errors"
+    raise InputFileError(text)
+
+
+def _number(text: str) -> float | None:
+    """'' is null (DefiLlama's null); anything else must parse (NaN parses and is rejected later)."""
+    text = text.strip()
+    if text == "":
+        return None
+    return float(text)
+
+
+def read_pools_csv(path: str | Path) -> pd.DataFrame:
+    """The pool universe of POOLS.csv, with optional forecast columns (NaN: use current values)."""
+    path = Path(path)
+    header, rows = _read_rows(path)
+    allowed = set(POOL_COLUMNS) | set(FORECAST_COLUMNS)
+    errors = [f"line 1: unknown column {c!r}" for c in header if c not in allowed]
+    errors += [
+        f"line 1: required column {c!r} is missing"
+        for c in REQUIRED_POOL_COLUMNS
+        if c not in header
+    ]
+    seen = {}
+    for c in header:
+        if c in seen:
+            errors.append(f"line 1: column {c!r} appears twice")
+        seen[c] = True
+    _raise(path, errors)
+
+    records: list[dict[str, Any]] = []
+    forecasts: list[dict[str, float]] = []
+    errors_by_line: list[tuple[int, str]] = []
+    first_line: dict[str, int] = {}
+    for n, row in enumerate(rows):
+        pool = (row.get("pool") or "").strip()
+        if pool and pool in first_line:
+            errors_by_line.append(
+                (
+                    n + 2,
+                    f"line {n + 2}: duplicate pool id {pool!r} (first on line {first_line[pool]})",
+                )
+            )
+        first_line.setdefault(pool, n + 2)
+    for n, row in enumerate(rows):
+        line = n + 2
+        record: dict[str, Any] = {}
+        forecast: dict[str, float] = {}
+        pool = (row.get("pool") or "").strip()
+        where = f"line {line}" + (f" (pool {pool})" if pool else "")
+        before = len(errors)
+        if None in row:  # more cells than header columns
+            errors.append(f"{where}: more values than columns")
+            errors_by_line += [(line, e) for e in errors[before:]]
+            del errors[before:]
+            continue
+        for column, raw in row.items():
+            raw = raw if raw is not None else ""
+            if column in NUMERIC_POOL_COLUMNS or column in FORECAST_COLUMNS:
+                try:
+                    value = _number(raw)
+                except ValueError:
+                    errors.append(f"{where}: field {column!r} is not a number: {raw!r}")
+                    continue
+                if column in FORECAST_COLUMNS:
+                    if value is not None and not math.isfinite(value):
+                        errors.append(
+                            f"{where}: field {column!r} is {raw.strip()} (must be finite)"
+                        )
+                    elif value is not None and column == "tvl_forecast" and value <= 0:
+                        errors.append(f"{where}: field {column!r} must be positive, got {value}")
+                    forecast[column] = math.nan if value is None else value
+                else:
+                    record[column] = value
+            elif column == "underlyingTokens":
+                record[column] = [t.strip() for t in raw.split(";") if t.strip()] or None
+            elif column == "stablecoin":
+                flag = raw.strip().lower()
+                if flag in ("", "false", "0", "no"):
+                    record[column] = False if flag else None
+                elif flag in ("true", "1", "yes"):
+                    record[column] = True
+                else:
+                    errors.append(f"{where}: field 'stablecoin' must be true or false, got {raw!r}")
+            else:
+                record[column] = raw.strip() or None
+        if len(errors) > before:  # unparsable row: reported, not validated further
+            errors_by_line += [(line, e) for e in errors[before:]]
+            del errors[before:]
+            continue
+        records.append({"__line": line, **record})
+        forecasts.append(forecast)
+
+    lines = [r.pop("__line") for r in records]
+    universe, rejections = validate_pool_records(records, source=str(path))
+    for rejection in rejections:
+        line = lines[rejection.row_number]
+        pool = f" (pool {rejection.pool_id})" if rejection.pool_id else ""
+        errors_by_line.append((line, f"line {line}{pool}: {rejection.reason}"))
+    _raise(path, [e for _, e in sorted(errors_by_line, key=lambda item: item[0])])
+
+    if any(forecasts):
+        frame = pd.DataFrame(
+            [{"pool": r["pool"].strip(), **f} for r, f in zip(records, forecasts, strict=True)]
+        )
+        frame = frame.reindex(columns=["pool", *FORECAST_COLUMNS])
+        universe = universe.merge(frame, on="pool", how="left")
+    return universe
+
+
+def read_holdings_csv(path: str | Path) -> Holdings:
+    """HOLDINGS.csv: `pool,amount_usd` rows plus one row whose pool is `idle_usd`."""
+    path = Path(path)
+    header, rows = _read_rows(path)
+    errors = []
+    if sorted(header) != ["amount_usd", "pool"]:
+        errors.append(f"line 1: expected the columns pool,amount_usd, got {','.join(header)}")
+    _raise(path, errors)
+    positions: dict[str, Decimal] = {}
+    idle: Decimal | None = None
+    for n, row in enumerate(rows):
+        line = n + 2
+        pool = (row.get("pool") or "").strip()
+        raw = (row.get("amount_usd") or "").strip()
+        if not pool:
+            errors.append(f"line {line}: field 'pool' is empty")
+            continue
+        try:
+            amount = Decimal(raw)
+        except InvalidOperation:
+            errors.append(f"line {line} (pool {pool}): field 'amount_usd' is not a number: {raw!r}")
+            continue
+        if not amount.is_finite():
+            errors.append(
+                f"line {line} (pool {pool}): field 'amount_usd' is {raw} (must be finite)"
+            )
+            continue
+        if amount < 0:
+            errors.append(f"line {line} (pool {pool}): field 'amount_usd' is negative: {raw}")
+            continue
+        if pool == IDLE:
+            if idle is not None:
+                errors.append(f"line {line}: a second {IDLE} row")
+            idle = to_cents(amount)
+        elif pool in positions:
+            errors.append(f"line {line}: pool {pool} appears twice")
+        else:
+            positions[pool] = to_cents(amount)
+    _raise(path, errors)
+    return Holdings(positions=positions, idle_usd=idle if idle is not None else Decimal("0.00"))
