@@ -1,0 +1,263 @@
+"""One day of the allocation chain, without Dagster: balances -> snapshot -> solve -> store.
+
+The Dagster assets call `run_day` for each partition in date order; tests and the benchmark call
+it directly. Reproduce mode (the default) solves from the snapshot the day already has, so a
+backfill gives the same `result_hash`; fresh mode takes a new snapshot of today's parameters and
+lists ("what would we do today with that day's data").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from allocator_dagster.model import Holdings, ModelInputError, build_problem, violations
+from allocator_dagster.paper_trading import roll_forward
+from allocator_dagster.parameters import AllocationParameters, DynamicLists
+from allocator_dagster.rebalance import AllocationReport, decide
+from allocator_dagster.snapshots import Snapshot, hash_holdings, hash_universe, take_snapshot
+from allocator_dagster.solvers import BACKENDS, solver_versions
+from allocator_dagster.storage import allocations as store
+from allocator_dagster.storage.pools import load_pool_day
+
+SNAPSHOT_POLICIES = ("reproduce", "fresh")
+
+
+class DayInputError(RuntimeError):
+    """The day cannot run: a missing input, named with what to materialise first."""
+
+
+@dataclass(frozen=True)
+class AllocationSettings:
+    """Configuration of the chain (the Dagster resource builds one)."""
+
+    parameters: AllocationParameters
+    backend: str = "convex"
+    initial_capital_usd: Decimal = Decimal("10000000.00")
+    paper_trading: bool = True
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"solver backend must be one of {BACKENDS}, got {self.backend!r}")
+
+
+@dataclass
+class DayOutcome:
+    day: dt.date
+    report: AllocationReport
+    snapshot: Snapshot
+    snapshot_used: str  # "new" | "stored"
+    universe: pd.DataFrame
+    holdings: Holdings
+    previous_hash: str | None
+    inputs_match_snapshot: bool
+    next_holdings: Holdings | None
+    limit_violations: list[str] = field(default_factory=list)
+
+    @property
+    def hash_matched(self) -> bool | None:
+        return None if self.previous_hash is None else self.previous_hash == self.report.result_hash
+
+
+def allocation_violations(
+    universe: pd.DataFrame,
+    holdings: Holdings,
+    params: AllocationParameters,
+    lists: DynamicLists,
+    amounts: dict[str, Decimal],
+    total_usd: Decimal,
+) -> list[str]:
+    """Every way a stored allocation breaks MODEL.md: limits, eligibility, sums (empty: sound)."""
+    problem, reasons = build_problem(universe, holdings, params, lists)
+    out = []
+    known = set(problem.pool_ids.tolist())
+    for pool, amount in sorted(amounts.items()):
+        if amount > 0 and pool not in known:
+            out.append(
+                f"pool {pool} holds {amount} USD but is not eligible: {reasons.get(pool, 'not in the pool data')}"
+            )
+    x = np.array([float(amounts.get(p, Decimal("0"))) for p in problem.pool_ids])
+    out += [f"{v.constraint}: {v.detail}" for v in violations(problem, x)]
+    placed = sum(amounts.values(), Decimal("0"))
+    if placed != total_usd:
+        out.append(
+            f"detail amounts add up to {placed} USD, not the allocation total {total_usd} USD"
+        )
+    return out
+
+
+def _holdings_for(
+    conn: sa.Connection, day: dt.date, settings: AllocationSettings
+) -> tuple[Holdings, bool]:
+    """The day's start balances, and whether they were just created (first day of the ledger)."""
+    holdings = store.read_holdings(conn, day)
+    if holdings is not None:
+        return holdings, False
+    previous = store.last_ledger_date_before(conn, day)
+    if previous is None:
+        return Holdings.idle(settings.initial_capital_usd), True
+    if settings.paper_trading:
+        raise DayInputError(
+            f"balances for {day} are missing: the ledger stops at {previous}. Days depend on the day "
+            f"before; materialise asset_allocations from {previous} to {day - dt.timedelta(days=1)} first."
+        )
+    raise DayInputError(f"no daily_ledger rows for {day}: import the day's balances first")
+
+
+def run_day(
+    engine: sa.Engine,
+    day: dt.date,
+    settings: AllocationSettings,
+    *,
+    snapshot_policy: str = "reproduce",
+    force_reasons: list[str] | None = None,
+) -> DayOutcome:
+    """Run the chain for `day` and store the result in one transaction."""
+    if snapshot_policy not in SNAPSHOT_POLICIES:
+        raise ValueError(
+            f"snapshot policy must be one of {SNAPSHOT_POLICIES}, got {snapshot_policy!r}"
+        )
+    universe = load_pool_day(engine, day)
+    if universe.empty:
+        raise DayInputError(
+            f"no pool metrics stored for {day}: materialise pool_daily_metrics for {day} first"
+        )
+    with engine.begin() as conn:
+        holdings, first_day = _holdings_for(conn, day, settings)
+        if first_day:
+            store.write_holdings(conn, day, holdings, source="initial")
+        stored = store.snapshot_in_force(conn, day) if snapshot_policy == "reproduce" else None
+        previous = store.read_allocation(conn, day)
+        if stored is None:
+            versions = {"backend": settings.backend, **solver_versions()}
+            snapshot = take_snapshot(
+                day,
+                settings.parameters,
+                store.read_lists(conn),
+                universe,
+                holdings,
+                mode="original" if snapshot_policy == "reproduce" else "fresh",
+                solver_versions=versions,
+            )
+            snapshot_used = "new"
+        else:
+            snapshot, snapshot_used = stored, "stored"
+        inputs_match = snapshot.metrics_hash == hash_universe(
+            universe
+        ) and snapshot.balances_hash == hash_holdings(holdings)
+        backend = snapshot.solver_versions.get("backend", settings.backend)
+        try:
+            report = decide(
+                universe,
+                holdings,
+                snapshot.parameters,
+                snapshot.lists,
+                backend,
+                force_reasons=force_reasons,
+            )
+        except ModelInputError as exc:
+            raise DayInputError(f"{day}: {exc}") from None
+        amounts = {line.pool: line.amount_usd for line in report.lines}
+        problems: list[str] = []
+        if report.is_new_allocation:
+            problems = allocation_violations(
+                universe, holdings, snapshot.parameters, snapshot.lists, amounts, report.total_usd
+            )
+            if problems:
+                # never store an allocation that breaks the model: keep the last good one in force
+                raise RuntimeError(
+                    f"{day}: the solver's allocation breaks the model: " + "; ".join(problems)
+                )
+        snapshot_id = (
+            snapshot.snapshot_id
+            if snapshot.snapshot_id is not None
+            else store.save_snapshot(conn, snapshot)
+        )
+        snapshot = Snapshot(**{**snapshot.__dict__, "snapshot_id": snapshot_id})
+        reproduction = {
+            "policy": snapshot_policy,
+            "snapshot_used": snapshot_used,
+            "previous_hash": previous.result_hash if previous else None,
+            "matched": None if previous is None else previous.result_hash == report.result_hash,
+            "inputs_match_snapshot": inputs_match,
+        }
+        store.write_allocation(conn, day, report, snapshot_id, extra={"reproduction": reproduction})
+        next_holdings = None
+        if settings.paper_trading:
+            observed = dict(
+                zip(universe["pool"].astype(str), universe["apy"].astype(float), strict=True)
+            )
+            executed = amounts if report.is_new_allocation else None
+            next_holdings = roll_forward(
+                holdings,
+                executed,
+                observed,
+                gas_usd={line.pool: line.gas_usd for line in report.lines} if executed else None,
+                conversion_usd={line.pool: line.conversion_usd for line in report.lines}
+                if executed
+                else None,
+            )
+            store.write_holdings(conn, day + dt.timedelta(days=1), next_holdings, source="paper")
+    return DayOutcome(
+        day=day,
+        report=report,
+        snapshot=snapshot,
+        snapshot_used=snapshot_used,
+        universe=universe,
+        holdings=holdings,
+        previous_hash=previous.result_hash if previous else None,
+        inputs_match_snapshot=inputs_match,
+        next_holdings=next_holdings,
+        limit_violations=problems,
+    )
+
+
+CHECK_CATEGORIES = ("weights", "limits", "eligibility", "details")
+
+
+def check_stored_day(engine: sa.Engine, day: dt.date) -> dict[str, list[str]]:
+    """Re-verify the stored allocation of `day` against its snapshot and inputs, by category.
+
+    Empty lists everywhere: sound. A day without a new allocation (infeasible, held) has nothing
+    to verify beyond having no detail rows.
+    """
+    out: dict[str, list[str]] = {c: [] for c in CHECK_CATEGORIES}
+    with engine.connect() as conn:
+        stored = store.read_allocation(conn, day)
+        if stored is None:
+            out["details"].append(f"{day}: no allocation stored")
+            return out
+        if stored.status != "optimal" or stored.decision == "hold":
+            if stored.amounts:
+                out["details"].append(f"{day}: a {stored.status} day has detail rows")
+            return out
+        snapshot = store.load_snapshot(conn, stored.snapshot_id)
+        holdings = store.read_holdings(conn, day)
+    universe = load_pool_day(engine, day)
+    if holdings is None:
+        out["details"].append(f"{day}: the balances the allocation started from are gone")
+        return out
+    weight_sum = sum(stored.weights.values())
+    if abs(weight_sum - 1.0) > 1e-9:
+        out["weights"].append(f"{day}: weights sum to {weight_sum:.12f}, not 1")
+    for text in allocation_violations(
+        universe, holdings, snapshot.parameters, snapshot.lists, stored.amounts, stored.total_usd
+    ):
+        if "not eligible" in text:
+            out["eligibility"].append(f"{day}: {text}")
+        elif text.startswith("detail amounts"):
+            out["details"].append(f"{day}: {text}")
+        elif text.startswith("full_allocation"):
+            out["weights"].append(f"{day}: {text}")
+        else:
+            out["limits"].append(f"{day}: {text}")
+    if stored.total_usd != holdings.total_usd:
+        out["details"].append(
+            f"{day}: allocation total {stored.total_usd} differs from the day's balances {holdings.total_usd}"
+        )
+    return out

@@ -1,0 +1,17 @@
+"""The allocation domain: assets, checks, schedules and (later) sensors."""
+
+from dagster import Definitions
+
+from allocator_dagster.defs.allocation.assets import allocation_chain, pool_daily_metrics
+from allocator_dagster.defs.allocation.checks import ALLOCATION_CHECKS
+from allocator_dagster.defs.allocation.schedules import (
+    daily_allocation_job,
+    daily_allocation_schedule,
+)
+
+defs = Definitions(
+    assets=[pool_daily_metrics, allocation_chain],
+    asset_checks=ALLOCATION_CHECKS,
+    jobs=[daily_allocation_job],
+    schedules=[daily_allocation_schedule],
+)

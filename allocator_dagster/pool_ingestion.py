@@ -1,0 +1,82 @@
+"""One day of pool data: fetch, validate, forecast, store (the `pool_daily_metrics` partition).
+
+- `sample`: the bundled deterministic universe; the forecast reads the sample's own history, so
+  a day's rows never depend on which other days happen to be stored.
+- `defillama`: today's `/pools` snapshot from the live API (history is built by storing every
+  day, or imported with `allocator pools import-history`); a past day must already be stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from functools import cache
+
+import pandas as pd
+import sqlalchemy as sa
+
+from allocator_dagster.forecast import LOOKBACK_DAYS, attach_forecast
+from allocator_dagster.sources.records import Rejection
+from allocator_dagster.sources.sample import SampleUniverse
+from allocator_dagster.storage.pools import load_pool_day, load_pool_history, replace_pool_day
+
+POOL_SOURCES = ("sample", "defillama")
+
+
+class PoolDataError(RuntimeError):
+    """A day's pool data cannot be had; the message says from where and what to do."""
+
+
+@dataclass
+class IngestResult:
+    day: dt.date
+    source: str
+    universe: pd.DataFrame
+    rejections: list[Rejection] = field(default_factory=list)
+    stored_rows: int = 0
+    reused_stored_day: bool = False
+
+
+@cache
+def sample_universe(seed: int, n_pools: int) -> SampleUniverse:
+    """One generator per (seed, size) per process: its history is computed once and cached."""
+    return SampleUniverse(seed=seed, n_pools=n_pools)
+
+
+def ingest_sample_day(
+    engine: sa.Engine, day: dt.date, universe_source: SampleUniverse
+) -> IngestResult:
+    universe, rejections = universe_source.universe_for(day)
+    start = max(universe_source.start, day - dt.timedelta(days=LOOKBACK_DAYS))
+    history = (
+        universe_source.history(start, day - dt.timedelta(days=1))
+        if day > universe_source.start
+        else pd.DataFrame(columns=["date", "pool", "tvlUsd", "apy", "apyBase", "apyReward"])
+    )
+    frame = attach_forecast(universe, history, day)
+    stored = replace_pool_day(engine, day, frame, rejections, source="sample")
+    return IngestResult(day, "sample", frame, rejections, stored)
+
+
+def ingest_defillama_day(
+    engine: sa.Engine,
+    day: dt.date,
+    fetch_today: callable,  # () -> (universe, rejections)
+    *,
+    today: dt.date | None = None,
+) -> IngestResult:
+    """Store today's live snapshot; a past day is served from what was stored on that day."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    if day != today:
+        stored = load_pool_day(engine, day)
+        if stored.empty:
+            raise PoolDataError(
+                f"the DefiLlama /pools endpoint only serves today ({today}); no snapshot of {day} is "
+                f"stored. Import past days with `allocator pools import-history`."
+            )
+        return IngestResult(day, "defillama", stored, [], len(stored), reused_stored_day=True)
+    universe, rejections = fetch_today()
+    history = load_pool_history(engine, before=day, days=LOOKBACK_DAYS)
+    frame = attach_forecast(universe, history, day)
+    stored_rows = replace_pool_day(engine, day, frame, rejections, source="defillama")
+    return IngestResult(day, "defillama", frame, rejections, stored_rows)

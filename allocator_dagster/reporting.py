@@ -1,0 +1,67 @@
+"""Markdown a treasurer reads at a glance: allocation tables, a bar chart, the binding limits.
+
+Plain text, no Dagster import: the assets put it in materialisation metadata.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from allocator_dagster.rebalance import AllocationReport
+
+BAR_WIDTH = 24
+
+
+def _bar(fraction: float) -> str:
+    full = max(0, min(BAR_WIDTH, round(fraction * BAR_WIDTH)))
+    return "█" * full + "·" * (BAR_WIDTH - full)
+
+
+def allocation_markdown(report: AllocationReport, limit: int = 25) -> str:
+    rows = [
+        "| pool | symbol | project | chain | amount USD | weight | delta USD | APY % | yield USD/day |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for line in report.lines[:limit]:
+        rows.append(
+            f"| `{line.pool[:12]}` | {line.symbol} | {line.project} | {line.chain} | "
+            f"{line.amount_usd:,.2f} | {line.weight:.2%} | {line.delta_usd:+,.2f} | {line.apy_used:.2f} | "
+            f"{line.daily_yield_usd:,.2f} |"
+        )
+    if len(report.lines) > limit:
+        rows.append(f"| … {len(report.lines) - limit} more | | | | | | | | |")
+    return "\n".join(rows)
+
+
+def allocation_chart_markdown(report: AllocationReport, limit: int = 15) -> str:
+    """A text bar chart of the weights (renders in the Dagster UI without images)."""
+    lines = ["```"]
+    for line in [entry for entry in report.lines if entry.amount_usd > 0][:limit]:
+        label = f"{line.symbol[:14]} {line.project[:14]}"
+        lines.append(f"{label:<30} {_bar(line.weight)} {line.weight:6.2%}")
+    lines.append("```")
+    return "\n".join(lines)
+
+
+def binding_limits_markdown(report: AllocationReport, limit: int = 10) -> str:
+    if not report.binding_limits:
+        return "No limit binds: the allocation is not constrained by any cap."
+    return "\n".join(f"- {b.description}" for b in report.binding_limits[:limit])
+
+
+def decision_markdown(report: AllocationReport) -> str:
+    reasons = "\n".join(f"- {r}" for r in report.reasons)
+    return f"**{report.decision}** ({report.status})\n\n{reasons}"
+
+
+def top_pools_markdown(universe: pd.DataFrame, limit: int = 10) -> str:
+    if universe.empty:
+        return "(no pools)"
+    top = universe.sort_values(["tvlUsd", "pool"], ascending=[False, True]).head(limit)
+    rows = ["| pool | symbol | project | chain | TVL USD | APY % |", "|---|---|---|---|---:|---:|"]
+    for r in top.to_dict("records"):
+        rows.append(
+            f"| `{str(r['pool'])[:12]}` | {r['symbol']} | {r['project']} | {r['chain']} | "
+            f"{float(r['tvlUsd']):,.0f} | {float(r['apy']):.2f} |"
+        )
+    return "\n".join(rows)

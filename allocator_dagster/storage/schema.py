@@ -1,0 +1,308 @@
+"""The one definition of the application schema (SQLAlchemy Core).
+
+`sql/schema.sql` is this metadata rendered for PostgreSQL (`python -m allocator_dagster.storage.ddl`),
+and the Alembic migrations in `storage/migrations/versions` build exactly this; tests prove both.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# JSON everywhere, JSONB on PostgreSQL (queryable snapshots and reports).
+JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+# Money in exact cents; Decimal in Python.
+Money = sa.Numeric(20, 2)
+# Rates and forecasts: binary floats are fine, they are inputs to an optimiser, not ledger money.
+Real = sa.Float(precision=53)
+Timestamp = sa.DateTime(timezone=True)
+
+pool_daily_metrics = sa.Table(
+    "pool_daily_metrics",
+    metadata,
+    sa.Column("metric_date", sa.Date, primary_key=True),
+    sa.Column("pool_id", sa.String(128), primary_key=True),
+    sa.Column("chain", sa.String(64), nullable=False),
+    sa.Column("project", sa.String(128), nullable=False),
+    sa.Column("symbol", sa.String(256), nullable=False),
+    sa.Column("underlying_tokens", JSONType, nullable=False),
+    sa.Column("tvl_usd", Real, nullable=False),
+    sa.Column("apy", Real),
+    sa.Column("apy_base", Real),
+    sa.Column("apy_reward", Real),
+    sa.Column("apy_mean_30d", Real),
+    sa.Column("stablecoin", sa.Boolean, nullable=False),
+    sa.Column("il_risk", sa.String(16)),
+    sa.Column("exposure", sa.String(16)),
+    sa.Column("pool_meta", sa.String(256)),
+    sa.Column("apy_forecast", Real),
+    sa.Column("apy_base_forecast", Real),
+    sa.Column("apy_reward_forecast", Real),
+    sa.Column("tvl_forecast", Real),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("ingested_at", Timestamp, nullable=False),
+    sa.CheckConstraint("tvl_usd >= 0", name="tvl_not_negative"),
+)
+
+pool_rejections = sa.Table(
+    "pool_rejections",
+    metadata,
+    sa.Column("metric_date", sa.Date, primary_key=True),
+    sa.Column("row_number", sa.Integer, primary_key=True),
+    sa.Column("pool_id", sa.String(128)),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("source", sa.String(32), nullable=False),
+)
+
+daily_ledger = sa.Table(
+    "daily_ledger",
+    metadata,
+    sa.Column("ledger_date", sa.Date, primary_key=True),
+    # `idle_usd` is the cash row, as in HOLDINGS.csv.
+    sa.Column("pool_id", sa.String(128), primary_key=True),
+    sa.Column("amount_usd", Money, nullable=False),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("recorded_at", Timestamp, nullable=False),
+    sa.CheckConstraint("amount_usd >= 0", name="amount_not_negative"),
+)
+
+
+def _list_table(name: str) -> sa.Table:
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("value", sa.String(256), primary_key=True),
+        sa.Column("added_by", sa.String(128), nullable=False),
+        sa.Column("added_at", Timestamp, nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+    )
+
+
+approved_tokens = _list_table("approved_tokens")
+blacklisted_tokens = _list_table("blacklisted_tokens")
+approved_protocols = _list_table("approved_protocols")
+icebox_tokens = _list_table("icebox_tokens")
+LIST_TABLES = {
+    "approved_tokens": approved_tokens,
+    "blacklisted_tokens": blacklisted_tokens,
+    "approved_protocols": approved_protocols,
+    "icebox_tokens": icebox_tokens,
+}
+
+dynamic_list_changes = sa.Table(
+    "dynamic_list_changes",
+    metadata,
+    sa.Column("change_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("list_name", sa.String(32), nullable=False),
+    sa.Column("action", sa.String(8), nullable=False),
+    sa.Column("value", sa.String(256), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("changed_by", sa.String(128), nullable=False),
+    sa.Column("changed_at", Timestamp, nullable=False),
+    sa.CheckConstraint("action IN ('add', 'remove')", name="action_enum"),
+    sa.CheckConstraint(
+        "list_name IN ('approved_tokens', 'blacklisted_tokens', 'approved_protocols', 'icebox_tokens')",
+        name="list_name_enum",
+    ),
+)
+
+allocation_parameters = sa.Table(
+    "allocation_parameters",
+    metadata,
+    sa.Column("snapshot_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("allocation_date", sa.Date, nullable=False, index=True),
+    sa.Column("mode", sa.String(16), nullable=False),
+    sa.Column("parameters", JSONType, nullable=False),
+    sa.Column("dynamic_lists", JSONType, nullable=False),
+    sa.Column("metrics_hash", sa.String(64), nullable=False),
+    sa.Column("balances_hash", sa.String(64), nullable=False),
+    sa.Column("code_version", sa.String(64), nullable=False),
+    sa.Column("solver_versions", JSONType, nullable=False),
+    sa.Column("snapshot_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.CheckConstraint("mode IN ('original', 'fresh')", name="mode_enum"),
+)
+
+asset_allocations = sa.Table(
+    "asset_allocations",
+    metadata,
+    sa.Column("allocation_date", sa.Date, primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("reasons", JSONType, nullable=False),
+    sa.Column("total_usd", Money, nullable=False),
+    sa.Column("expected_daily_yield_usd", Real, nullable=False),
+    sa.Column("gas_cost_usd", Real, nullable=False),
+    sa.Column("conversion_cost_usd", Real, nullable=False),
+    sa.Column("objective_usd_per_day", Real, nullable=False),
+    sa.Column("solver", sa.String(16), nullable=False),
+    sa.Column(
+        "snapshot_id",
+        sa.Integer,
+        sa.ForeignKey("allocation_parameters.snapshot_id"),
+        nullable=False,
+    ),
+    sa.Column("result_hash", sa.String(64), nullable=False),
+    sa.Column("report", JSONType, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.CheckConstraint(
+        "status IN ('optimal', 'infeasible', 'failed')", name="status_enum"
+    ),
+    sa.CheckConstraint(
+        "decision IN ('full', 'yield-only', 'forced', 'hold')", name="decision_enum"
+    ),
+)
+
+asset_allocation_details = sa.Table(
+    "asset_allocation_details",
+    metadata,
+    sa.Column(
+        "allocation_date",
+        sa.Date,
+        sa.ForeignKey("asset_allocations.allocation_date", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("pool_id", sa.String(128), primary_key=True),
+    sa.Column("chain", sa.String(64), nullable=False),
+    sa.Column("project", sa.String(128), nullable=False),
+    sa.Column("symbol", sa.String(256), nullable=False),
+    sa.Column("tokens", JSONType, nullable=False),
+    sa.Column("pool_group", sa.SmallInteger, nullable=False),
+    sa.Column("amount_usd", Money, nullable=False),
+    sa.Column("weight", Real, nullable=False),
+    sa.Column("delta_usd", Money, nullable=False),
+    sa.Column("apy_used", Real, nullable=False),
+    sa.Column("expected_daily_yield_usd", Real, nullable=False),
+    sa.Column("gas_cost_usd", Real, nullable=False),
+    sa.Column("conversion_cost_usd", Real, nullable=False),
+    sa.CheckConstraint("amount_usd >= 0", name="amount_not_negative"),
+    sa.CheckConstraint("pool_group IN (1, 2, 3)", name="group_enum"),
+)
+
+# ---------------------------------------------------------------- profit split
+
+PROFIT_CATEGORIES = ("reinvestment", "dao", "lucky", "creator")
+
+profit_allocation_log = sa.Table(
+    "profit_allocation_log",
+    metadata,
+    sa.Column("proposal_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("proposal_date", sa.Date, nullable=False, index=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("proposer", sa.String(16), nullable=False),
+    sa.Column("proposed_by", sa.String(128), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("reinvestment_pct", sa.Numeric(5, 2), nullable=False),
+    sa.Column("dao_pct", sa.Numeric(5, 2), nullable=False),
+    sa.Column("lucky_pct", sa.Numeric(5, 2), nullable=False),
+    sa.Column("creator_pct", sa.Numeric(5, 2), nullable=False),
+    sa.Column("confidence", sa.Numeric(4, 3), nullable=False),
+    sa.Column("should_rebalance", sa.Boolean, nullable=False),
+    sa.Column("reasoning", sa.Text, nullable=False),
+    sa.Column("warnings", JSONType, nullable=False),
+    sa.Column("input_metrics", JSONType, nullable=False),
+    sa.Column("fallback_reason", sa.Text),
+    sa.Column("reviewed_by", sa.String(128)),
+    sa.Column("reviewed_at", Timestamp),
+    sa.Column("review_notes", sa.Text),
+    sa.Column("effective_from", Timestamp),
+    sa.Column("effective_to", Timestamp),
+    sa.CheckConstraint(
+        "status IN ('proposed', 'rejected', 'active', 'superseded')", name="status_enum"
+    ),
+    sa.CheckConstraint("proposer IN ('rules', 'llm', 'manual', 'seed')", name="proposer_enum"),
+    sa.CheckConstraint(
+        "reinvestment_pct BETWEEN 0 AND 100 AND dao_pct BETWEEN 0 AND 100 "
+        "AND lucky_pct BETWEEN 0 AND 100 AND creator_pct BETWEEN 0 AND 100",
+        name="pct_range",
+    ),
+    # ROUND: SQLite stores NUMERIC as binary REAL, where 77.10 + 15.30 + 4.80 + 2.80 != 100.
+    # On PostgreSQL the sum is exact NUMERIC(5, 2) and ROUND(_, 2) changes nothing.
+    sa.CheckConstraint(
+        "ROUND(reinvestment_pct + dao_pct + lucky_pct + creator_pct, 2) = 100",
+        name="pct_sum_100",
+    ),
+    sa.CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_range"),
+    sa.CheckConstraint(
+        "status NOT IN ('active', 'superseded') OR effective_from IS NOT NULL",
+        name="active_has_effective_from",
+    ),
+)
+# At most one active split at any moment, enforced by the database itself.
+sa.Index(
+    "uq_profit_allocation_log_one_active",
+    profit_allocation_log.c.status,
+    unique=True,
+    postgresql_where=profit_allocation_log.c.status == "active",
+    sqlite_where=profit_allocation_log.c.status == "active",
+)
+
+profit_distributions = sa.Table(
+    "profit_distributions",
+    metadata,
+    sa.Column("distribution_date", sa.Date, primary_key=True),
+    sa.Column("category", sa.String(16), primary_key=True),
+    sa.Column(
+        "proposal_id",
+        sa.Integer,
+        sa.ForeignKey("profit_allocation_log.proposal_id"),
+        nullable=False,
+    ),
+    sa.Column("profit_usd", Money, nullable=False),
+    sa.Column("pct", sa.Numeric(5, 2), nullable=False),
+    sa.Column("amount_usd", Money, nullable=False),
+    sa.Column("profit_source", sa.String(32), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.CheckConstraint(
+        "category IN ('reinvestment', 'dao', 'lucky', 'creator')", name="category_enum"
+    ),
+)
+
+platform_engagement_daily = sa.Table(
+    "platform_engagement_daily",
+    metadata,
+    sa.Column("metric_date", sa.Date, primary_key=True),
+    sa.Column("wallet_connections", sa.Integer, nullable=False),
+    sa.Column("trades", sa.Integer, nullable=False),
+    sa.Column("page_views", sa.Integer, nullable=False),
+    sa.Column("engagement_score", Real, nullable=False),
+    sa.CheckConstraint("engagement_score BETWEEN 0 AND 100", name="score_range"),
+)
+
+token_performance_daily = sa.Table(
+    "token_performance_daily",
+    metadata,
+    sa.Column("metric_date", sa.Date, primary_key=True),
+    sa.Column("price_usd", Real, nullable=False),
+    sa.Column("price_trend_pct_7d", Real, nullable=False),
+    sa.Column("volume_usd", Real, nullable=False),
+    sa.Column("holders", sa.Integer, nullable=False),
+    sa.Column("holder_growth_pct_7d", Real, nullable=False),
+)
+
+dao_treasury_daily = sa.Table(
+    "dao_treasury_daily",
+    metadata,
+    sa.Column("metric_date", sa.Date, primary_key=True),
+    sa.Column("balance_usd", Money, nullable=False),
+    sa.Column("monthly_burn_usd", Money, nullable=False),
+)
+
+community_growth_daily = sa.Table(
+    "community_growth_daily",
+    metadata,
+    sa.Column("metric_date", sa.Date, primary_key=True),
+    sa.Column("members", sa.Integer, nullable=False),
+    sa.Column("new_members_7d", sa.Integer, nullable=False),
+    sa.Column("growth_pct_7d", Real, nullable=False),
+)
