@@ -73,7 +73,9 @@ class AllocationParameters(BaseModel):
                 raise ValueError(f"gas cost for chain {chain!r} must be a finite USD amount >= 0")
         return value
 
-    @field_validator("min_position_usd", "min_tvl_usd", "min_improvement_usd", "conversion_penalty_bps")
+    @field_validator(
+        "min_position_usd", "min_tvl_usd", "min_improvement_usd", "conversion_penalty_bps"
+    )
     @classmethod
     def _finite(cls, value: float) -> float:
         if not math.isfinite(value):

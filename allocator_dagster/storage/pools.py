@@ -1,0 +1,251 @@
+"""Reads and writes of the pool tables: `pool_daily_metrics` and `pool_rejections`.
+
+A day is the unit of storage: `replace_pool_day` deletes the day's rows and inserts the new
+ones in one transaction, so re-running a day never duplicates rows and a failed write leaves
+the previous rows as they were. `upsert_pool_rows` does the same for only the given pools of a
+day (the history import adds pools to a day without dropping the others). Everything goes
+through SQLAlchemy Core with bound parameters and `executemany` inserts.
+
+The frames read back have the universe's columns and dtypes (`sources.records`), so a stored
+day equals the frame that was written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from allocator_dagster.sources.records import (
+    FORECAST_COLUMNS,
+    POOL_COLUMNS,
+    Rejection,
+    nan_to_none,
+    universe_frame,
+)
+from allocator_dagster.storage.schema import pool_daily_metrics, pool_rejections
+
+# Universe column -> table column.
+COLUMN_MAP: dict[str, str] = {
+    "pool": "pool_id",
+    "chain": "chain",
+    "project": "project",
+    "symbol": "symbol",
+    "underlyingTokens": "underlying_tokens",
+    "tvlUsd": "tvl_usd",
+    "apy": "apy",
+    "apyBase": "apy_base",
+    "apyReward": "apy_reward",
+    "apyMean30d": "apy_mean_30d",
+    "stablecoin": "stablecoin",
+    "ilRisk": "il_risk",
+    "exposure": "exposure",
+    "poolMeta": "pool_meta",
+    **{name: name for name in FORECAST_COLUMNS},
+}
+HISTORY_COLUMNS = ("date", "pool", "tvlUsd", "apy", "apyBase", "apyReward")
+_REQUIRED = ("pool", "chain", "project", "symbol", "tvlUsd")
+_REALS = ("tvlUsd", "apy", "apyBase", "apyReward", "apyMean30d", *FORECAST_COLUMNS)
+
+
+def _metric_rows(
+    day: date, frame: pd.DataFrame, source: str, ingested_at: datetime
+) -> list[dict[str, Any]]:
+    """The table rows of a universe frame; refuses rows the table would store wrongly."""
+    missing = [c for c in _REQUIRED if c not in frame.columns]
+    if missing:
+        raise ValueError(f"pool frame for {day} lacks required column(s) {', '.join(missing)}")
+    n = len(frame)
+    columns: dict[str, list[Any]] = {}
+    for name, target in COLUMN_MAP.items():
+        if name not in frame.columns:
+            columns[target] = [None] * n
+        elif name in _REALS:
+            values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float)
+            values = np.where(np.isfinite(values), values, np.nan).tolist()
+            columns[target] = [None if v != v else v for v in values]
+        else:
+            columns[target] = nan_to_none(frame[name].tolist())
+    for pos, tvl in enumerate(columns["tvl_usd"]):
+        if tvl is None or tvl < 0:
+            pool = columns["pool_id"][pos]
+            raise ValueError(f"pool {pool!r} on {day}: tvlUsd must be finite and >= 0")
+    columns["underlying_tokens"] = [list(t) if t else [] for t in columns["underlying_tokens"]]
+    columns["stablecoin"] = [bool(v) for v in columns["stablecoin"]]
+    targets = list(columns)
+    rows = []
+    for values in zip(*(columns[t] for t in targets), strict=True):
+        row = dict(zip(targets, values, strict=True))
+        row["metric_date"] = day
+        row["source"] = source
+        row["ingested_at"] = ingested_at
+        rows.append(row)
+    return rows
+
+
+def _rejection_rows(day: date, rejections: Iterable[Rejection], source: str) -> list[dict]:
+    return [
+        {
+            "metric_date": day,
+            "row_number": r.row_number,
+            "pool_id": r.pool_id,
+            "reason": r.reason,
+            "source": source,
+        }
+        for r in rejections
+    ]
+
+
+def replace_pool_day(
+    engine: sa.Engine,
+    day: date,
+    universe_df: pd.DataFrame,
+    rejections: Sequence[Rejection],
+    *,
+    source: str,
+    ingested_at: datetime | None = None,
+) -> int:
+    """Store one day's universe and rejections, replacing that day's rows; returns rows written.
+
+    One transaction: delete + bulk insert, so the day is never half-written or duplicated.
+    """
+    ingested_at = ingested_at or datetime.now(UTC)
+    rows = _metric_rows(day, universe_df, source, ingested_at)
+    rejected = _rejection_rows(day, rejections, source)
+    with engine.begin() as conn:
+        conn.execute(pool_daily_metrics.delete().where(pool_daily_metrics.c.metric_date == day))
+        conn.execute(pool_rejections.delete().where(pool_rejections.c.metric_date == day))
+        if rows:
+            conn.execute(pool_daily_metrics.insert(), rows)
+        if rejected:
+            conn.execute(pool_rejections.insert(), rejected)
+    return len(rows)
+
+
+def upsert_pool_rows(
+    engine: sa.Engine,
+    day: date,
+    universe_df: pd.DataFrame,
+    *,
+    source: str,
+    ingested_at: datetime | None = None,
+) -> int:
+    """Replace only these pools' rows of `day` (the others and rejections stay); one transaction."""
+    ingested_at = ingested_at or datetime.now(UTC)
+    rows = _metric_rows(day, universe_df, source, ingested_at)
+    if not rows:
+        return 0
+    pool_ids = [r["pool_id"] for r in rows]
+    table = pool_daily_metrics
+    with engine.begin() as conn:
+        for start in range(0, len(pool_ids), 500):  # keep IN lists short on every backend
+            chunk = pool_ids[start : start + 500]
+            conn.execute(
+                table.delete().where(table.c.metric_date == day, table.c.pool_id.in_(chunk))
+            )
+        conn.execute(table.insert(), rows)
+    return len(rows)
+
+
+def _tokens(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):  # a driver that hands back JSON text
+        value = json.loads(value)
+    return tuple(str(v) for v in value)
+
+
+def _nullable_float(values: list[Any]) -> list[float]:
+    return [math.nan if v is None else float(v) for v in values]
+
+
+def load_pool_day(engine: sa.Engine, day: date) -> pd.DataFrame:
+    """The stored universe of `day` with its forecast columns, sorted by pool id (empty if none)."""
+    table = pool_daily_metrics
+    targets = [COLUMN_MAP[name] for name in POOL_COLUMNS + FORECAST_COLUMNS]
+    query = (
+        sa.select(*(table.c[t] for t in targets))
+        .where(table.c.metric_date == day)
+        .order_by(table.c.pool_id)
+    )
+    with engine.connect() as conn:
+        fetched = conn.execute(query).all()
+    names = POOL_COLUMNS + FORECAST_COLUMNS
+    columns: dict[str, list[Any]] = {name: [] for name in names}
+    if fetched:
+        for name, values in zip(names, zip(*fetched, strict=True), strict=True):
+            columns[name] = list(values)
+    columns["underlyingTokens"] = [_tokens(v) for v in columns["underlyingTokens"]]
+    for name in _REALS:
+        columns[name] = _nullable_float(columns[name])
+    frame = universe_frame(columns, forecast=True)
+    # The database's collation may order ids differently from Python: sort here, not in SQL.
+    return frame.sort_values("pool", kind="stable").reset_index(drop=True)
+
+
+def load_pool_rejections(engine: sa.Engine, day: date) -> list[Rejection]:
+    """The records rejected on `day`, in row order."""
+    table = pool_rejections
+    query = (
+        sa.select(table.c.row_number, table.c.pool_id, table.c.reason)
+        .where(table.c.metric_date == day)
+        .order_by(table.c.row_number)
+    )
+    with engine.connect() as conn:
+        return [Rejection(r.row_number, r.pool_id, r.reason) for r in conn.execute(query)]
+
+
+def load_pool_history(engine: sa.Engine, *, before: date, days: int) -> pd.DataFrame:
+    """(date, pool, tvlUsd, apy, apyBase, apyReward) of the `days` days before `before`.
+
+    Rows dated `before` or later are never returned: the forecast for a day must not see it.
+    """
+    if days < 0:
+        raise ValueError(f"days must be >= 0, got {days}")
+    table = pool_daily_metrics
+    first = before - timedelta(days=days)
+    query = (
+        sa.select(
+            table.c.metric_date,
+            table.c.pool_id,
+            table.c.tvl_usd,
+            table.c.apy,
+            table.c.apy_base,
+            table.c.apy_reward,
+        )
+        .where(table.c.metric_date >= first, table.c.metric_date < before)
+        .order_by(table.c.metric_date, table.c.pool_id)
+    )
+    with engine.connect() as conn:
+        fetched = conn.execute(query).all()
+    return history_frame(fetched)
+
+
+def history_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    """A history frame with fixed dtypes from (date, pool, tvl, apy, base, reward) tuples."""
+    values = list(zip(*rows, strict=True)) if rows else [()] * len(HISTORY_COLUMNS)
+    frame = pd.DataFrame(
+        {
+            "date": pd.Series(pd.to_datetime(list(values[0])), dtype="datetime64[ns]"),
+            "pool": pd.Series(list(values[1]), dtype="str"),
+            **{
+                name: pd.Series(_nullable_float(list(v)), dtype="float64")
+                for name, v in zip(HISTORY_COLUMNS[2:], values[2:], strict=True)
+            },
+        }
+    )
+    return frame.sort_values(["date", "pool"], kind="stable").reset_index(drop=True)
+
+
+def stored_pool_days(engine: sa.Engine) -> list[date]:
+    """Every day that has pool rows, oldest first."""
+    table = pool_daily_metrics
+    query = sa.select(table.c.metric_date).distinct().order_by(table.c.metric_date)
+    with engine.connect() as conn:
+        return [r[0] for r in conn.execute(query)]
