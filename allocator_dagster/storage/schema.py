@@ -155,9 +155,7 @@ asset_allocations = sa.Table(
     sa.Column("result_hash", sa.String(64), nullable=False),
     sa.Column("report", JSONType, nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
-    sa.CheckConstraint(
-        "status IN ('optimal', 'infeasible', 'failed')", name="status_enum"
-    ),
+    sa.CheckConstraint("status IN ('optimal', 'infeasible', 'failed')", name="status_enum"),
     sa.CheckConstraint(
         "decision IN ('full', 'yield-only', 'forced', 'hold')", name="decision_enum"
     ),
