@@ -28,6 +28,12 @@ class ModelInputError(ValueError):
     """Input that cannot form a problem (e.g. a chain without a gas cost); names the pool and field."""
 
 
+def to_cent_grid(limits: np.ndarray) -> np.ndarray:
+    """Limits on the cent grid, rounded up: money moves in cents, so a limit of 20,000.006 USD
+    admits 20,000.01 (and a holding rounded to the cent never breaks the limit it was placed at)."""
+    return np.ceil(np.round(limits * 100.0, 6)) / 100.0
+
+
 def to_cents(value: float | Decimal | str) -> Decimal:
     return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_EVEN)
 
@@ -67,7 +73,9 @@ def pool_tokens(
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """A pool's tokens: symbol parts (upper-case) and underlying addresses (lower-case)."""
     parts = tuple(p.strip().upper() for p in str(symbol).split("-") if p.strip())
-    addresses = tuple(str(a).strip().lower() for a in (underlying or ()) if str(a).strip())
+    if underlying is None or isinstance(underlying, float | str):  # null, NaN, or a bare string
+        underlying = (underlying,) if isinstance(underlying, str) else ()
+    addresses = tuple(str(a).strip().lower() for a in underlying if str(a).strip())
     return parts, addresses
 
 
@@ -328,7 +336,12 @@ def build_problem(
         else:
             continue
         gas = params.gas_for(chain) if chain else params.gas_usd.get("default")
-        exits.append(ForcedExit(pool, amount, reason, float(gas or 0.0)))
+        if gas is None:
+            where = f"chain {chain!r}" if chain else "an unknown chain (it vanished from the data)"
+            raise ModelInputError(
+                f"held pool {pool!r} must be exited but {where} has no gas cost in gas_usd and there is no 'default'"
+            )
+        exits.append(ForcedExit(pool, amount, reason, float(gas)))
 
     elig = frame.loc[eligible_mask].reset_index(drop=True)
     n = len(elig)
@@ -358,7 +371,7 @@ def build_problem(
         ]
     )
     upper_cap = np.argmin(caps, axis=0) if n else np.zeros(0, dtype=int)
-    upper = caps.min(axis=0) if n else np.zeros(0)
+    upper = to_cent_grid(caps.min(axis=0)) if n else np.zeros(0)
     groups = np.array(
         [pool_group(r, params.pool_groups) for r in elig.to_dict("records")], dtype=int
     )
@@ -386,7 +399,9 @@ def build_problem(
         conversion_rate=conv,
         total_usd=total,
         horizon_days=params.cost_horizon_days,
-        group_caps_usd=tuple(g * total for g in params.group_caps()),  # type: ignore[arg-type]
+        group_caps_usd=tuple(
+            float(to_cent_grid(np.array([g * total]))[0]) for g in params.group_caps()
+        ),  # type: ignore[arg-type]
         min_pools=params.min_pools,
         min_position_usd=params.min_position_usd,
         yield_model=params.yield_model,
@@ -649,6 +664,43 @@ def presolve_dominated(problem: Problem) -> tuple[Problem, np.ndarray]:
         f"and cap than at least min_pools={problem.min_pools} pools that can absorb the group's budget); exact"
     )
     return replace(reduced, presolve_removed=removed, presolve_note=note), keep
+
+
+def polish(problem: Problem, x: np.ndarray) -> np.ndarray:
+    """Snap a solver's answer onto the feasible set: bounds, group caps and the exact total.
+
+    Solvers return amounts to their feasibility tolerance (1e-7 of T is 1 USD on 10 M USD).
+    Only pools already selected and not left untouched are adjusted, by at most that tolerance,
+    so the selection, and with it every fixed cost, is unchanged.
+    """
+    x = np.clip(np.asarray(x, dtype=float), problem.lower, problem.upper)
+    untouched = problem.is_held & (np.abs(x - problem.held) < 0.005)
+    movable = (x > 0) & ~untouched
+    for k in (1, 2, 3):
+        members = (problem.group == k) & movable
+        excess = float(x[problem.group == k].sum()) - problem.group_caps_usd[k - 1]
+        if excess > 0 and members.any():
+            room = x[members] - np.maximum(problem.lower[members], problem.min_position_usd)
+            take = np.minimum(room, excess * room / max(room.sum(), 1e-12))
+            x[members] -= take
+    for _ in range(3):
+        residual = problem.total_usd - float(x.sum())
+        if abs(residual) < 1e-9:
+            break
+        if residual > 0:
+            group_room = {
+                k: problem.group_caps_usd[k - 1] - float(x[problem.group == k].sum())
+                for k in (1, 2, 3)
+            }
+            room = np.where(movable, problem.upper - x, 0.0)
+            room = np.minimum(room, [max(group_room[int(g)], 0.0) for g in problem.group])
+        else:
+            room = np.where(movable, x - np.maximum(problem.lower, problem.min_position_usd), 0.0)
+        room = np.clip(room, 0.0, None)
+        if room.sum() <= 0:
+            break
+        x += np.sign(residual) * np.minimum(room, abs(residual) * room / room.sum())
+    return x
 
 
 @dataclass

@@ -26,6 +26,7 @@ from allocator_dagster.model import (
     build_problem,
     diagnose,
     evaluate,
+    pool_group,
     pool_tokens,
 )
 from allocator_dagster.parameters import AllocationParameters, DynamicLists, sha256_of
@@ -141,9 +142,10 @@ class AllocationReport:
 
 
 def cents_exact(x: np.ndarray, problem: Problem, total: Decimal) -> list[Decimal]:
-    """Amounts in cents that add up to `total` exactly (largest remainder, ties by pool id).
+    """Amounts in cents that add up to `total` exactly, within every pool and group limit.
 
-    Untouched holdings keep their exact amount; only moved pools absorb the rounding.
+    Floors, then hands the missing cents to the largest remainders (ties by pool id), skipping a
+    pool or group with no cent of room. Untouched holdings keep their exact amount.
     """
     amounts: list[Decimal] = []
     untouched = problem.is_held & (np.abs(x - problem.held) < 0.005)
@@ -157,13 +159,30 @@ def cents_exact(x: np.ndarray, problem: Problem, total: Decimal) -> list[Decimal
         amounts.append(floor)
         if value > 0:
             remainders.append((exact - floor, problem.pool_ids[i], i))
-    missing = total - sum(amounts, Decimal("0"))
-    steps = int((missing / CENT).to_integral_value())
-    if steps > 0 and remainders:
-        remainders.sort(key=lambda r: (-r[0], r[1]))
-        for k in range(steps):
-            amounts[remainders[k % len(remainders)][2]] += CENT
-    elif steps < 0:
+    steps = int(((total - sum(amounts, Decimal("0"))) / CENT).to_integral_value())
+    upper = [
+        Decimal(repr(float(u))).quantize(CENT) if np.isfinite(u) else None for u in problem.upper
+    ]
+    group_room = {
+        k: Decimal(repr(float(problem.group_caps_usd[k - 1]))).quantize(CENT)
+        - sum((amounts[i] for i in range(len(amounts)) if problem.group[i] == k), Decimal("0"))
+        for k in (1, 2, 3)
+    }
+    remainders.sort(key=lambda r: (-r[0], r[1]))
+
+    def room(i: int) -> bool:
+        pool_ok = upper[i] is None or amounts[i] + CENT <= upper[i]
+        return pool_ok and group_room[int(problem.group[i])] >= CENT
+
+    while steps > 0 and remainders:
+        candidates = [r for r in remainders if room(r[2])] or remainders  # last resort: any
+        for _, _, i in candidates:
+            if steps == 0:
+                break
+            amounts[i] += CENT
+            group_room[int(problem.group[i])] -= CENT
+            steps -= 1
+    if steps < 0:
         order = sorted(
             (i for i in range(len(amounts)) if amounts[i] > 0 and not untouched[i]),
             key=lambda i: (-amounts[i], problem.pool_ids[i]),
@@ -180,6 +199,7 @@ def _lines(
     evaluation: Evaluation,
     universe: pd.DataFrame,
     total: Decimal,
+    overrides: dict[str, int],
 ) -> list[PoolLine]:
     lookup = universe.set_index("pool", drop=False)
     lines = []
@@ -209,6 +229,7 @@ def _lines(
         )
     for exit_ in problem.forced_exits:
         row = lookup.loc[exit_.pool] if exit_.pool in lookup.index else None
+        group = pool_group(row, overrides) if row is not None else 0
         held = Decimal(str(exit_.amount_usd)).quantize(CENT)
         symbol = str(row["symbol"]) if row is not None else "?"
         parts, addresses = pool_tokens(
@@ -220,7 +241,7 @@ def _lines(
                 chain=str(row["chain"]) if row is not None else "?",
                 project=str(row["project"]) if row is not None else "?",
                 symbol=symbol,
-                group=2,
+                group=group,
                 tokens={"symbols": list(parts), "addresses": list(addresses)},
                 amount_usd=Decimal("0.00"),
                 weight=0.0,
@@ -299,7 +320,7 @@ def decide(
     full = solve(problem, backend)
     alternatives: dict[str, dict] = {}
     if full.status not in ("optimal",) or full.x is None:
-        return _hold(problem, full, universe, holdings, common, ineligible)
+        return _hold(problem, full, universe, holdings, common, params.pool_groups)
     full_eval = evaluate(problem, full.x)
     alternatives["full"] = _alternative("full", full, full_eval)
     exactness = list(full.exactness)
@@ -355,7 +376,9 @@ def decide(
         status="optimal",
         decision=decision,
         reasons=reasons,
-        lines=_lines(chosen_problem, x_cents, amounts, evaluation, universe, total),
+        lines=_lines(
+            chosen_problem, x_cents, amounts, evaluation, universe, total, params.pool_groups
+        ),
         daily_yield_usd=evaluation.daily_yield_usd,
         gas_usd=evaluation.gas_usd,
         conversion_usd=evaluation.conversion_usd,
@@ -374,7 +397,7 @@ def _hold(
     universe: pd.DataFrame,
     holdings: Holdings,
     common: dict,
-    ineligible: dict[str, str],
+    overrides: dict[str, int],
 ) -> AllocationReport:
     """An infeasible or failed day: say why, keep the current holdings, allocate nothing new."""
     if outcome.status == "infeasible":
@@ -404,7 +427,7 @@ def _hold(
                 chain=str(row["chain"]) if row is not None else "?",
                 project=str(row["project"]) if row is not None else "?",
                 symbol=symbol,
-                group=0,
+                group=pool_group(row, overrides) if row is not None else 0,
                 tokens={"symbols": list(parts), "addresses": list(addresses)},
                 amount_usd=amount,
                 weight=float(amount / total) if total else 0.0,

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from allocator_dagster.model import Problem, SolveOutcome, presolve_dominated
+from allocator_dagster.model import Problem, SolveOutcome, polish, presolve_dominated
 from allocator_dagster.solvers import _compat  # noqa: F401  - must run before cvxpy is imported
 
 BACKENDS = ("convex", "milp")
@@ -31,14 +31,14 @@ def _backend(name: str) -> Callable[[Problem], SolveOutcome]:
 def solve(problem: Problem, backend: str = "convex", *, presolve: bool = True) -> SolveOutcome:
     """Solve `problem`; the returned amounts are aligned with `problem.pool_ids` (all of them)."""
     run = _backend(backend)
-    if not presolve:
-        return run(problem)
-    reduced, keep = presolve_dominated(problem)
+    reduced, keep = presolve_dominated(problem) if presolve else (problem, None)
     outcome = run(reduced)
-    if outcome.x is not None and reduced is not problem:
-        full = np.zeros(problem.n)
-        full[keep] = outcome.x
-        outcome.x = full
+    if outcome.x is not None:
+        x = outcome.x
+        if keep is not None and reduced is not problem:
+            x = np.zeros(problem.n)
+            x[keep] = outcome.x
+        outcome.x = polish(problem, x)
     return outcome
 
 

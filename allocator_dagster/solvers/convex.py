@@ -27,7 +27,20 @@ from allocator_dagster.model import (
     daily_yield,
 )
 
-MIP_OPTIONS = {"mip_rel_gap": 1e-9, "mip_abs_gap": 1e-9, "random_seed": 0, "threads": 1}
+# weights are fractions of T: a feasibility tolerance of 1e-10 is 0.001 USD on 10 M USD
+TOLERANCES = {
+    "primal_feasibility_tolerance": 1e-10,
+    "dual_feasibility_tolerance": 1e-10,
+    "output_flag": False,
+}
+MIP_OPTIONS = {
+    "mip_rel_gap": 1e-9,
+    "mip_abs_gap": 1e-9,
+    "mip_feasibility_tolerance": 1e-10,
+    "random_seed": 0,
+    "threads": 1,
+    **TOLERANCES,
+}
 OA_TOLERANCE_USD_PER_DAY = 1e-6
 OA_MAX_ROUNDS = 60
 
@@ -148,7 +161,7 @@ def solve(problem: Problem) -> SolveOutcome:
             if integer:
                 prob.solve(solver=cp.HIGHS, **MIP_OPTIONS)
             else:
-                prob.solve(solver=cp.HIGHS)
+                prob.solve(solver=cp.HIGHS, **TOLERANCES)
             notes.append(ExactnessNote("yield", "linear, exact", True))
             notes.append(
                 ExactnessNote(

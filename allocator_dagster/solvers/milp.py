@@ -9,8 +9,8 @@
 - Diluted yield: each pool's concave reward term is a piecewise-linear function through
   `DILUTION_PIECES` chords (below the curve), in integer units of 1e-6 USD/day; stated in the
   report.
-- Deterministic: fixed seed and `interleave_search`, so any number of workers gives the same
-  answer; pools are ordered by id before the model is built.
+- Deterministic: a fixed seed, and with several workers CP-SAT's interleaved search, so any
+  number of workers gives the same answer; pools are ordered by id before the model is built.
 """
 
 from __future__ import annotations
@@ -46,10 +46,11 @@ def solve(
     scale_cents = 1.0 / UNIT_USD
     total_c = int(round(problem.total_usd * scale_cents))
     held_c = np.rint(problem.held * scale_cents).astype(np.int64)
-    upper_c = np.floor(problem.upper * scale_cents + 1e-6).astype(np.int64)
+    # limits to the nearest cent: money moves in cents, so a cap of 20000.006 USD allows 20000.01
+    upper_c = np.rint(problem.upper * scale_cents).astype(np.int64)
     upper_c = np.minimum(upper_c, total_c)
-    lower_c = np.ceil(problem.lower * scale_cents - 1e-6).astype(np.int64)
-    min_c = int(math.ceil(problem.min_position_usd * scale_cents - 1e-6))
+    lower_c = np.rint(problem.lower * scale_cents).astype(np.int64)
+    min_c = int(round(problem.min_position_usd * scale_cents))
     horizon = problem.horizon_days
 
     model = cp_model.CpModel()
@@ -66,7 +67,7 @@ def solve(
     for k in (1, 2, 3):
         members = np.flatnonzero(problem.group == k)
         if len(members):
-            cap_c = int(math.floor(problem.group_caps_usd[k - 1] * scale_cents + 1e-6))
+            cap_c = int(round(problem.group_caps_usd[k - 1] * scale_cents))
             model.add(sum(x[i] for i in members) <= cap_c)
 
     # objective terms as (variable, USD/day per unit of the variable)
@@ -119,7 +120,9 @@ def solve(
     params = solver.parameters
     params.num_workers = max(1, workers)
     params.random_seed = 0
-    params.interleave_search = True
+    # several workers: interleaved search is CP-SAT's deterministic parallel mode; one worker is
+    # deterministic anyway (and interleaving on a single worker is slow)
+    params.interleave_search = params.num_workers > 1
     params.interleave_batch_size = 1
     params.max_time_in_seconds = time_limit_s
     params.absolute_gap_limit = GAP_USD_PER_DAY
@@ -127,7 +130,11 @@ def solve(
     status = solver.solve(model)
     elapsed = time.perf_counter() - started
     notes = [
-        ExactnessNote("amounts", "integer units of 0.01 USD (one cent)", True),
+        ExactnessNote(
+            "amounts",
+            "integer units of 0.01 USD (one cent); limits rounded to the nearest cent",
+            True,
+        ),
         ExactnessNote("gas", "exact fixed cost on binary selection/trade variables", True),
         ExactnessNote(
             "objective",
@@ -148,7 +155,10 @@ def solve(
         notes.append(ExactnessNote("presolve", problem.presolve_note, True))
     notes.append(
         ExactnessNote(
-            "determinism", f"seed 0, interleaved search, {params.num_workers} workers", True
+            "determinism",
+            f"seed 0, {params.num_workers} worker(s)"
+            + (", interleaved search" if params.interleave_search else ""),
+            True,
         )
     )
     if status == cp_model.INFEASIBLE:
