@@ -23,6 +23,7 @@ from allocator_dagster.rebalance import AllocationReport, decide
 from allocator_dagster.snapshots import Snapshot, hash_holdings, hash_universe, take_snapshot
 from allocator_dagster.solvers import BACKENDS, solver_versions
 from allocator_dagster.storage import allocations as store
+from allocator_dagster.storage.lists import read_lists
 from allocator_dagster.storage.pools import load_pool_day
 
 SNAPSHOT_POLICIES = ("reproduce", "fresh")
@@ -138,7 +139,7 @@ def run_day(
             snapshot = take_snapshot(
                 day,
                 settings.parameters,
-                store.read_lists(conn),
+                read_lists(conn),
                 universe,
                 holdings,
                 mode="original" if snapshot_policy == "reproduce" else "fresh",

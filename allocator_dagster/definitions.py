@@ -17,7 +17,6 @@ from allocator_dagster.defs import allocation
 from allocator_dagster.defs.allocation.resources import AllocationResource, PoolSourceResource
 from allocator_dagster.defs.resources import DatabaseResource
 
-
 # backfill policies and blocking checks are beta/preview in Dagster 1.13; we rely on them knowingly
 warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)

@@ -6,7 +6,6 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 import yaml
 from dagster import AssetSelection, DagsterInstance, materialize

@@ -47,7 +47,9 @@ def materialize_range(
         selection = AssetSelection.groups(name)
         keys = selection.resolve(graph)
         assets = [a for a in defs.assets if any(k in keys for k in getattr(a, "keys", []))]
-        checks = [c for c in (defs.asset_checks or []) if any(k.asset_key in keys for k in c.check_keys)]
+        checks = [
+            c for c in (defs.asset_checks or []) if any(k.asset_key in keys for k in c.check_keys)
+        ]
         result = materialize(
             [*assets, *checks],
             instance=instance,
@@ -64,8 +66,20 @@ def materialize_range(
 
 
 @click.command("run")
-@click.option("--days", type=click.IntRange(1, 800), default=14, show_default=True, help="How many days, ending at --end.")
-@click.option("--end", "end_day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="Last day (default: today, UTC).")
+@click.option(
+    "--days",
+    type=click.IntRange(1, 800),
+    default=14,
+    show_default=True,
+    help="How many days, ending at --end.",
+)
+@click.option(
+    "--end",
+    "end_day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Last day (default: today, UTC).",
+)
 @click.option(
     "--graph",
     "graph",
@@ -73,7 +87,9 @@ def materialize_range(
     default="all",
     show_default=True,
 )
-@click.option("--fresh-snapshots", is_flag=True, help="Take new snapshots instead of reproducing stored ones.")
+@click.option(
+    "--fresh-snapshots", is_flag=True, help="Take new snapshots instead of reproducing stored ones."
+)
 def command(days: int, end_day: dt.datetime | None, graph: str, fresh_snapshots: bool) -> None:
     """Materialise the daily allocation (and the profit split) for a range of days."""
     home = _dagster_home()
@@ -83,7 +99,13 @@ def command(days: int, end_day: dt.datetime | None, graph: str, fresh_snapshots:
     click.echo(f"Dagster instance: {home}")
     click.echo(f"Application database: {redact(default_database_url())}")
     click.echo(f"Materialising {start} .. {end} ({days} days): {', '.join(graphs)}")
-    run_config = {"ops": {"allocation_chain": {"config": {"snapshot": "fresh" if fresh_snapshots else "reproduce"}}}}
+    run_config = {
+        "ops": {
+            "allocation_chain": {
+                "config": {"snapshot": "fresh" if fresh_snapshots else "reproduce"}
+            }
+        }
+    }
     results = materialize_range(start, end, graphs=graphs, run_config=run_config)
     failed = False
     for name, ok, run_id in results:
@@ -92,7 +114,9 @@ def command(days: int, end_day: dt.datetime | None, graph: str, fresh_snapshots:
     click.echo("")
     click.echo("Where to look:")
     click.echo(f"  UI:      DAGSTER_HOME={home} dagster dev -m allocator_dagster.definitions")
-    click.echo("           then open http://127.0.0.1:3000 (Assets, Runs, the daily_allocation_job)")
+    click.echo(
+        "           then open http://127.0.0.1:3000 (Assets, Runs, the daily_allocation_job)"
+    )
     click.echo(f"  Today:   allocator solve ... or the asset_allocations metadata for {end}")
     if failed:
         click.echo("A run failed: its log in the UI (or `dagster run list`) says why.", err=True)

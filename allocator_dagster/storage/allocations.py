@@ -17,57 +17,15 @@ from allocator_dagster.parameters import AllocationParameters, DynamicLists
 from allocator_dagster.rebalance import AllocationReport
 from allocator_dagster.snapshots import Snapshot
 from allocator_dagster.storage.schema import (
-    LIST_TABLES,
     allocation_parameters,
     asset_allocation_details,
     asset_allocations,
     daily_ledger,
-    dynamic_list_changes,
 )
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-# ------------------------------------------------------------------ dynamic lists
-
-
-def read_lists(conn: sa.Connection) -> DynamicLists:
-    values = {}
-    for name, table in LIST_TABLES.items():
-        values[name] = [r[0] for r in conn.execute(sa.select(table.c.value).order_by(table.c.value))]
-    return DynamicLists(**values)
-
-
-def seed_lists_if_empty(engine: sa.Engine, lists: DynamicLists, *, by: str, reason: str) -> bool:
-    """Fill empty list tables once (sample deployment), recorded in the change history."""
-    with engine.begin() as conn:
-        if any(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() for t in LIST_TABLES.values()):
-            return False
-        now = _now()
-        for name, table in LIST_TABLES.items():
-            rows = [
-                {"value": v, "added_by": by, "added_at": now, "reason": reason}
-                for v in getattr(lists, name)
-            ]
-            if rows:
-                conn.execute(table.insert(), rows)
-                conn.execute(
-                    dynamic_list_changes.insert(),
-                    [
-                        {
-                            "list_name": name,
-                            "action": "add",
-                            "value": r["value"],
-                            "reason": reason,
-                            "changed_by": by,
-                            "changed_at": now,
-                        }
-                        for r in rows
-                    ],
-                )
-        return True
 
 
 # ------------------------------------------------------------------ ledger
@@ -82,7 +40,9 @@ def read_holdings(conn: sa.Connection, day: dt.date) -> Holdings | None:
     if not rows:
         return None
     positions = {p: Decimal(a).quantize(Decimal("0.01")) for p, a in rows if p != IDLE}
-    idle = next((Decimal(a).quantize(Decimal("0.01")) for p, a in rows if p == IDLE), Decimal("0.00"))
+    idle = next(
+        (Decimal(a).quantize(Decimal("0.01")) for p, a in rows if p == IDLE), Decimal("0.00")
+    )
     return Holdings(positions=positions, idle_usd=idle)
 
 
@@ -101,7 +61,13 @@ def write_holdings(conn: sa.Connection, day: dt.date, holdings: Holdings, *, sou
         for p, a in holdings.held().items()
     ]
     rows.append(
-        {"ledger_date": day, "pool_id": IDLE, "amount_usd": holdings.idle_usd, "source": source, "recorded_at": now}
+        {
+            "ledger_date": day,
+            "pool_id": IDLE,
+            "amount_usd": holdings.idle_usd,
+            "source": source,
+            "recorded_at": now,
+        }
     )
     conn.execute(daily_ledger.insert(), rows)
 
@@ -191,7 +157,9 @@ def write_allocation(
     An infeasible or failed day stores its status and reasons with no detail rows: the previous
     allocation stays in force.
     """
-    conn.execute(asset_allocation_details.delete().where(asset_allocation_details.c.allocation_date == day))
+    conn.execute(
+        asset_allocation_details.delete().where(asset_allocation_details.c.allocation_date == day)
+    )
     conn.execute(asset_allocations.delete().where(asset_allocations.c.allocation_date == day))
     conn.execute(
         asset_allocations.insert().values(
@@ -237,7 +205,9 @@ def write_allocation(
 
 
 def read_allocation(conn: sa.Connection, day: dt.date) -> StoredAllocation | None:
-    row = conn.execute(sa.select(asset_allocations).where(asset_allocations.c.allocation_date == day)).one_or_none()
+    row = conn.execute(
+        sa.select(asset_allocations).where(asset_allocations.c.allocation_date == day)
+    ).one_or_none()
     if row is None:
         return None
     details = conn.execute(

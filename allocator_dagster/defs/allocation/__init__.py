@@ -1,4 +1,4 @@
-"""The allocation domain: assets, checks, schedules and (later) sensors."""
+"""The allocation domain: assets, checks, the daily schedule and the list-change sensor."""
 
 from dagster import Definitions
 
@@ -8,10 +8,12 @@ from allocator_dagster.defs.allocation.schedules import (
     daily_allocation_job,
     daily_allocation_schedule,
 )
+from allocator_dagster.defs.allocation.sensors import list_change_sensor
 
 defs = Definitions(
     assets=[pool_daily_metrics, allocation_chain],
     asset_checks=ALLOCATION_CHECKS,
     jobs=[daily_allocation_job],
     schedules=[daily_allocation_schedule],
+    sensors=[list_change_sensor],
 )

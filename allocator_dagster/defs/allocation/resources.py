@@ -19,7 +19,7 @@ from allocator_dagster.pool_ingestion import (
     ingest_sample_day,
     sample_universe,
 )
-from allocator_dagster.storage.allocations import seed_lists_if_empty
+from allocator_dagster.storage.lists import seed_lists_if_empty
 
 DEFAULT_DEFILLAMA_URL = "https://yields.llama.fi"
 

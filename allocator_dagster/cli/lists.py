@@ -1,0 +1,83 @@
+"""`allocator lists show|add|remove LIST [VALUE] --reason TEXT --by NAME`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from allocator_dagster.dynamic_lists import LIST_KINDS
+from allocator_dagster.storage import StorageError, get_engine
+from allocator_dagster.storage.lists import ListChangeError, change_list, list_entries
+
+LIST_CHOICE = click.Choice(sorted(LIST_KINDS))
+
+
+@click.group("lists")
+def command() -> None:
+    """Show and change the dynamic lists (every change is recorded with who, when and why)."""
+
+
+@command.command("show")
+@click.argument("list_kind", type=LIST_CHOICE)
+@click.option(
+    "--database-url",
+    default=None,
+    help="SQLAlchemy URL (default: ALLOCATOR_DATABASE_URL or the embedded file).",
+)
+def show(list_kind: str, database_url: str | None) -> None:
+    """Print the entries of one list."""
+    try:
+        rows = list_entries(get_engine(database_url), LIST_KINDS[list_kind])
+    except StorageError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    if not rows:
+        click.echo(f"{list_kind}: empty")
+    for row in rows:
+        click.echo(
+            f"{row['value']:<48} added {row['added_at']:%Y-%m-%d %H:%M} by {row['added_by']}: {row['reason']}"
+        )
+
+
+def _change(
+    action: str, list_kind: str, value: str, reason: str, by: str, database_url: str | None
+) -> None:
+    try:
+        change = change_list(
+            get_engine(database_url),
+            LIST_KINDS[list_kind],
+            value,
+            action=action,
+            reason=reason,
+            by=by,
+        )
+    except (ListChangeError, StorageError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    verb = "added to" if action == "add" else "removed from"
+    click.echo(
+        f"{change.value} {verb} {list_kind} (change #{change.change_id} by {change.changed_by})"
+    )
+
+
+def _change_command(action: str):
+    @command.command(action)
+    @click.argument("list_kind", type=LIST_CHOICE)
+    @click.argument("value")
+    @click.option("--reason", required=True, help="Why (kept in the change history).")
+    @click.option("--by", "by", required=True, help="Who makes the change.")
+    @click.option(
+        "--database-url",
+        default=None,
+        help="SQLAlchemy URL (default: ALLOCATOR_DATABASE_URL or the embedded file).",
+    )
+    def run(list_kind: str, value: str, reason: str, by: str, database_url: str | None) -> None:
+        _change(action, list_kind, value, reason, by, database_url)
+
+    run.__doc__ = f"{action.capitalize()} one entry; a sensor turns changes that touch holdings into a forced reallocation."
+    return run
+
+
+add = _change_command("add")
+remove = _change_command("remove")

@@ -1,0 +1,143 @@
+"""The dynamic list tables and their change history: every change is one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from allocator_dagster.dynamic_lists import Change, ListValueError, normalise
+from allocator_dagster.parameters import DynamicLists
+from allocator_dagster.storage.schema import (
+    LIST_TABLES,
+    asset_allocation_details,
+    dynamic_list_changes,
+)
+
+
+class ListChangeError(ValueError):
+    """A change that cannot be made (already listed, not listed, missing reason); nothing written."""
+
+
+def _table(list_name: str) -> sa.Table:
+    if list_name not in LIST_TABLES:
+        raise ListChangeError(f"unknown list {list_name!r}; lists: {', '.join(LIST_TABLES)}")
+    return LIST_TABLES[list_name]
+
+
+def change_list(
+    engine: sa.Engine, list_name: str, value: str, *, action: str, reason: str, by: str
+) -> Change:
+    """Add or remove one entry and record who, what, when and why, in one transaction."""
+    table = _table(list_name)
+    if action not in ("add", "remove"):
+        raise ListChangeError(f"action must be add or remove, got {action!r}")
+    if not reason.strip():
+        raise ListChangeError("a change needs a --reason")
+    if not by.strip():
+        raise ListChangeError("a change needs --by (who makes it)")
+    try:
+        entry = normalise(list_name, value)
+    except ListValueError as exc:
+        raise ListChangeError(str(exc)) from None
+    now = dt.datetime.now(dt.UTC)
+    with engine.begin() as conn:
+        exists = (
+            conn.execute(sa.select(table.c.value).where(table.c.value == entry)).first() is not None
+        )
+        if action == "add":
+            if exists:
+                raise ListChangeError(f"{entry!r} is already in {list_name}")
+            conn.execute(
+                table.insert().values(value=entry, added_by=by, added_at=now, reason=reason)
+            )
+        else:
+            if not exists:
+                raise ListChangeError(f"{entry!r} is not in {list_name}")
+            conn.execute(table.delete().where(table.c.value == entry))
+        result = conn.execute(
+            dynamic_list_changes.insert().values(
+                list_name=list_name,
+                action=action,
+                value=entry,
+                reason=reason,
+                changed_by=by,
+                changed_at=now,
+            )
+        )
+        change_id = int(result.inserted_primary_key[0])
+    return Change(change_id, list_name, action, entry, reason, by)
+
+
+def list_entries(engine: sa.Engine, list_name: str) -> list[dict]:
+    table = _table(list_name)
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.select(table).order_by(table.c.value))]
+
+
+def changes_after(conn: sa.Connection, change_id: int, limit: int = 1000) -> list[Change]:
+    rows = conn.execute(
+        sa.select(dynamic_list_changes)
+        .where(dynamic_list_changes.c.change_id > change_id)
+        .order_by(dynamic_list_changes.c.change_id)
+        .limit(limit)
+    ).all()
+    return [
+        Change(r.change_id, r.list_name, r.action, r.value, r.reason, r.changed_by) for r in rows
+    ]
+
+
+def held_pool_details(conn: sa.Connection, allocation_date: dt.date) -> list[dict]:
+    rows = conn.execute(
+        sa.select(
+            asset_allocation_details.c.pool_id,
+            asset_allocation_details.c.project,
+            asset_allocation_details.c.tokens,
+        ).where(
+            asset_allocation_details.c.allocation_date == allocation_date,
+            asset_allocation_details.c.amount_usd > 0,
+        )
+    ).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def read_lists(conn: sa.Connection) -> DynamicLists:
+    values = {}
+    for name, table in LIST_TABLES.items():
+        values[name] = [
+            r[0] for r in conn.execute(sa.select(table.c.value).order_by(table.c.value))
+        ]
+    return DynamicLists(**values)
+
+
+def seed_lists_if_empty(engine: sa.Engine, lists: DynamicLists, *, by: str, reason: str) -> bool:
+    """Fill empty list tables once (sample deployment), recorded in the change history."""
+    with engine.begin() as conn:
+        if any(
+            conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+            for t in LIST_TABLES.values()
+        ):
+            return False
+        now = dt.datetime.now(dt.UTC)
+        for name, table in LIST_TABLES.items():
+            rows = [
+                {"value": v, "added_by": by, "added_at": now, "reason": reason}
+                for v in getattr(lists, name)
+            ]
+            if rows:
+                conn.execute(table.insert(), rows)
+                conn.execute(
+                    dynamic_list_changes.insert(),
+                    [
+                        {
+                            "list_name": name,
+                            "action": "add",
+                            "value": r["value"],
+                            "reason": reason,
+                            "changed_by": by,
+                            "changed_at": now,
+                        }
+                        for r in rows
+                    ],
+                )
+        return True
