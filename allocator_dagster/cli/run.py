@@ -16,6 +16,8 @@ import click
 from allocator_dagster.storage import default_database_url, redact
 
 DEFAULT_DAGSTER_HOME = ".dagster_home"
+# graphs whose assets take a partition range in one run (single-run backfill policy)
+SINGLE_RUN_GRAPHS = ("allocation",)
 
 
 def _dagster_home() -> Path:
@@ -37,10 +39,6 @@ def materialize_range(
     from allocator_dagster.definitions import defs
 
     instance = DagsterInstance.get()
-    tags = {
-        "dagster/asset_partition_range_start": start.isoformat(),
-        "dagster/asset_partition_range_end": end.isoformat(),
-    }
     results = []
     graph = defs.resolve_asset_graph()
     for name in graphs:
@@ -50,18 +48,47 @@ def materialize_range(
         checks = [
             c for c in (defs.asset_checks or []) if any(k.asset_key in keys for k in c.check_keys)
         ]
-        result = materialize(
-            [*assets, *checks],
-            instance=instance,
-            resources=defs.resources,
-            tags=tags,
-            run_config={
-                **((run_config or {}) if name == "allocation" else {}),
-                "loggers": {"console": {"config": {"log_level": "WARNING"}}},
-            },
-            raise_on_error=False,
+        config = {
+            **((run_config or {}) if name == "allocation" else {}),
+            "loggers": {"console": {"config": {"log_level": "ERROR"}}},
+        }
+        last = end
+        if name == "profit_split":  # a day's profit is known once the day is over
+            last = min(end, dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
+        if last < start:
+            results.append((name, True, "nothing to run: no completed day in the range"))
+            continue
+        if name in SINGLE_RUN_GRAPHS:  # one run for the whole range, days in date order
+            spans = [(start, last)]
+        else:  # one run per day
+            spans = [(start + dt.timedelta(days=k),) * 2 for k in range((last - start).days + 1)]
+        ok, run_ids = True, []
+        for first, last in spans:
+            result = materialize(
+                [*assets, *checks],
+                instance=instance,
+                resources=defs.resources,
+                tags={
+                    "dagster/asset_partition_range_start": first.isoformat(),
+                    "dagster/asset_partition_range_end": last.isoformat(),
+                }
+                if first != last
+                else {},
+                partition_key=first.isoformat() if first == last else None,
+                run_config=config,
+                raise_on_error=False,
+            )
+            ok &= result.success
+            run_ids.append(result.run_id)
+            if not result.success:
+                break
+        results.append(
+            (
+                name,
+                ok,
+                run_ids[-1] if len(run_ids) == 1 else f"{len(run_ids)} runs, last {run_ids[-1]}",
+            )
         )
-        results.append((name, result.success, result.run_id))
     return results
 
 
