@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-import time
 from datetime import date, timedelta
 
 import numpy as np
@@ -149,17 +148,6 @@ def test_beats_persistence_on_the_sample(sample: SampleUniverse) -> None:
         assert table.loc[target, "method_mae"] < table.loc[target, "persistence_mae"], target
     text = format_table(table.reset_index())
     assert text.splitlines()[0].startswith("| target | n | MAE method")
-
-
-def test_a_thousand_pools_with_sixty_days_take_milliseconds(history: pd.DataFrame) -> None:
-    window = history[history["date"] < pd.Timestamp(DAY)]
-    assert window["pool"].nunique() >= 900 and window["date"].nunique() == LOOKBACK_DAYS
-    forecast_for_day(window, DAY)
-    started = time.perf_counter()
-    for _ in range(5):
-        forecast_for_day(window, DAY)
-    per_day = (time.perf_counter() - started) / 5
-    assert per_day < 0.15, f"forecast took {per_day * 1000:.0f} ms"
 
 
 def test_command_line_evaluation() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import time
 from collections import Counter
 from datetime import date, timedelta
 
@@ -205,15 +204,6 @@ def test_default_lists(universe: SampleUniverse) -> None:
         & frame["symbol"].map(lambda s: all(p in approved for p in s.split("-")))
     ]
     assert len(eligible) > 100
-
-
-def test_fast_after_warm_up(universe: SampleUniverse) -> None:
-    universe.records_for(TODAY)
-    started = time.perf_counter()
-    for offset in range(5):
-        universe.records_for(TODAY - timedelta(days=offset))
-    per_day = (time.perf_counter() - started) / 5
-    assert per_day < 0.05, f"records_for took {per_day * 1000:.1f} ms per day"
 
 
 def test_twenty_thousand_pools_work() -> None:

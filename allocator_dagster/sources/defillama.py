@@ -35,6 +35,7 @@ from allocator_dagster.parameters import DynamicLists
 from allocator_dagster.sources.records import (
     POOL_COLUMNS,
     Rejection,
+    apply_apy_rules,
     universe_frame,
     validate_pool_records,
 )
@@ -271,12 +272,7 @@ def validate_chart_rows(
         if problem is not None:
             rejections.append(Rejection(number, pool_id, f"{day}: {problem}"))
             continue
-        apy, base, reward = apys
-        if base is not None or reward is not None:
-            base = 0.0 if base is None else base
-            reward = 0.0 if reward is None else reward
-            if apy is None:
-                apy = base + reward
+        apy, base, reward = apply_apy_rules(*apys)
         if day in kept:
             earlier = kept[day][0]
             rejections.append(

@@ -100,6 +100,19 @@ def _missing(record: Mapping[str, Any], name: str) -> str:
     return "missing" if name not in record else "null"
 
 
+def apply_apy_rules(
+    apy: float | None, base: float | None, reward: float | None
+) -> tuple[float | None, float | None, float | None]:
+    """MODEL.md: a null apyBase or apyReward counts as 0 when the other is present, and apy
+    defaults to their sum (None stays None when no part is known)."""
+    if base is not None or reward is not None:
+        base = 0.0 if base is None else base
+        reward = 0.0 if reward is None else reward
+        if apy is None:
+            apy = base + reward
+    return apy, base, reward
+
+
 def _check_record(record: Any) -> tuple[str | None, str | None, list[Any] | None]:
     """(pool id, reason, row) for one record: reason None means the row is valid.
 
@@ -163,12 +176,7 @@ def _check_record(record: Any) -> tuple[str | None, str | None, list[Any] | None
             apys.append(value)
         else:
             return pool_id, f"field {name!r} must be a number or null, got {_show(value)}", None
-    apy, base, reward = apys
-    if base is not None or reward is not None:
-        base = 0.0 if base is None else base
-        reward = 0.0 if reward is None else reward
-        if apy is None:
-            apy = base + reward
+    apy, base, reward = apply_apy_rules(*apys)
     nan = math.nan
     row.append(nan if apy is None else apy)
     row.append(nan if base is None else base)

@@ -68,9 +68,17 @@ def _engine(url: str) -> sa.Engine:
     return engine
 
 
+def normalise_url(url: str) -> str:
+    """`postgresql://` means psycopg 3 to SQLAlchemy 2.1; the project ships psycopg2."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix) :]
+    return url
+
+
 def get_engine(url: str | None = None, *, upgrade: bool = True) -> sa.Engine:
     """An engine for `url` (default: the configured database), with the schema at the newest version."""
-    url = url or default_database_url()
+    url = normalise_url(url or default_database_url())
     try:
         engine = _engine(url)
     except Exception as exc:  # noqa: BLE001 - bad URL or missing driver
