@@ -8,7 +8,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "MODEL.md"
 
 
-@pytest.mark.skipif(not SHARED.exists(), reason="the shared design folder is not next to this clone")
+@pytest.mark.skipif(
+    not SHARED.exists(), reason="the shared design folder is not next to this clone"
+)
 def test_model_contract_copy_is_current() -> None:
     assert (ROOT / "docs" / "MODEL.md").read_text() == SHARED.read_text(), (
         "docs/MODEL.md differs from ../shared/MODEL.md: copy the contract again"
