@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from functools import cache
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -80,3 +81,54 @@ def ingest_defillama_day(
     frame = attach_forecast(universe, history, day)
     stored_rows = replace_pool_day(engine, day, frame, rejections, source="defillama")
     return IngestResult(day, "defillama", frame, rejections, stored_rows)
+
+
+POOL_CHECKS = ("duplicates", "finite_values", "row_count")
+MIN_ROW_RATIO = 0.5  # a day with under half the pools of the day before looks like a partial answer
+MAX_ROW_RATIO = 3.0
+
+
+def check_pool_day(engine: sa.Engine, day: dt.date) -> dict[str, list[str]]:
+    """Problems of a stored pool day, by check: duplicate pools, non-finite values, odd row count."""
+    from allocator_dagster.storage.schema import pool_daily_metrics
+
+    out: dict[str, list[str]] = {name: [] for name in POOL_CHECKS}
+    frame = load_pool_day(engine, day)
+    dupes = frame["pool"][frame["pool"].duplicated()].unique().tolist()
+    out["duplicates"] += [f"{day}: pool {p} appears more than once" for p in dupes]
+    tvl = frame["tvlUsd"].to_numpy(dtype=float)
+    for pool in frame["pool"][~np.isfinite(tvl) | (tvl <= 0)].tolist():
+        out["finite_values"].append(f"{day}: pool {pool} has a TVL that is not finite and positive")
+    for column in (
+        "apy",
+        "apyBase",
+        "apyReward",
+        "apy_forecast",
+        "apy_base_forecast",
+        "apy_reward_forecast",
+        "tvl_forecast",
+    ):
+        values = frame[column].to_numpy(dtype=float)
+        bad = np.isinf(values)  # NaN is a null (no APY, no forecast yet); infinity never is
+        out["finite_values"] += [
+            f"{day}: pool {p} has {column} = inf" for p in frame["pool"][bad].tolist()
+        ]
+    rows = len(frame)
+    with engine.connect() as conn:
+        previous = conn.execute(
+            sa.select(pool_daily_metrics.c.metric_date, sa.func.count())
+            .where(pool_daily_metrics.c.metric_date < day)
+            .group_by(pool_daily_metrics.c.metric_date)
+            .order_by(pool_daily_metrics.c.metric_date.desc())
+            .limit(1)
+        ).first()
+    if rows == 0:
+        out["row_count"].append(f"{day}: no pools stored")
+    elif previous is not None:
+        ratio = rows / previous[1]
+        if not MIN_ROW_RATIO <= ratio <= MAX_ROW_RATIO:
+            out["row_count"].append(
+                f"{day}: {rows} pools against {previous[1]} on {previous[0]} (ratio {ratio:.2f} outside "
+                f"[{MIN_ROW_RATIO}, {MAX_ROW_RATIO}])"
+            )
+    return out

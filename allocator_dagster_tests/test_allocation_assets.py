@@ -11,7 +11,7 @@ import yaml
 from dagster import AssetSelection, DagsterInstance, materialize
 
 from allocator_dagster.defs.allocation.assets import allocation_chain, pool_daily_metrics
-from allocator_dagster.defs.allocation.checks import ALLOCATION_CHECKS
+from allocator_dagster.defs.allocation.checks import ALLOCATION_CHECKS, POOL_CHECKS
 from allocator_dagster.defs.allocation.resources import AllocationResource, PoolSourceResource
 from allocator_dagster.defs.resources import DatabaseResource
 from allocator_dagster.model import pool_tokens
@@ -22,11 +22,12 @@ from allocator_dagster.storage.schema import (
     asset_allocations,
     blacklisted_tokens,
     daily_ledger,
+    pool_daily_metrics as pool_table,
 )
 
 DAY1 = dt.date(2026, 3, 1)
 SAMPLE_POOLS = 400
-ASSETS = [pool_daily_metrics, allocation_chain, *ALLOCATION_CHECKS]
+ASSETS = [pool_daily_metrics, allocation_chain, *POOL_CHECKS, *ALLOCATION_CHECKS]
 
 
 def _resources(database_url: str, params_file: Path | None = None, solver: str = "convex") -> dict:
@@ -256,3 +257,37 @@ def test_checks_fail_when_a_stored_allocation_breaks_a_limit(database_url: str) 
     passed = _checks_passed(checks_only)
     assert passed["limits_hold"] is False
     assert passed["details_add_up"] is True
+
+
+def test_pool_checks_fail_on_bad_stored_metrics(database_url: str) -> None:
+    resources = _resources(database_url)
+    day2 = DAY1 + dt.timedelta(days=1)
+    assert run_days(resources, DAY1, day2).success
+    engine = get_engine(database_url)
+    with engine.begin() as conn:
+        pools = (
+            conn.execute(
+                sa.select(pool_table.c.pool_id)
+                .where(pool_table.c.metric_date == day2)
+                .order_by(pool_table.c.pool_id)
+            )
+            .scalars()
+            .all()
+        )
+        # most of the day vanished (a partial answer) and one forecast is infinite
+        conn.execute(
+            pool_table.delete().where(
+                pool_table.c.metric_date == day2,
+                pool_table.c.pool_id.in_(pools[: int(len(pools) * 0.7)]),
+            )
+        )
+        conn.execute(
+            pool_table.update()
+            .where(pool_table.c.metric_date == day2, pool_table.c.pool_id == pools[-1])
+            .values(tvl_forecast=float("inf"))
+        )
+    checks_only = run_days(
+        resources, day2, selection=AssetSelection.checks_for_assets("pool_daily_metrics")
+    )
+    passed = _checks_passed(checks_only)
+    assert passed == {"no_duplicate_pools": True, "finite_values": False, "row_count_sane": False}

@@ -1,17 +1,21 @@
 """Asset checks on the stored allocations: blocking, so a wrong answer does not flow on."""
 
 import datetime as dt
+from collections.abc import Iterator
 
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
+    AssetCheckSpec,
     MetadataValue,
     asset_check,
+    multi_asset_check,
 )
 
 from allocator_dagster.daily_allocation import check_stored_day
 from allocator_dagster.defs.resources import DatabaseResource
+from allocator_dagster.pool_ingestion import check_pool_day
 from allocator_dagster.storage import allocations as store
 
 
@@ -32,65 +36,61 @@ def _run_days(context: AssetCheckExecutionContext) -> list[dt.date]:
     return days
 
 
-def _result(
-    category: str, context: AssetCheckExecutionContext, database: DatabaseResource
-) -> AssetCheckResult:
+# check name -> (category of `check_stored_day`, description)
+STORED_DAY_CHECKS: dict[str, tuple[str, str]] = {
+    "weights_sum_to_one": (
+        "weights",
+        "The weights of each stored allocation sum to 1 and the capital is fully placed.",
+    ),
+    "limits_hold": (
+        "limits",
+        "Every limit of MODEL.md holds on the stored allocation (caps, groups, min_pools, min_position_usd).",
+    ),
+    "no_excluded_pools": (
+        "eligibility",
+        "No pool with a blacklisted or iceboxed token or an unapproved protocol holds money.",
+    ),
+    "details_add_up": (
+        "details",
+        "Detail rows add up to the allocation total, which equals the day's balances.",
+    ),
+}
+
+
+@multi_asset_check(
+    specs=[
+        AssetCheckSpec(name, asset="asset_allocations", description=description, blocking=True)
+        for name, (_, description) in STORED_DAY_CHECKS.items()
+    ],
+    can_subset=True,
+    description="Re-verify each stored day once against its snapshot and inputs; one result per "
+    "category (weights, limits, eligibility, details).",
+)
+def stored_allocation_checks(
+    context: AssetCheckExecutionContext, database: DatabaseResource
+) -> Iterator[AssetCheckResult]:
     engine = database.engine()
     days = _run_days(context)
-    problems = [p for day in days for p in check_stored_day(engine, day)[category]]
-    return AssetCheckResult(
-        passed=not problems,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={
-            "days_checked": len(days),
-            "problems": len(problems),
-            "details": MetadataValue.md("\n".join(f"- {p}" for p in problems[:30]) or "none"),
-        },
-    )
-
-
-@asset_check(
-    asset="asset_allocations",
-    blocking=True,
-    description="The weights of each stored allocation sum to 1 and the capital is fully placed.",
-)
-def weights_sum_to_one(
-    context: AssetCheckExecutionContext, database: DatabaseResource
-) -> AssetCheckResult:
-    return _result("weights", context, database)
-
-
-@asset_check(
-    asset="asset_allocations",
-    blocking=True,
-    description="Every limit of MODEL.md holds on the stored allocation (caps, groups, min_pools, min_position_usd).",
-)
-def limits_hold(
-    context: AssetCheckExecutionContext, database: DatabaseResource
-) -> AssetCheckResult:
-    return _result("limits", context, database)
-
-
-@asset_check(
-    asset="asset_allocations",
-    blocking=True,
-    description="No pool with a blacklisted or iceboxed token or an unapproved protocol holds money.",
-)
-def no_excluded_pools(
-    context: AssetCheckExecutionContext, database: DatabaseResource
-) -> AssetCheckResult:
-    return _result("eligibility", context, database)
-
-
-@asset_check(
-    asset="asset_allocations",
-    blocking=True,
-    description="Detail rows add up to the allocation total, which equals the day's balances.",
-)
-def details_add_up(
-    context: AssetCheckExecutionContext, database: DatabaseResource
-) -> AssetCheckResult:
-    return _result("details", context, database)
+    found: dict[str, list[str]] = {category: [] for category, _ in STORED_DAY_CHECKS.values()}
+    for day in days:
+        for category, problems in check_stored_day(engine, day).items():
+            found[category] += problems
+    selected = {key.name: key for key in context.selected_asset_check_keys}
+    for name, (category, _) in STORED_DAY_CHECKS.items():
+        if name not in selected:
+            continue
+        problems = found[category]
+        yield AssetCheckResult(
+            check_name=name,
+            asset_key=selected[name].asset_key,
+            passed=not problems,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={
+                "days_checked": len(days),
+                "problems": len(problems),
+                "details": MetadataValue.md("\n".join(f"- {p}" for p in problems[:30]) or "none"),
+            },
+        )
 
 
 @asset_check(
@@ -123,10 +123,52 @@ def reproduced_hash_matches(
     )
 
 
-ALLOCATION_CHECKS = [
-    weights_sum_to_one,
-    limits_hold,
-    no_excluded_pools,
-    details_add_up,
-    reproduced_hash_matches,
-]
+def _pool_result(
+    name: str, context: AssetCheckExecutionContext, database: DatabaseResource
+) -> AssetCheckResult:
+    engine = database.engine()
+    days = _run_days(context)
+    problems = [p for day in days for p in check_pool_day(engine, day)[name]]
+    return AssetCheckResult(
+        passed=not problems,
+        metadata={
+            "days_checked": len(days),
+            "problems": len(problems),
+            "details": MetadataValue.md("\n".join(f"- {p}" for p in problems[:30]) or "none"),
+        },
+    )
+
+
+@asset_check(
+    asset="pool_daily_metrics", blocking=True, description="No pool appears twice in a day."
+)
+def no_duplicate_pools(
+    context: AssetCheckExecutionContext, database: DatabaseResource
+) -> AssetCheckResult:
+    return _pool_result("duplicates", context, database)
+
+
+@asset_check(
+    asset="pool_daily_metrics",
+    blocking=True,
+    description="TVL is finite and positive; APYs and forecasts are finite or null.",
+)
+def finite_values(
+    context: AssetCheckExecutionContext, database: DatabaseResource
+) -> AssetCheckResult:
+    return _pool_result("finite_values", context, database)
+
+
+@asset_check(
+    asset="pool_daily_metrics",
+    blocking=True,
+    description="The day has pools, and not under half or over three times the pools of the day before.",
+)
+def row_count_sane(
+    context: AssetCheckExecutionContext, database: DatabaseResource
+) -> AssetCheckResult:
+    return _pool_result("row_count", context, database)
+
+
+POOL_CHECKS = [no_duplicate_pools, finite_values, row_count_sane]
+ALLOCATION_CHECKS = [stored_allocation_checks, reproduced_hash_matches]
