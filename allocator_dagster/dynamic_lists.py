@@ -93,8 +93,25 @@ class HeldPool:
     addresses: tuple[str, ...]
 
 
-def affected_pools(change: Change, held: Iterable[HeldPool]) -> list[tuple[str, str]]:
-    """(pool, reason) for every held pool that `change` makes ineligible."""
+def _still_approved(pool: HeldPool, approved: frozenset[str] | None) -> bool:
+    """MODEL.md: every symbol part approved, or every underlying address approved."""
+    if approved is None:
+        return False
+    symbols = [s.upper() for s in pool.symbols]
+    addresses = [a.lower() for a in pool.addresses]
+    return (bool(symbols) and all(s in approved for s in symbols)) or (
+        bool(addresses) and all(a in approved for a in addresses)
+    )
+
+
+def affected_pools(
+    change: Change, held: Iterable[HeldPool], approved_now: frozenset[str] | None = None
+) -> list[tuple[str, str]]:
+    """(pool, reason) for every held pool that `change` makes ineligible.
+
+    `approved_now`: the approved tokens after the changes (upper-case symbols and lower-case
+    addresses); a pool that lost an approved token stays eligible if its other form is approved.
+    """
     out = []
     value_upper, value_lower = change.value.upper(), change.value.lower()
     for pool in held:
@@ -114,7 +131,12 @@ def affected_pools(change: Change, held: Iterable[HeldPool]) -> list[tuple[str, 
                     f"token {change.value} of pool {pool.pool} was {kind} by {change.changed_by}: {change.reason}",
                 )
             )
-        elif change.list_name == "approved_tokens" and change.action == "remove" and hit:
+        elif (
+            change.list_name == "approved_tokens"
+            and change.action == "remove"
+            and hit
+            and not _still_approved(pool, approved_now)
+        ):
             out.append(
                 (
                     pool.pool,
@@ -135,11 +157,16 @@ def affected_pools(change: Change, held: Iterable[HeldPool]) -> list[tuple[str, 
     return out
 
 
-def forced_reasons(changes: Iterable[Change], held: Iterable[HeldPool]) -> list[str]:
+def forced_reasons(
+    changes: Iterable[Change], held: Iterable[HeldPool], approved_tokens_now: Iterable[str] = ()
+) -> list[str]:
     held = list(held)
+    approved = frozenset(
+        {t.upper() for t in approved_tokens_now} | {t.lower() for t in approved_tokens_now}
+    )
     reasons: list[str] = []
     for change in changes:
-        reasons += [reason for _pool, reason in affected_pools(change, held)]
+        reasons += [reason for _pool, reason in affected_pools(change, held, approved)]
     return reasons
 
 

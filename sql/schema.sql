@@ -196,7 +196,7 @@ CREATE TABLE asset_allocations (
     report JSONB NOT NULL,
     created_at TIMESTAMP WITH TIME ZONE NOT NULL,
     CONSTRAINT pk_asset_allocations PRIMARY KEY (allocation_date),
-    CONSTRAINT ck_asset_allocations_status_enum CHECK (status IN ('optimal', 'infeasible', 'failed')),
+    CONSTRAINT ck_asset_allocations_status_enum CHECK (status IN ('optimal', 'feasible', 'infeasible', 'failed')),
     CONSTRAINT ck_asset_allocations_decision_enum CHECK (decision IN ('full', 'yield-only', 'forced', 'hold')),
     CONSTRAINT fk_asset_allocations_snapshot_id_allocation_parameters FOREIGN KEY(snapshot_id) REFERENCES allocation_parameters (snapshot_id)
 );
@@ -222,7 +222,7 @@ CREATE TABLE asset_allocation_details (
     project VARCHAR(128) NOT NULL,
     symbol VARCHAR(256) NOT NULL,
     tokens JSONB NOT NULL,
-    pool_group SMALLINT NOT NULL,
+    pool_group SMALLINT,
     amount_usd NUMERIC(20, 2) NOT NULL,
     weight FLOAT(53) NOT NULL,
     delta_usd NUMERIC(20, 2) NOT NULL,

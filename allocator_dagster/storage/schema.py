@@ -155,7 +155,9 @@ asset_allocations = sa.Table(
     sa.Column("result_hash", sa.String(64), nullable=False),
     sa.Column("report", JSONType, nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
-    sa.CheckConstraint("status IN ('optimal', 'infeasible', 'failed')", name="status_enum"),
+    sa.CheckConstraint(
+        "status IN ('optimal', 'feasible', 'infeasible', 'failed')", name="status_enum"
+    ),
     sa.CheckConstraint(
         "decision IN ('full', 'yield-only', 'forced', 'hold')", name="decision_enum"
     ),
@@ -175,7 +177,8 @@ asset_allocation_details = sa.Table(
     sa.Column("project", sa.String(128), nullable=False),
     sa.Column("symbol", sa.String(256), nullable=False),
     sa.Column("tokens", JSONType, nullable=False),
-    sa.Column("pool_group", sa.SmallInteger, nullable=False),
+    # NULL only for the exit of a pool that vanished from the data (its group is unknown)
+    sa.Column("pool_group", sa.SmallInteger),
     sa.Column("amount_usd", Money, nullable=False),
     sa.Column("weight", Real, nullable=False),
     sa.Column("delta_usd", Money, nullable=False),

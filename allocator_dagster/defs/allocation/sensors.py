@@ -13,7 +13,12 @@ from dagster import (
     sensor,
 )
 
-from allocator_dagster.defs.allocation.assets import CHAIN_KEYS, FORCE_REASONS_TAG, FORCE_TAG
+from allocator_dagster.defs.allocation.assets import (
+    CHAIN_KEYS,
+    CHAIN_RUN_TAGS,
+    FORCE_REASONS_TAG,
+    FORCE_TAG,
+)
 from allocator_dagster.defs.resources import DatabaseResource
 from allocator_dagster.dynamic_lists import forced_reasons, held_pools_from_details
 from allocator_dagster.storage import allocations as store
@@ -72,7 +77,7 @@ def list_change_sensor(context: SensorEvaluationContext, database: DatabaseResou
                 }
             }
         },
-        tags={FORCE_TAG: "true", FORCE_REASONS_TAG: json.dumps(reasons)[:4000]},
+        tags={FORCE_TAG: "true", FORCE_REASONS_TAG: json.dumps(reasons)[:4000], **CHAIN_RUN_TAGS},
     )
     context.log.info(f"forcing {today}: " + "; ".join(reasons))
     return SensorResult(run_requests=[request], cursor=new_cursor)
