@@ -377,3 +377,16 @@ def test_cli_errors(database_url: str) -> None:
     assert '"proposer": "manual"' in listed.output and '"status": "active"' in listed.output
     with get_engine(database_url).connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM profit_allocation_log")).scalar() == 2
+
+
+def test_rematerialising_a_day_reuses_its_open_proposal(database_url: str) -> None:
+    first = materialize(database_url, ALL)
+    second = materialize(database_url, ALL)
+    assert first.success and second.success
+    open_for_day = [
+        p
+        for p in store.list_proposals(get_engine(database_url), status="proposed")
+        if p.proposal_date == LATEST_DAY
+    ]
+    assert len(open_for_day) == 1
+    assert "reused open proposal" in str(metadata(second, "profit_split_proposal")["auto_approve"])

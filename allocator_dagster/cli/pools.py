@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import click
 
-from allocator_dagster.forecast import LOOKBACK_DAYS, attach_forecast
-from allocator_dagster.sources import POOL_SOURCE_ENV, default_sample, load_universe, pool_source
+from allocator_dagster.pool_ingestion import PoolDataError, ingest_defillama_day, ingest_sample_day
+from allocator_dagster.sources import POOL_SOURCE_ENV, default_sample, pool_source
 from allocator_dagster.sources.defillama import (
     DEFAULT_BASE_URL,
     DefiLlamaClient,
@@ -20,9 +20,7 @@ from allocator_dagster.sources.defillama import (
 from allocator_dagster.storage import StorageError, get_engine, redact
 from allocator_dagster.storage.pools import (
     load_pool_day,
-    load_pool_history,
     load_pool_rejections,
-    replace_pool_day,
 )
 
 DAY = click.DateTime(formats=["%Y-%m-%d"])
@@ -133,35 +131,25 @@ def fetch_command(day: datetime | None, base_url: str | None, database_url: str 
         source = pool_source()
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    if source == "defillama" and the_day != datetime.now(UTC).date():
-        click.echo(f"note: /pools is today's snapshot; it is stored as {the_day}", err=True)
     engine = _engine(database_url)
     try:
-        universe, rejections, name = load_universe(the_day, source=source, base_url=base_url)
-        history = _history_for(engine, the_day, source)
-        frame = attach_forecast(universe, history, the_day)
-        written = replace_pool_day(engine, the_day, frame, rejections, source=name)
-    except DefiLlamaError as exc:
+        if source == "sample":
+            result = ingest_sample_day(engine, the_day, default_sample())
+        else:
+            client = DefiLlamaClient(base_url=base_url or DEFAULT_BASE_URL)
+            result = ingest_defillama_day(engine, the_day, client.pools)
+    except (DefiLlamaError, PoolDataError) as exc:
         raise click.ClickException(str(exc)) from None
     except (StorageError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    with_forecast = int(frame["apy_forecast"].notna().sum())
+    if result.reused_stored_day:
+        click.echo(f"{the_day}: already stored ({result.stored_rows} pools); nothing fetched")
+        return
+    with_forecast = int(result.universe["apy_forecast"].notna().sum())
     click.echo(
-        f"{the_day}: stored {written} pools from {name} ({len(rejections)} records rejected, "
-        f"{with_forecast} pools with a forecast) [{POOL_SOURCE_ENV}={source}]"
+        f"{the_day}: stored {result.stored_rows} pools from {source} ({len(result.rejections)} "
+        f"records rejected, {with_forecast} pools with a forecast) [{POOL_SOURCE_ENV}={source}]"
     )
-
-
-def _history_for(engine, day: date, source: str):
-    """The sample forecasts from its own history (a day never depends on what else is stored);
-    live data forecasts from the stored days before it."""
-    if source == "sample":
-        sample = default_sample()
-        first = max(sample.start, day - timedelta(days=LOOKBACK_DAYS))
-        if day <= sample.start:
-            return load_pool_history(engine, before=day, days=0)  # empty, typed
-        return sample.history(first, day - timedelta(days=1))
-    return load_pool_history(engine, before=day, days=LOOKBACK_DAYS)
 
 
 def _number(value: float, digits: int) -> str:

@@ -205,6 +205,18 @@ def store_proposal(
     return get_proposal(engine, proposal_id)
 
 
+def open_proposal_for(engine: sa.Engine, proposal_date: date) -> StoredProposal | None:
+    """The day's proposal still awaiting review, if any (re-runs reuse it instead of adding one)."""
+    with engine.connect() as conn:
+        proposal_id = conn.execute(
+            sa.select(log.c.proposal_id)
+            .where(log.c.proposal_date == proposal_date, log.c.status == "proposed")
+            .order_by(log.c.proposal_id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+    return None if proposal_id is None else get_proposal(engine, proposal_id)
+
+
 def get_proposal(engine: sa.Engine, proposal_id: int) -> StoredProposal:
     """One proposal; ProposalNotFound if the id does not exist."""
     with engine.connect() as conn:

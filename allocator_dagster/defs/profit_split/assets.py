@@ -101,27 +101,8 @@ def platform_metrics(
     )
 
 
-@dg.asset(
-    partitions_def=PARTITIONS,
-    group_name=GROUP,
-    description="A proposed split with reasoning and confidence, validated and stored as "
-    "'proposed' in profit_allocation_log (approved only by a review or the opt-in policy).",
-)
-def profit_split_proposal(
-    context: AssetExecutionContext,
-    platform_metrics: PlatformMetrics,
-    database: DatabaseResource,
-    profit_split_config: ProfitSplitConfig,
-) -> dg.Output[int]:
-    engine = database.engine()
-    current = store.ensure_active_split(engine)
-    metrics = platform_metrics
-    if metrics.current_proposal_id != current.proposal_id:
-        context.log.info(
-            f"The split in force changed since the metrics were read (proposal "
-            f"{metrics.current_proposal_id} -> {current.proposal_id}); proposing against the new one."
-        )
-        metrics = metrics.with_current_split(current.split, current.proposal_id)
+def _propose(context, engine, metrics, current, profit_split_config):
+    """Make, validate and store a new proposal; apply the opt-in auto-approve policy."""
     proposer = profit_split_config.make_proposer()
     proposal = proposer.propose(metrics)
     if proposal.fallback_reason:
@@ -149,8 +130,39 @@ def profit_split_proposal(
             )
         except store.ReviewError as exc:  # reviewed by someone else in the meantime
             context.log.warning(f"auto-approval of {stored.proposal_id} not applied: {exc}")
+    return stored, decision.reason
+
+
+@dg.asset(
+    partitions_def=PARTITIONS,
+    group_name=GROUP,
+    description="A proposed split with reasoning and confidence, validated and stored as "
+    "'proposed' in profit_allocation_log (approved only by a review or the opt-in policy).",
+)
+def profit_split_proposal(
+    context: AssetExecutionContext,
+    platform_metrics: PlatformMetrics,
+    database: DatabaseResource,
+    profit_split_config: ProfitSplitConfig,
+) -> dg.Output[int]:
+    engine = database.engine()
+    current = store.ensure_active_split(engine)
+    metrics = platform_metrics
+    if metrics.current_proposal_id != current.proposal_id:
+        context.log.info(
+            f"The split in force changed since the metrics were read (proposal "
+            f"{metrics.current_proposal_id} -> {current.proposal_id}); proposing against the new one."
+        )
+        metrics = metrics.with_current_split(current.split, current.proposal_id)
+    existing = store.open_proposal_for(engine, metrics.metric_date)
+    if existing is not None:
+        # re-materialising the day: its proposal is still awaiting review, so it is not repeated
+        stored = existing
+        decision_reason = f"reused open proposal {existing.proposal_id} of {metrics.metric_date}"
+    else:
+        stored, decision_reason = _propose(context, engine, metrics, current, profit_split_config)
     context.log.info(
-        f"proposal {stored.proposal_id} ({stored.status}): {stored.split.label()}; {decision.reason}"
+        f"proposal {stored.proposal_id} ({stored.status}): {stored.split.label()}; {decision_reason}"
     )
     return dg.Output(
         stored.proposal_id,
@@ -168,7 +180,7 @@ def profit_split_proposal(
                 "\n".join(f"- {w}" for w in stored.warnings) if stored.warnings else "none"
             ),
             "fallback_reason": stored.fallback_reason or "none",
-            "auto_approve": decision.reason,
+            "auto_approve": decision_reason,
             "review": f"allocator proposals review {stored.proposal_id} --approve|--reject "
             "--by NAME --notes TEXT",
         },
