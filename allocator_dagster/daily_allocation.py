@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from allocator_dagster.model import Holdings, ModelInputError, build_problem, violations
+from allocator_dagster.model import Holdings, ModelInputError, Problem, build_problem, violations
 from allocator_dagster.paper_trading import roll_forward
 from allocator_dagster.parameters import AllocationParameters, DynamicLists
-from allocator_dagster.rebalance import AllocationReport, decide
+from allocator_dagster.rebalance import AllocationReport, decide_with_problem
 from allocator_dagster.snapshots import Snapshot, hash_holdings, hash_universe, take_snapshot
 from allocator_dagster.solvers import BACKENDS, solver_versions
 from allocator_dagster.storage import allocations as store
@@ -72,9 +72,14 @@ def allocation_violations(
     lists: DynamicLists,
     amounts: dict[str, Decimal],
     total_usd: Decimal,
+    *,
+    built: tuple[Problem, dict[str, str]] | None = None,
 ) -> list[str]:
-    """Every way a stored allocation breaks MODEL.md: limits, eligibility, sums (empty: sound)."""
-    problem, reasons = build_problem(universe, holdings, params, lists)
+    """Every way a stored allocation breaks MODEL.md: limits, eligibility, sums (empty: sound).
+
+    `built` is `build_problem(universe, holdings, params, lists)` when the caller has it already.
+    """
+    problem, reasons = built or build_problem(universe, holdings, params, lists)
     out = []
     known = set(problem.pool_ids.tolist())
     for pool, amount in sorted(amounts.items()):
@@ -134,6 +139,7 @@ def run_day(
             store.write_holdings(conn, day, holdings, source="initial")
         stored = store.snapshot_in_force(conn, day) if snapshot_policy == "reproduce" else None
         previous = store.read_allocation(conn, day)
+        metrics_hash = hash_universe(universe)
         if stored is None:
             versions = {"backend": settings.backend, **solver_versions()}
             snapshot = take_snapshot(
@@ -144,16 +150,18 @@ def run_day(
                 holdings,
                 mode="original" if snapshot_policy == "reproduce" else "fresh",
                 solver_versions=versions,
+                metrics_hash=metrics_hash,
             )
             snapshot_used = "new"
         else:
             snapshot, snapshot_used = stored, "stored"
-        inputs_match = snapshot.metrics_hash == hash_universe(
-            universe
-        ) and snapshot.balances_hash == hash_holdings(holdings)
+        inputs_match = (
+            snapshot.metrics_hash == metrics_hash
+            and snapshot.balances_hash == hash_holdings(holdings)
+        )
         backend = snapshot.solver_versions.get("backend", settings.backend)
         try:
-            report = decide(
+            report, problem, ineligible = decide_with_problem(
                 universe,
                 holdings,
                 snapshot.parameters,
@@ -167,7 +175,13 @@ def run_day(
         problems: list[str] = []
         if report.is_new_allocation:
             problems = allocation_violations(
-                universe, holdings, snapshot.parameters, snapshot.lists, amounts, report.total_usd
+                universe,
+                holdings,
+                snapshot.parameters,
+                snapshot.lists,
+                amounts,
+                report.total_usd,
+                built=(problem, ineligible),
             )
             if problems:
                 # never store an allocation that breaks the model: keep the last good one in force

@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -103,12 +104,17 @@ def pool_group(row: Mapping[str, object], overrides: Mapping[str, int]) -> int:
 
 @dataclass(frozen=True)
 class ListIndex:
-    """The dynamic lists prepared for matching by symbol (upper) or address (lower)."""
+    """The dynamic lists prepared for matching by symbol (upper) or address (lower).
+
+    `verdicts` memoises the token and protocol rules per (symbol, underlying tokens, project):
+    pools repeat from day to day, so a backfill parses and matches each pool's tokens once.
+    """
 
     approved: frozenset[str]
     blacklisted: frozenset[str]
     icebox: frozenset[str]
     protocols: frozenset[str]
+    verdicts: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @classmethod
     def of(cls, lists: DynamicLists) -> ListIndex:
@@ -127,30 +133,79 @@ class ListIndex:
         )
 
 
-def ineligibility_reason(
-    row: Mapping[str, object], index: ListIndex, params: AllocationParameters
+@lru_cache(maxsize=16)
+def _list_index(lists: DynamicLists) -> ListIndex:
+    """One `ListIndex` (and its verdict cache) per distinct set of lists."""
+    return ListIndex.of(lists)
+
+
+def _underlying_key(underlying: object) -> object:
+    """A hashable stand-in for `underlyingTokens` that `pool_tokens` reads the same way."""
+    if underlying is None or isinstance(underlying, float):  # null or NaN: no addresses
+        return None
+    if isinstance(underlying, str | tuple):
+        return underlying
+    return tuple(underlying)  # type: ignore[call-overload]
+
+
+@lru_cache(maxsize=65536)
+def _cached_pool_tokens(symbol: str, underlying: object) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return pool_tokens(symbol, underlying)  # type: ignore[arg-type]
+
+
+def _token_reason(
+    parts: tuple[str, ...], addresses: tuple[str, ...], symbol: str, project: str, index: ListIndex
 ) -> str | None:
-    """Why a pool is not eligible (the first rule it breaks), or None when it is eligible."""
-    parts, addresses = pool_tokens(str(row["symbol"]), row.get("underlyingTokens"))  # type: ignore[arg-type]
+    """The token and protocol rules of eligibility (the first one broken), or None."""
     for token in parts + addresses:
         if token in index.blacklisted:
             return f"token {token} is blacklisted"
     for token in parts + addresses:
         if token in index.icebox:
             return f"token {token} is in the icebox"
-    project = str(row["project"])
     if project.lower() not in index.protocols:
         return f"protocol {project} is not approved"
     symbols_ok = bool(parts) and all(p in index.approved for p in parts)
     addresses_ok = bool(addresses) and all(a in index.approved for a in addresses)
     if not (symbols_ok or addresses_ok):
         missing = [p for p in parts if p not in index.approved] or list(parts)
-        return f"token {', '.join(missing) or str(row['symbol'])} is not approved"
-    tvl = _num(row.get("tvlUsd"))
+        return f"token {', '.join(missing) or symbol} is not approved"
+    return None
+
+
+def _token_verdict(symbol: str, underlying: object, project: str, index: ListIndex) -> str | None:
+    """`_token_reason` for one pool, memoised in the index per (symbol, underlying, project)."""
+    try:
+        key = (symbol, _underlying_key(underlying), project)
+        return index.verdicts[key]
+    except KeyError:
+        parts, addresses = _cached_pool_tokens(symbol, key[1])
+        verdict = index.verdicts[key] = _token_reason(parts, addresses, symbol, project, index)
+        return verdict
+    except TypeError:  # unhashable tokens: no memo
+        parts, addresses = pool_tokens(symbol, underlying)  # type: ignore[arg-type]
+        return _token_reason(parts, addresses, symbol, project, index)
+
+
+def _tvl_reason(tvl: float, params: AllocationParameters) -> str | None:
     if not math.isfinite(tvl) or tvl <= 0:
         return f"TVL {tvl} is not finite and positive"
     if tvl < params.min_tvl_usd:
         return f"TVL {tvl:,.0f} USD is below min_tvl_usd {params.min_tvl_usd:,.0f}"
+    return None
+
+
+def ineligibility_reason(
+    row: Mapping[str, object], index: ListIndex, params: AllocationParameters
+) -> str | None:
+    """Why a pool is not eligible (the first rule it breaks), or None when it is eligible."""
+    parts, addresses = pool_tokens(str(row["symbol"]), row.get("underlyingTokens"))  # type: ignore[arg-type]
+    reason = _token_reason(parts, addresses, str(row["symbol"]), str(row["project"]), index)
+    if reason is not None:
+        return reason
+    reason = _tvl_reason(_num(row.get("tvlUsd")), params)
+    if reason is not None:
+        return reason
     apy = effective_apy(row)
     if not math.isfinite(apy[0]):
         return "no finite APY"
@@ -180,6 +235,63 @@ def effective_apy(row: Mapping[str, object], suffix: str = "") -> tuple[float, f
     if math.isnan(apy):
         apy = base + reward
     return (apy, base, reward)
+
+
+def _numbers(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """A column as floats, read as `_num` reads one value (NaN when the column is absent)."""
+    if name not in frame.columns:
+        return np.full(len(frame), math.nan)
+    column = frame[name]
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "fiub":
+        return column.to_numpy(dtype=float, copy=True)
+    return np.array([_num(v) for v in column.tolist()], dtype=float).reshape(len(frame))
+
+
+def effective_apy_columns(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`effective_apy` of every row at once: arrays (apy, apyBase, apyReward)."""
+    base = _numbers(frame, "apyBase")
+    reward = _numbers(frame, "apyReward")
+    apy = _numbers(frame, "apy")
+    no_parts = np.isnan(base) & np.isnan(reward)
+    base0 = np.where(np.isnan(base), 0.0, base)
+    reward0 = np.where(np.isnan(reward), 0.0, reward)
+    apy_out = np.where(no_parts | ~np.isnan(apy), apy, base0 + reward0)
+    base_out = np.where(no_parts, apy, base0)
+    reward_out = np.where(no_parts, np.where(np.isnan(apy), math.nan, 0.0), reward0)
+    return apy_out, base_out, reward_out
+
+
+def _is_yes(value: object) -> bool:
+    return str(value or "").strip().lower() == "yes"
+
+
+def _is_single(value: object) -> bool:
+    return str(value or "").strip().lower() == "single"
+
+
+def _groups(
+    frame: pd.DataFrame, rows: np.ndarray, pool_ids: np.ndarray, overrides: Mapping[str, int]
+) -> np.ndarray:
+    """`pool_group` of the given rows of `frame` (a missing flag column counts as false)."""
+
+    def values(name: str) -> list[object]:
+        if name not in frame.columns:
+            return [None] * len(rows)
+        return frame[name].to_numpy()[rows].tolist()
+
+    out = []
+    for pool, il, exposure, stable in zip(
+        pool_ids.tolist(), values("ilRisk"), values("exposure"), values("stablecoin"), strict=True
+    ):
+        if pool in overrides:
+            out.append(int(overrides[pool]))
+        elif _is_yes(il):
+            out.append(3)
+        elif _flag(stable) and _is_single(exposure):
+            out.append(1)
+        else:
+            out.append(2)
+    return np.array(out, dtype=int)
 
 
 # ------------------------------------------------------------------ the problem
@@ -279,11 +391,11 @@ class Problem:
         return replace(self, **arrays)
 
 
-def _forecast_or_current(frame: pd.DataFrame, forecast: str, current: pd.Series) -> np.ndarray:
+def _forecast_or_current(frame: pd.DataFrame, forecast: str, current: np.ndarray) -> np.ndarray:
     if forecast in frame.columns:
         values = pd.to_numeric(frame[forecast], errors="coerce")
         return np.where(values.notna(), values, current).astype(float, copy=True)
-    return current.to_numpy(dtype=float, copy=True)
+    return np.array(current, dtype=float, copy=True)
 
 
 def build_problem(
@@ -295,44 +407,56 @@ def build_problem(
     """The problem for one day and, for every ineligible pool of the universe, why.
 
     Forecast columns are used where present (MODEL.md), falling back to current values.
+    Column-wise: the token and protocol rules are memoised per (symbol, underlying, project).
     """
-    frame = universe.sort_values("pool", kind="stable").reset_index(drop=True)
+    frame = universe
+    if not frame["pool"].is_monotonic_increasing:
+        frame = frame.sort_values("pool", kind="stable")
+    frame = frame.reset_index(drop=True)
     if frame["pool"].duplicated().any():
         dup = frame.loc[frame["pool"].duplicated(), "pool"].iloc[0]
         raise ModelInputError(f"pool {dup!r} appears twice in the pool universe")
-    index = ListIndex.of(lists)
-    records = frame.to_dict("records")
+    index = _list_index(lists)
+    size = len(frame)
+    pool_all = frame["pool"].tolist()
+    symbol_all = frame["symbol"].tolist()
+    project_all = frame["project"].tolist()
+    underlying_all = (
+        frame["underlyingTokens"].tolist() if "underlyingTokens" in frame.columns else [None] * size
+    )
+    tvl_now = _numbers(frame, "tvlUsd")
+    apy_now, base_now, reward_now = effective_apy_columns(frame)
     reasons: dict[str, str] = {}
-    eligible_mask = np.zeros(len(frame), dtype=bool)
-    for i, row in enumerate(records):
-        reason = ineligibility_reason(row, index, params)
+    eligible_mask = np.zeros(size, dtype=bool)
+    tvl_list = tvl_now.tolist()
+    apy_ok = np.isfinite(apy_now).tolist()
+    for i in range(size):
+        symbol = str(symbol_all[i])
+        reason = _token_verdict(symbol, underlying_all[i], str(project_all[i]), index)
+        if reason is None:
+            reason = _tvl_reason(tvl_list[i], params)
+            if reason is None and not apy_ok[i]:
+                reason = "no finite APY"
         if reason is None:
             eligible_mask[i] = True
         else:
-            reasons[str(row["pool"])] = reason
+            reasons[str(pool_all[i])] = reason
 
     held_map = {p: float(a) for p, a in holdings.held().items()}
     total = float(holdings.total_usd)
 
-    def gas_of(pool: str, chain: str) -> float:
-        gas = params.gas_for(chain)
-        if gas is None:
-            raise ModelInputError(
-                f"pool {pool!r}: chain {chain!r} has no gas cost in gas_usd and there is no 'default'"
-            )
-        return float(gas)
-
     # Held pools that are not eligible (or have vanished from the data) must be exited.
-    by_pool = {str(r["pool"]): r for r in records}
+    position = {str(p): i for i, p in enumerate(pool_all)}
+    chain_all = frame["chain"].tolist()
     exits = []
     for pool, amount in held_map.items():
-        row = by_pool.get(pool)
+        row = position.get(pool)
         if row is None:
             reason = f"pool {pool} vanished from the pool data"
             chain = None
         elif pool in reasons:
-            reason = f"pool {pool} ({row['symbol']} on {row['project']}): {reasons[pool]}"
-            chain = str(row["chain"])
+            reason = f"pool {pool} ({symbol_all[row]} on {project_all[row]}): {reasons[pool]}"
+            chain = str(chain_all[row])
         else:
             continue
         gas = params.gas_for(chain) if chain else params.gas_usd.get("default")
@@ -343,22 +467,19 @@ def build_problem(
             )
         exits.append(ForcedExit(pool, amount, reason, float(gas)))
 
-    elig = frame.loc[eligible_mask].reset_index(drop=True)
-    n = len(elig)
-    apy_parts = np.array([effective_apy(r) for r in elig.to_dict("records")], dtype=float).reshape(
-        n, 3
-    )
-    apy_now, base_now, reward_now = (pd.Series(apy_parts[:, k]) for k in range(3))
-    apy = _forecast_or_current(elig, "apy_forecast", apy_now)
-    base = _forecast_or_current(elig, "apy_base_forecast", base_now)
-    reward = _forecast_or_current(elig, "apy_reward_forecast", reward_now)
-    tvl = _forecast_or_current(elig, "tvl_forecast", pd.to_numeric(elig["tvlUsd"]).astype(float))
-    tvl = np.where(np.isfinite(tvl) & (tvl > 0), tvl, pd.to_numeric(elig["tvlUsd"]).to_numpy(float))
+    rows = np.flatnonzero(eligible_mask)
+    n = len(rows)
+    apy = _forecast_or_current(frame, "apy_forecast", apy_now)[rows]
+    base = _forecast_or_current(frame, "apy_base_forecast", base_now)[rows]
+    reward = _forecast_or_current(frame, "apy_reward_forecast", reward_now)[rows]
+    tvl_current = tvl_now[rows]
+    tvl = _forecast_or_current(frame, "tvl_forecast", tvl_now)[rows]
+    tvl = np.where(np.isfinite(tvl) & (tvl > 0), tvl, tvl_current)
     for arr in (apy, base, reward):
         bad = ~np.isfinite(arr)
         arr[bad] = 0.0
 
-    pool_ids = elig["pool"].astype(str).to_numpy()
+    pool_ids = frame["pool"].astype(str).to_numpy()[rows]
     held = np.array([held_map.get(p, 0.0) for p in pool_ids], dtype=float)
     caps = np.vstack(
         [
@@ -372,19 +493,23 @@ def build_problem(
     )
     upper_cap = np.argmin(caps, axis=0) if n else np.zeros(0, dtype=int)
     upper = to_cent_grid(caps.min(axis=0)) if n else np.zeros(0)
-    groups = np.array(
-        [pool_group(r, params.pool_groups) for r in elig.to_dict("records")], dtype=int
-    )
-    chains = elig["chain"].astype(str).to_numpy()
-    gas = np.array([gas_of(p, c) for p, c in zip(pool_ids, chains, strict=True)], dtype=float)
-    symbols = elig["symbol"].astype(str).to_numpy()
+    groups = _groups(frame, rows, pool_ids, params.pool_groups)
+    chains = frame["chain"].astype(str).to_numpy()[rows]
+    gas_by_chain = {c: params.gas_for(c) for c in set(chains.tolist())}
+    for pool, chain in zip(pool_ids, chains, strict=True):
+        if gas_by_chain[chain] is None:
+            raise ModelInputError(
+                f"pool {pool!r}: chain {chain!r} has no gas cost in gas_usd and there is no 'default'"
+            )
+    gas = np.array([float(gas_by_chain[c]) for c in chains.tolist()], dtype=float)  # type: ignore[arg-type]
+    symbols = frame["symbol"].astype(str).to_numpy()[rows]
     conv = np.where(
         symbols == params.base_token, 0.0, params.conversion_penalty_bps / 10_000.0
     ).astype(float)
     problem = Problem(
         pool_ids=pool_ids,
         chain=chains,
-        project=elig["project"].astype(str).to_numpy(),
+        project=frame["project"].astype(str).to_numpy()[rows],
         symbol=symbols,
         group=groups,
         apy=apy,

@@ -308,7 +308,37 @@ def decide(
 
     `force_reasons` (from a sensor) asks for a full reallocation even without a forced exit.
     """
+    report, _problem, _ineligible = decide_with_problem(
+        universe, holdings, params, lists, backend, force_reasons=force_reasons
+    )
+    return report
+
+
+def decide_with_problem(
+    universe: pd.DataFrame,
+    holdings: Holdings,
+    params: AllocationParameters,
+    lists: DynamicLists,
+    backend: str = "convex",
+    *,
+    force_reasons: list[str] | None = None,
+) -> tuple[AllocationReport, Problem, dict[str, str]]:
+    """`decide`, plus the day's (full) problem and ineligibility reasons it was decided on, so
+    that the caller can validate the answer without building the problem again."""
     problem, ineligible = build_problem(universe, holdings, params, lists)
+    report = _decide(problem, ineligible, universe, holdings, params, backend, force_reasons)
+    return report, problem, ineligible
+
+
+def _decide(
+    problem: Problem,
+    ineligible: dict[str, str],
+    universe: pd.DataFrame,
+    holdings: Holdings,
+    params: AllocationParameters,
+    backend: str,
+    force_reasons: list[str] | None,
+) -> AllocationReport:
     total = holdings.total_usd
     common = {
         "backend": backend,

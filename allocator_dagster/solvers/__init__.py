@@ -7,6 +7,7 @@ and applies the shared exact presolve first.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 import numpy as np
 
@@ -44,6 +45,12 @@ def solve(problem: Problem, backend: str = "convex", *, presolve: bool = True) -
 
 def solver_versions() -> dict[str, str]:
     """Versions of the numerical libraries: part of what a snapshot records."""
+    return dict(_solver_versions())
+
+
+@cache
+def _solver_versions() -> dict[str, str]:
+    """Looked up once per process: the libraries a process has imported cannot change under it."""
     from importlib.metadata import version
 
     import cvxpy

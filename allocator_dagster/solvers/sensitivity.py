@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import cvxpy as cp
 import numpy as np
+import scipy.sparse as sp
 
 from allocator_dagster.model import CAP_NAMES, DAYS_PER_YEAR_PCT, BindingLimit, Problem
 
@@ -31,18 +32,30 @@ def binding_limits(problem: Problem, x: np.ndarray) -> list[BindingLimit]:
     lower = np.minimum(lower, upper)
     fixed = untouched[idx]
     free = ~fixed
+    m = len(idx)
     cons = [cp.sum(w) == 1]
     cap_con = w <= upper
     low_con = w >= lower
     cons += [cap_con, low_con]
     if fixed.any():
-        cons.append(w[np.flatnonzero(fixed)] == problem.held[idx][fixed] / total)
-    group_cons = {}
-    for k in (1, 2, 3):
-        members = np.flatnonzero(problem.group[idx] == k)
-        if len(members):
-            group_cons[k] = cp.sum(w[members]) <= problem.group_caps_usd[k - 1] / total
-            cons.append(group_cons[k])
+        # sparse selection instead of w[rows]: the same rows, compiled much faster
+        rows = np.flatnonzero(fixed)
+        pick = sp.csr_matrix(
+            (np.ones(len(rows)), (np.arange(len(rows)), rows)), shape=(len(rows), m)
+        )
+        cons.append(pick @ w == problem.held[idx][fixed] / total)
+    # one row per group that has pools, as one constraint: its dual holds the groups' prices
+    groups = [k for k in (1, 2, 3) if np.any(problem.group[idx] == k)]
+    group_row: dict[int, int] = {}
+    if groups:
+        member_of = problem.group[idx]
+        cols = np.flatnonzero(np.isin(member_of, groups))
+        row_of = np.array([groups.index(int(g)) for g in member_of[cols]], dtype=int)
+        matrix = sp.csr_matrix((np.ones(len(cols)), (row_of, cols)), shape=(len(groups), m))
+        caps = np.array([problem.group_caps_usd[k - 1] / total for k in groups])
+        group_con = matrix @ w <= caps
+        cons.append(group_con)
+        group_row = {k: r for r, k in enumerate(groups)}
     conv = problem.conversion_rate[idx] * total / problem.horizon_days
     held_w = problem.held[idx] / total
     cost = conv @ cp.pos(w - held_w) if np.any(conv) else 0
@@ -86,8 +99,9 @@ def binding_limits(problem: Problem, x: np.ndarray) -> list[BindingLimit]:
                     ),
                 )
             )
-    for k, con in group_cons.items():
-        dual = float(np.asarray(con.dual_value, dtype=float).reshape(-1)[0]) / total
+    group_duals = np.asarray(group_con.dual_value, dtype=float).reshape(-1) if groups else None
+    for k, r in group_row.items():
+        dual = float(group_duals[r]) / total  # type: ignore[index]
         members = idx[problem.group[idx] == k]
         held_in = float(x[members].sum())
         cap = problem.group_caps_usd[k - 1]

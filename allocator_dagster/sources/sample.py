@@ -34,6 +34,7 @@ from allocator_dagster.sources.records import Rejection, validate_pool_records
 
 CHUNK_DAYS = 32
 CACHE_BYTES = 256 * 1024 * 1024  # generated chunks kept in memory, at most
+HISTORY_BLOCKS = 4  # chunks of history rows kept as sorted frames (a 60-day window spans 3)
 MEAN_WINDOW = 30  # apyMean30d: mean APY of the last 30 listed days, today included
 P_SPIKE = 0.002  # per pool and day: an outlier base APY, 3x to 23x the usual
 P_JUMP = 0.01  # per pool and day: a sudden TVL move of up to +-30 %
@@ -512,6 +513,7 @@ class SampleUniverse:
         self._build_static()
         self._states: list[_State] = [self._initial_state()]
         self._chunks: OrderedDict[int, _Chunk] = OrderedDict()
+        self._history_blocks: OrderedDict[int, tuple[pd.DataFrame, np.ndarray]] = OrderedDict()
         chunk_bytes = 5 * 8 * CHUNK_DAYS * self.n_pools
         self._max_chunks = max(2, CACHE_BYTES // chunk_bytes)
 
@@ -849,32 +851,49 @@ class SampleUniverse:
         first, last = self._offset(start), self._offset(end)
         if last < first:
             raise ValueError(f"end {end} is before start {start}")
-        frames = []
-        pool_arr = np.array(self.pool_ids, dtype=object)
+        parts = []
         for k in range(first // CHUNK_DAYS, last // CHUNK_DAYS + 1):
-            c = self._chunk(k)
-            lo, hi = max(first - k * CHUNK_DAYS, 0), min(last - k * CHUNK_DAYS, CHUNK_DAYS - 1)
-            tvl = c.tvl[lo : hi + 1]
-            rows, cols = np.nonzero(~np.isnan(tvl))
-            offsets = k * CHUNK_DAYS + lo + rows
-            base = c.base[lo : hi + 1][rows, cols]
-            reward = c.reward[lo : hi + 1][rows, cols]
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "date": np.datetime64(self.start, "D") + offsets.astype("timedelta64[D]"),
-                        "pool": pool_arr[cols],
-                        "tvlUsd": tvl[rows, cols],
-                        "apy": c.apy[lo : hi + 1][rows, cols],
-                        "apyBase": np.nan_to_num(base, nan=0.0),
-                        "apyReward": np.nan_to_num(reward, nan=0.0),
-                    }
-                )
-            )
-        frame = pd.concat(frames, ignore_index=True)
+            block, offsets = self._history_block(k)
+            lo = np.searchsorted(offsets, first, side="left")
+            hi = np.searchsorted(offsets, last, side="right")
+            parts.append(block.iloc[lo:hi])
+        return (
+            pd.concat(parts, ignore_index=True)
+            if len(parts) > 1
+            else parts[0].reset_index(drop=True)
+        )
+
+    def _history_block(self, k: int) -> tuple[pd.DataFrame, np.ndarray]:
+        """The history rows of chunk k, sorted by (date, pool), and each row's day offset.
+
+        Kept for the last few chunks: consecutive days (a backfill) slice the same blocks
+        instead of building and sorting their 60-day window again.
+        """
+        cached = self._history_blocks.get(k)
+        if cached is not None:
+            self._history_blocks.move_to_end(k)
+            return cached
+        c = self._chunk(k)
+        rows, cols = np.nonzero(~np.isnan(c.tvl))
+        offsets = k * CHUNK_DAYS + rows
+        frame = pd.DataFrame(
+            {
+                "date": np.datetime64(self.start, "D") + offsets.astype("timedelta64[D]"),
+                "pool": np.array(self.pool_ids, dtype=object)[cols],
+                "tvlUsd": c.tvl[rows, cols],
+                "apy": c.apy[rows, cols],
+                "apyBase": np.nan_to_num(c.base[rows, cols], nan=0.0),
+                "apyReward": np.nan_to_num(c.reward[rows, cols], nan=0.0),
+            }
+        )
         frame["date"] = frame["date"].astype("datetime64[ns]")
         frame["pool"] = frame["pool"].astype("str")
-        return frame.sort_values(["date", "pool"], kind="stable").reset_index(drop=True)
+        order = frame.sort_values(["date", "pool"], kind="stable").index.to_numpy()
+        block = (frame.take(order).reset_index(drop=True), offsets[order])
+        self._history_blocks[k] = block
+        while len(self._history_blocks) > HISTORY_BLOCKS:
+            self._history_blocks.popitem(last=False)
+        return block
 
     @property
     def token_addresses(self) -> dict[tuple[str, str], str]:

@@ -16,6 +16,7 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -54,10 +55,9 @@ _REQUIRED = ("pool", "chain", "project", "symbol", "tvlUsd")
 _REALS = ("tvlUsd", "apy", "apyBase", "apyReward", "apyMean30d", *FORECAST_COLUMNS)
 
 
-def _metric_rows(
-    day: date, frame: pd.DataFrame, source: str, ingested_at: datetime
-) -> list[dict[str, Any]]:
-    """The table rows of a universe frame; refuses rows the table would store wrongly."""
+def _metric_columns(day: date, frame: pd.DataFrame) -> dict[str, list[Any]]:
+    """The table columns of a universe frame (per-row values); refuses rows the table would
+    store wrongly."""
     missing = [c for c in _REQUIRED if c not in frame.columns]
     if missing:
         raise ValueError(f"pool frame for {day} lacks required column(s) {', '.join(missing)}")
@@ -68,8 +68,14 @@ def _metric_rows(
             columns[target] = [None] * n
         elif name in _REALS:
             values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float)
-            values = np.where(np.isfinite(values), values, np.nan).tolist()
-            columns[target] = [None if v != v else v for v in values]
+            finite = np.isfinite(values)
+            listed = values.tolist()
+            if finite.all():
+                columns[target] = listed
+            else:
+                columns[target] = [
+                    v if ok else None for v, ok in zip(listed, finite.tolist(), strict=True)
+                ]
         else:
             columns[target] = nan_to_none(frame[name].tolist())
     for pos, tvl in enumerate(columns["tvl_usd"]):
@@ -78,15 +84,57 @@ def _metric_rows(
             raise ValueError(f"pool {pool!r} on {day}: tvlUsd must be finite and >= 0")
     columns["underlying_tokens"] = [list(t) if t else [] for t in columns["underlying_tokens"]]
     columns["stablecoin"] = [bool(v) for v in columns["stablecoin"]]
-    targets = list(columns)
-    rows = []
-    for values in zip(*(columns[t] for t in targets), strict=True):
-        row = dict(zip(targets, values, strict=True))
-        row["metric_date"] = day
-        row["source"] = source
-        row["ingested_at"] = ingested_at
-        rows.append(row)
-    return rows
+    return columns
+
+
+def _insert_columns(
+    conn: sa.Connection,
+    table: sa.Table,
+    columns: dict[str, list[Any]],
+    constants: dict[str, Any],
+) -> None:
+    """One executemany INSERT of per-row `columns` plus `constants` (the same in every row).
+
+    On qmark drivers (SQLite) the rows go straight to the cursor, with SQLAlchemy's own bind
+    processors applied column by column: the same statement and stored values as
+    `conn.execute(table.insert(), rows)`, without its per-row parameter handling (most of the
+    time of a 1,000-row day). Elsewhere SQLAlchemy's executemany (batched on PostgreSQL).
+    """
+    names = [*columns, *constants]
+    size = len(next(iter(columns.values()))) if columns else 0
+    if size == 0:
+        return
+    dialect = conn.dialect
+    if dialect.paramstyle != "qmark":
+        rows = [
+            {**dict(zip(columns, values, strict=True)), **constants}
+            for values in zip(*columns.values(), strict=True)
+        ]
+        conn.execute(table.insert(), rows)
+        return
+    compiled = table.insert().compile(dialect=dialect, column_keys=names)
+    processed: list[list[Any]] = []
+    for name in compiled.positiontup or ():
+        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if name in constants:
+            value = constants[name] if process is None else process(constants[name])
+            processed.append([value] * size)
+        else:
+            values = columns[name]
+            processed.append(values if process is None else [process(v) for v in values])
+    conn.exec_driver_sql(compiled.string, list(zip(*processed, strict=True)))
+
+
+def _metric_rows(
+    day: date, frame: pd.DataFrame, source: str, ingested_at: datetime
+) -> list[dict[str, Any]]:
+    """The table rows of a universe frame; refuses rows the table would store wrongly."""
+    columns = _metric_columns(day, frame)
+    constants = {"metric_date": day, "source": source, "ingested_at": ingested_at}
+    return [
+        {**dict(zip(columns, values, strict=True)), **constants}
+        for values in zip(*columns.values(), strict=True)
+    ]
 
 
 def _rejection_rows(day: date, rejections: Iterable[Rejection], source: str) -> list[dict]:
@@ -116,16 +164,16 @@ def replace_pool_day(
     One transaction: delete + bulk insert, so the day is never half-written or duplicated.
     """
     ingested_at = ingested_at or datetime.now(UTC)
-    rows = _metric_rows(day, universe_df, source, ingested_at)
+    columns = _metric_columns(day, universe_df)
+    constants = {"metric_date": day, "source": source, "ingested_at": ingested_at}
     rejected = _rejection_rows(day, rejections, source)
     with engine.begin() as conn:
         conn.execute(pool_daily_metrics.delete().where(pool_daily_metrics.c.metric_date == day))
         conn.execute(pool_rejections.delete().where(pool_rejections.c.metric_date == day))
-        if rows:
-            conn.execute(pool_daily_metrics.insert(), rows)
+        _insert_columns(conn, pool_daily_metrics, columns, constants)
         if rejected:
             conn.execute(pool_rejections.insert(), rejected)
-    return len(rows)
+    return len(universe_df)
 
 
 def upsert_pool_rows(
@@ -153,24 +201,38 @@ def upsert_pool_rows(
     return len(rows)
 
 
+@lru_cache(maxsize=65536)
+def _tokens_of_json(text: str) -> tuple[str, ...]:
+    """JSON text of a token list, decoded once per distinct text (pools repeat every day)."""
+    value = json.loads(text)
+    return () if value is None else tuple(str(v) for v in value)
+
+
 def _tokens(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
-    if isinstance(value, str):  # a driver that hands back JSON text
-        value = json.loads(value)
+    if isinstance(value, str):  # JSON text (SQLite), or a driver that hands it back
+        return _tokens_of_json(value)
     return tuple(str(v) for v in value)
 
 
-def _nullable_float(values: list[Any]) -> list[float]:
-    return [math.nan if v is None else float(v) for v in values]
+def _nullable_float(values: Sequence[Any]) -> np.ndarray:
+    return np.array([math.nan if v is None else v for v in values], dtype=float)
 
 
 def load_pool_day(engine: sa.Engine, day: date) -> pd.DataFrame:
     """The stored universe of `day` with its forecast columns, sorted by pool id (empty if none)."""
     table = pool_daily_metrics
     targets = [COLUMN_MAP[name] for name in POOL_COLUMNS + FORECAST_COLUMNS]
+    # The token lists are read as text and decoded by `_tokens` (memoised): the same JSON
+    # decoding as the JSON type's, without decoding every day's repeated lists again.
     query = (
-        sa.select(*(table.c[t] for t in targets))
+        sa.select(
+            *(
+                sa.type_coerce(table.c[t], sa.Text()) if t == "underlying_tokens" else table.c[t]
+                for t in targets
+            )
+        )
         .where(table.c.metric_date == day)
         .order_by(table.c.pool_id)
     )
@@ -186,6 +248,8 @@ def load_pool_day(engine: sa.Engine, day: date) -> pd.DataFrame:
         columns[name] = _nullable_float(columns[name])
     frame = universe_frame(columns, forecast=True)
     # The database's collation may order ids differently from Python: sort here, not in SQL.
+    if frame["pool"].is_monotonic_increasing:
+        return frame
     return frame.sort_values("pool", kind="stable").reset_index(drop=True)
 
 

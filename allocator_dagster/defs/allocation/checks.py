@@ -14,6 +14,7 @@ from dagster import (
 )
 
 from allocator_dagster.daily_allocation import check_stored_day
+from allocator_dagster.defs.allocation.assets import frozen_heap
 from allocator_dagster.defs.resources import DatabaseResource
 from allocator_dagster.pool_ingestion import check_pool_day
 from allocator_dagster.storage import allocations as store
@@ -72,9 +73,10 @@ def stored_allocation_checks(
     engine = database.engine()
     days = _run_days(context)
     found: dict[str, list[str]] = {category: [] for category, _ in STORED_DAY_CHECKS.values()}
-    for day in days:
-        for category, problems in check_stored_day(engine, day).items():
-            found[category] += problems
+    with frozen_heap():
+        for day in days:
+            for category, problems in check_stored_day(engine, day).items():
+                found[category] += problems
     selected = {key.name: key for key in context.selected_asset_check_keys}
     for name, (category, _) in STORED_DAY_CHECKS.items():
         if name not in selected:
