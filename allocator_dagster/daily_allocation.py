@@ -59,6 +59,7 @@ class DayOutcome:
     inputs_match_snapshot: bool
     next_holdings: Holdings | None
     limit_violations: list[str] = field(default_factory=list)
+    written: bool = True
 
     @property
     def hash_matched(self) -> bool | None:
@@ -105,8 +106,10 @@ def _holdings_for(
     if holdings is not None:
         return holdings, False
     previous = store.last_ledger_date_before(conn, day)
-    if previous is None:
+    if previous is None and settings.paper_trading:
         return Holdings.idle(settings.initial_capital_usd), True
+    if previous is None:
+        raise DayInputError(f"no daily_ledger rows for {day}: import the day's balances first")
     if settings.paper_trading:
         raise DayInputError(
             f"balances for {day} are missing: the ledger stops at {previous}. Days depend on the day "
@@ -122,8 +125,15 @@ def run_day(
     *,
     snapshot_policy: str = "reproduce",
     force_reasons: list[str] | None = None,
+    successor_in_run: bool = False,
 ) -> DayOutcome:
-    """Run the chain for `day` and store the result in one transaction."""
+    """Run the chain for `day` and store the result in one transaction.
+
+    Reproduce mode never rewrites history: when the day already has an allocation and the
+    re-run gives another result, only the mismatch is recorded (the check then fails).
+    A fresh re-run of a day whose next day already has an allocation must include that next
+    day (`successor_in_run`), or the later days would no longer match their balances.
+    """
     if snapshot_policy not in SNAPSHOT_POLICIES:
         raise ValueError(
             f"snapshot policy must be one of {SNAPSHOT_POLICIES}, got {snapshot_policy!r}"
@@ -139,6 +149,17 @@ def run_day(
             store.write_holdings(conn, day, holdings, source="initial")
         stored = store.snapshot_in_force(conn, day) if snapshot_policy == "reproduce" else None
         previous = store.read_allocation(conn, day)
+        if snapshot_policy == "fresh" and not successor_in_run:
+            following = store.read_allocation(conn, day + dt.timedelta(days=1))
+            if following is not None:
+                raise DayInputError(
+                    f"a fresh re-run of {day} changes the balances of {following.allocation_date}, which "
+                    f"already has an allocation: re-run {day} together with the days after it (a range up "
+                    "to the last allocated day), or use snapshot=reproduce"
+                )
+        if force_reasons is None and snapshot_policy == "reproduce" and previous is not None:
+            # a day forced by the sensor is reproduced with the same reasons
+            force_reasons = (previous.report.get("reproduction") or {}).get("force_reasons") or None
         metrics_hash = hash_universe(universe)
         if stored is None:
             versions = {"backend": settings.backend, **solver_versions()}
@@ -200,7 +221,26 @@ def run_day(
             "previous_hash": previous.result_hash if previous else None,
             "matched": None if previous is None else previous.result_hash == report.result_hash,
             "inputs_match_snapshot": inputs_match,
+            "force_reasons": list(force_reasons or []),
         }
+        if snapshot_policy == "reproduce" and reproduction["matched"] is False:
+            # keep the stored record (and the next day's ledger) as they are; say what happened
+            store.record_reproduction(
+                conn, day, {**reproduction, "attempted_hash": report.result_hash}
+            )
+            return DayOutcome(
+                day=day,
+                report=report,
+                snapshot=snapshot,
+                snapshot_used=snapshot_used,
+                universe=universe,
+                holdings=holdings,
+                previous_hash=previous.result_hash,
+                inputs_match_snapshot=inputs_match,
+                next_holdings=None,
+                limit_violations=problems,
+                written=False,
+            )
         store.write_allocation(conn, day, report, snapshot_id, extra={"reproduction": reproduction})
         next_holdings = None
         if settings.paper_trading:
@@ -247,7 +287,7 @@ def check_stored_day(engine: sa.Engine, day: dt.date) -> dict[str, list[str]]:
         if stored is None:
             out["details"].append(f"{day}: no allocation stored")
             return out
-        if stored.status != "optimal" or stored.decision == "hold":
+        if stored.status not in ("optimal", "feasible") or stored.decision == "hold":
             if stored.amounts:
                 out["details"].append(f"{day}: a {stored.status} day has detail rows")
             return out

@@ -649,6 +649,7 @@ def diagnose(problem: Problem) -> list[str]:
     total = problem.total_usd
     n = problem.n
     if total <= 0:
+        out.append("there is no capital to allocate (the holdings and idle cash add up to 0)")
         return out
     if n == 0:
         out.append(f"no pool is eligible, so {total:,.2f} USD cannot be placed")

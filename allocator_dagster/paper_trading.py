@@ -47,10 +47,13 @@ def roll_forward(
             positions[pool] = max(Decimal("0"), positions[pool] - _cents(cost))
     gas = sum((_cents(g) for g in (gas_usd or {}).values() if g > 0), Decimal("0"))
     idle = earned - gas
-    if idle < 0 and positions:
-        largest = min(positions, key=lambda p: (-positions[p], p))
-        positions[largest] += idle
-        idle = Decimal("0.00")
+    # a shortfall is paid from the positions, largest first, until it is covered
+    for pool in sorted(positions, key=lambda p: (-positions[p], p)):
+        if idle >= 0:
+            break
+        take = min(positions[pool], -idle)
+        positions[pool] -= take
+        idle += take
     return Holdings(
         positions={p: a for p, a in positions.items() if a > 0}, idle_usd=max(idle, Decimal("0.00"))
     )

@@ -44,7 +44,7 @@ class PoolLine:
     chain: str
     project: str
     symbol: str
-    group: int
+    group: int | None  # None: a vanished pool's exit (its group is unknown)
     tokens: dict[str, list[str]]
     amount_usd: Decimal
     weight: float
@@ -100,7 +100,7 @@ class AllocationReport:
 
     @property
     def is_new_allocation(self) -> bool:
-        return self.status == "optimal" and self.decision != "hold"
+        return self.status in ("optimal", "feasible") and self.decision != "hold"
 
     def result_payload(self) -> dict[str, object]:
         """The deterministic part of the report (no timings): what `result_hash` covers."""
@@ -229,7 +229,7 @@ def _lines(
         )
     for exit_ in problem.forced_exits:
         row = lookup.loc[exit_.pool] if exit_.pool in lookup.index else None
-        group = pool_group(row, overrides) if row is not None else 0
+        group = pool_group(row, overrides) if row is not None else None
         held = Decimal(str(exit_.amount_usd)).quantize(CENT)
         symbol = str(row["symbol"]) if row is not None else "?"
         parts, addresses = pool_tokens(
@@ -347,9 +347,13 @@ def _decide(
         "ineligible_pools": len(ineligible),
         "ineligible_summary": _summary(ineligible),
     }
+    if total <= 0:
+        no_capital = SolveOutcome("infeasible", None, backend, 0.0, message="no capital")
+        return _hold(problem, no_capital, universe, holdings, common, params.pool_groups)
     full = solve(problem, backend)
     alternatives: dict[str, dict] = {}
-    if full.status not in ("optimal",) or full.x is None:
+    # "feasible": a time limit stopped the search with a usable, not proven optimal, answer
+    if full.x is None:
         return _hold(problem, full, universe, holdings, common, params.pool_groups)
     full_eval = evaluate(problem, full.x)
     alternatives["full"] = _alternative("full", full, full_eval)
@@ -369,7 +373,7 @@ def _decide(
         yield_problem = problem.yield_only()
         only = solve(yield_problem, backend)
         seconds += only.solve_seconds
-        if only.status != "optimal" or only.x is None:
+        if only.x is None:
             decision = "full"
             why = diagnose(yield_problem) or [f"yield-only problem is {only.status}"]
             reasons.append(
@@ -403,7 +407,7 @@ def _decide(
     x_cents = np.array([float(a) for a in amounts])
     evaluation = evaluate(chosen_problem, x_cents)
     return AllocationReport(
-        status="optimal",
+        status="optimal" if chosen.status == "optimal" else "feasible",
         decision=decision,
         reasons=reasons,
         lines=_lines(
@@ -457,7 +461,7 @@ def _hold(
                 chain=str(row["chain"]) if row is not None else "?",
                 project=str(row["project"]) if row is not None else "?",
                 symbol=symbol,
-                group=pool_group(row, overrides) if row is not None else 0,
+                group=pool_group(row, overrides) if row is not None else None,
                 tokens={"symbols": list(parts), "addresses": list(addresses)},
                 amount_usd=amount,
                 weight=float(amount / total) if total else 0.0,

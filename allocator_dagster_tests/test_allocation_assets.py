@@ -22,6 +22,8 @@ from allocator_dagster.storage.schema import (
     asset_allocations,
     blacklisted_tokens,
     daily_ledger,
+)
+from allocator_dagster.storage.schema import (
     pool_daily_metrics as pool_table,
 )
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 import yaml
 from click.testing import CliRunner
 from dagster import (
+    AssetSelection,
     DagsterInstance,
     Definitions,
     SensorResult,
@@ -20,12 +21,14 @@ from dagster import (
 )
 
 from allocator_dagster.cli import main as cli
+from allocator_dagster.defs.allocation.assets import CHAIN_KEYS
 from allocator_dagster.defs.allocation.sensors import list_change_sensor
 from allocator_dagster.model import pool_tokens
 from allocator_dagster.storage import allocations as store
 from allocator_dagster.storage import get_engine
 from allocator_dagster.storage.lists import ListChangeError, change_list, list_entries
 from allocator_dagster.storage.schema import asset_allocation_details, dynamic_list_changes
+from allocator_dagster.storage.schema import pool_daily_metrics as pool_table
 from allocator_dagster_tests.test_allocation_assets import ASSETS, _resources, run_days
 
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -124,6 +127,14 @@ def test_list_changes_force_todays_reallocation_once(database_url: str) -> None:
     assert all(project != project_b for _, _, project in _held(engine, TODAY))
     assert all(token_a not in pool_tokens(s, ())[0] for _, s, _ in _held(engine, TODAY))
     assert today.report["reproduction"]["policy"] == "fresh"
+    # re-running the forced day in reproduce mode replays its reasons: same result
+    again = run_days(resources, TODAY)
+    assert again.success
+    with engine.connect() as conn:
+        replay = store.read_allocation(conn, TODAY)
+    assert (
+        replay.result_hash == today.result_hash and replay.report["reproduction"]["matched"] is True
+    )
 
 
 def test_list_values_are_validated_and_stored_safely(database_url: str) -> None:
@@ -245,3 +256,76 @@ def test_backfill_reproduces_hashes_then_fresh_snapshots_use_new_lists(
         assert all(p != other for _, _, p in _held(engine, d))
     assert sum(renewed[d].result_hash != original[d] for d in days) >= DAYS // 2
     assert sum(renewed[START].amounts.values()) == Decimal("10000000.00")
+
+
+def test_reproduce_never_rewrites_a_day_and_fresh_reruns_keep_later_days_consistent(
+    database_url: str,
+) -> None:
+    resources = _resources(database_url)
+    day1, day2 = START, START + dt.timedelta(days=1)
+    assert run_days(resources, day1, day2).success
+    engine = get_engine(database_url)
+    with engine.connect() as conn:
+        before = store.read_allocation(conn, day1)
+        ledger2 = store.read_holdings(conn, day2)
+    # the stored inputs of day 1 change behind our back: a reproduction can no longer match
+    with engine.begin() as conn:
+        conn.execute(
+            pool_table.update()
+            .where(pool_table.c.metric_date == day1)
+            .values(tvl_forecast=pool_table.c.tvl_forecast / 10)
+        )
+    result = run_days(
+        resources,
+        day1,
+        selection=AssetSelection.keys(*CHAIN_KEYS)
+        | AssetSelection.checks_for_assets("asset_allocations"),
+    )
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks["reproduced_hash_matches"] is False
+    with engine.connect() as conn:
+        after = store.read_allocation(conn, day1)
+        assert store.read_holdings(conn, day2) == ledger2
+    assert after.result_hash == before.result_hash and after.amounts == before.amounts
+    assert after.report["reproduction"]["matched"] is False
+    assert after.report["reproduction"]["attempted_hash"] != before.result_hash
+
+    # a fresh re-run of day 1 alone would orphan day 2's allocation: refused, nothing written
+    refused = run_days(resources, day1, config={"snapshot": "fresh"})
+    assert not refused.success
+    error = refused.get_step_failure_events()[0].event_specific_data.error
+    assert "re-run 2026-04-01 together with the days after it" in error.message + (
+        error.cause.message if error.cause else ""
+    )
+    with engine.connect() as conn:
+        assert store.read_allocation(conn, day1).result_hash == before.result_hash
+    # ... and allowed when the run covers the later days
+    assert run_days(resources, day1, day2, config={"snapshot": "fresh"}).success
+
+
+def test_a_held_pool_that_vanishes_is_exited(database_url: str) -> None:
+    resources = _resources(database_url)
+    assert run_days(resources, START).success
+    engine = get_engine(database_url)
+    gone = _held(engine, START)[0][0]
+    day2 = START + dt.timedelta(days=1)
+    assert run_days(resources, day2, selection=AssetSelection.keys("pool_daily_metrics")).success
+    with engine.begin() as conn:
+        conn.execute(
+            pool_table.delete().where(
+                pool_table.c.metric_date == day2, pool_table.c.pool_id == gone
+            )
+        )
+    assert run_days(resources, day2, selection=AssetSelection.keys(*CHAIN_KEYS)).success
+    with engine.connect() as conn:
+        alloc = store.read_allocation(conn, day2)
+        group = conn.execute(
+            sa.select(asset_allocation_details.c.pool_group).where(
+                asset_allocation_details.c.allocation_date == day2,
+                asset_allocation_details.c.pool_id == gone,
+            )
+        ).scalar_one()
+    assert alloc.decision == "forced"
+    assert alloc.amounts[gone] == 0
+    assert any(f"pool {gone} vanished" in r for r in alloc.report["reasons"])
+    assert group is None

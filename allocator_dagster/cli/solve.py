@@ -71,7 +71,7 @@ def render_table(report: AllocationReport) -> str:
 )
 @click.option(
     "--capital",
-    type=click.FloatRange(min=0),
+    type=click.FloatRange(min=0, min_open=True),
     default=10_000_000.0,
     show_default=True,
     help="USD held idle when there is no HOLDINGS.csv.",

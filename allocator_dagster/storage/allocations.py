@@ -204,6 +204,18 @@ def write_allocation(
         conn.execute(asset_allocation_details.insert(), rows)
 
 
+def record_reproduction(conn: sa.Connection, day: dt.date, info: dict) -> None:
+    """Note a reproduction attempt on the stored allocation without changing the allocation."""
+    report = conn.execute(
+        sa.select(asset_allocations.c.report).where(asset_allocations.c.allocation_date == day)
+    ).scalar_one()
+    conn.execute(
+        asset_allocations.update()
+        .where(asset_allocations.c.allocation_date == day)
+        .values(report={**dict(report), "reproduction": info})
+    )
+
+
 def read_allocation(conn: sa.Connection, day: dt.date) -> StoredAllocation | None:
     row = conn.execute(
         sa.select(asset_allocations).where(asset_allocations.c.allocation_date == day)
@@ -237,7 +249,7 @@ def allocation_in_force(conn: sa.Connection, day: dt.date) -> StoredAllocation |
     latest = conn.execute(
         sa.select(sa.func.max(asset_allocations.c.allocation_date)).where(
             asset_allocations.c.allocation_date <= day,
-            asset_allocations.c.status == "optimal",
+            asset_allocations.c.status.in_(("optimal", "feasible")),
         )
     ).scalar_one()
     return None if latest is None else read_allocation(conn, latest)

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from typing import Literal
 
 from dagster import (
     AssetDep,
@@ -128,7 +129,7 @@ def pool_daily_metrics(
 class AllocationRunConfig(Config):
     """Run configuration of the allocation step."""
 
-    snapshot: str = Field(
+    snapshot: Literal["reproduce", "fresh"] = Field(
         default="reproduce",
         description="reproduce: solve from the day's stored snapshot (backfills give the same result); "
         "fresh: take a new snapshot of today's parameters and lists",
@@ -195,10 +196,16 @@ def allocation_chain(
         ["requested in run config"] if config.force_reallocation else []
     )
     outcomes: list[DayOutcome] = []
+    days = partition_days(context)
     with frozen_heap():
-        for day in partition_days(context):
+        for day in days:
             outcome = run_day(
-                engine, day, settings, snapshot_policy=config.snapshot, force_reasons=force or None
+                engine,
+                day,
+                settings,
+                snapshot_policy=config.snapshot,
+                force_reasons=force or None,
+                successor_in_run=day != days[-1],
             )
             report = outcome.report
             context.log.info(
