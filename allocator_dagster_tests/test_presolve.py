@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from allocator_dagster.model import build_problem, evaluate, presolve_dominated, violations
@@ -83,6 +83,8 @@ def _same_optimum(a, b):
 
 @settings(max_examples=120, **SETTINGS)
 @given(seed=st.integers(0, 2**31 - 1), yield_only=st.booleans())
+# found by CI: HiGHS with mip_feasibility_tolerance=1e-10 called a -76 USD/day answer optimal
+@example(seed=13885, yield_only=False)
 def test_presolve_keeps_held_pools_and_the_optimum(seed, yield_only):
     problem = dominated_instance(seed)
     if yield_only:

@@ -37,7 +37,6 @@ TOLERANCES = {
 MIP_OPTIONS = {
     "mip_rel_gap": 1e-9,
     "mip_abs_gap": 1e-9,
-    "mip_feasibility_tolerance": 1e-10,
     "random_seed": 0,
     "threads": 1,
     **TOLERANCES,
