@@ -25,7 +25,9 @@ def _dagster_home() -> Path:
     home.mkdir(parents=True, exist_ok=True)
     instance_yaml = home / "dagster.yaml"
     if not instance_yaml.exists():  # the embedded default: run storage in local files
-        instance_yaml.write_text("# local Dagster instance of `allocator run` (see the README)\n")
+        instance_yaml.write_text(
+            "# local Dagster instance of `allocator run` (see the README)\ntelemetry:\n  enabled: false\n"
+        )
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
