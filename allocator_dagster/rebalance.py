@@ -192,6 +192,22 @@ def cents_exact(x: np.ndarray, problem: Problem, total: Decimal) -> list[Decimal
     return amounts
 
 
+class _RowLookup:
+    """Rows of a universe by pool id, as `universe.set_index("pool").loc[pool]` gives their
+    values, without building an indexed copy of the frame for a few lines."""
+
+    def __init__(self, universe: pd.DataFrame):
+        self._position = {p: k for k, p in enumerate(universe["pool"].tolist())}
+        self._columns = {c: universe[c].to_numpy() for c in universe.columns}
+
+    def __contains__(self, pool: object) -> bool:
+        return pool in self._position
+
+    def row(self, pool: str) -> dict[str, object]:
+        k = self._position[pool]
+        return {c: values[k] for c, values in self._columns.items()}
+
+
 def _lines(
     problem: Problem,
     x: np.ndarray,
@@ -201,13 +217,13 @@ def _lines(
     total: Decimal,
     overrides: dict[str, int],
 ) -> list[PoolLine]:
-    lookup = universe.set_index("pool", drop=False)
+    lookup = _RowLookup(universe)
     lines = []
     for i in range(problem.n):
         if amounts[i] <= 0 and problem.held[i] <= 0:
             continue
         pool = str(problem.pool_ids[i])
-        row = lookup.loc[pool]
+        row = lookup.row(pool)
         parts, addresses = pool_tokens(str(row["symbol"]), row.get("underlyingTokens"))
         held = Decimal(str(problem.held[i])).quantize(CENT)
         lines.append(
@@ -228,7 +244,7 @@ def _lines(
             )
         )
     for exit_ in problem.forced_exits:
-        row = lookup.loc[exit_.pool] if exit_.pool in lookup.index else None
+        row = lookup.row(exit_.pool) if exit_.pool in lookup else None
         group = pool_group(row, overrides) if row is not None else None
         held = Decimal(str(exit_.amount_usd)).quantize(CENT)
         symbol = str(row["symbol"]) if row is not None else "?"
@@ -279,7 +295,9 @@ def _summary(reasons: dict[str, str]) -> dict[str, int]:
                 }[key]
         return text
 
-    counts = Counter(rule(r) for r in reasons.values())
+    counts: Counter[str] = Counter()
+    for text, count in Counter(reasons.values()).items():  # reasons repeat: classify each once
+        counts[rule(text)] += count
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 

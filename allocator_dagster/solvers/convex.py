@@ -54,7 +54,10 @@ def _selection(rows: np.ndarray, n: int) -> sp.csr_matrix:
 def _group_matrix(problem: Problem) -> tuple[sp.csr_matrix, np.ndarray]:
     """One row per group that has pools (1, 2, 3 in order) and the caps as weights."""
     present = [k for k in (1, 2, 3) if np.any(problem.group == k)]
-    rows = np.array([present.index(int(g)) if int(g) in present else -1 for g in problem.group])
+    row_of = np.full(4, -1)
+    row_of[present] = np.arange(len(present))
+    group = np.asarray(problem.group, dtype=int)
+    rows = np.where((group >= 1) & (group <= 3), row_of[np.clip(group, 0, 3)], -1)
     cols = np.flatnonzero(rows >= 0)
     matrix = sp.csr_matrix(
         (np.ones(len(cols)), (rows[cols], cols)), shape=(len(present), problem.n)

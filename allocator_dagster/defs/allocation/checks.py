@@ -127,52 +127,55 @@ def reproduced_hash_matches(
     )
 
 
-def _pool_result(
-    name: str, context: AssetCheckExecutionContext, database: DatabaseResource
-) -> AssetCheckResult:
+# check name -> (category of `check_pool_day`, description)
+POOL_DAY_CHECKS: dict[str, tuple[str, str]] = {
+    "no_duplicate_pools": ("duplicates", "No pool appears twice in a day."),
+    "finite_values": (
+        "finite_values",
+        "TVL is finite and positive; APYs and forecasts are finite or null.",
+    ),
+    "row_count_sane": (
+        "row_count",
+        "The day has pools, and not under half or over three times the pools of the day before.",
+    ),
+}
+
+
+@multi_asset_check(
+    specs=[
+        AssetCheckSpec(name, asset="pool_daily_metrics", description=description, blocking=True)
+        for name, (_, description) in POOL_DAY_CHECKS.items()
+    ],
+    can_subset=True,
+    description="Read each stored pool day once; one result per check (duplicates, finite "
+    "values, row count).",
+)
+def stored_pool_checks(
+    context: AssetCheckExecutionContext, database: DatabaseResource
+) -> Iterator[AssetCheckResult]:
     engine = database.engine()
     days = _run_days(context)
-    problems = [p for day in days for p in check_pool_day(engine, day)[name]]
-    return AssetCheckResult(
-        passed=not problems,
-        metadata={
-            "days_checked": len(days),
-            "problems": len(problems),
-            "details": MetadataValue.md("\n".join(f"- {p}" for p in problems[:30]) or "none"),
-        },
-    )
+    found: dict[str, list[str]] = {category: [] for category, _ in POOL_DAY_CHECKS.values()}
+    with frozen_heap():
+        for day in days:
+            for category, problems in check_pool_day(engine, day).items():
+                found[category] += problems
+    selected = {key.name: key for key in context.selected_asset_check_keys}
+    for name, (category, _) in POOL_DAY_CHECKS.items():
+        if name not in selected:
+            continue
+        problems = found[category]
+        yield AssetCheckResult(
+            check_name=name,
+            asset_key=selected[name].asset_key,
+            passed=not problems,
+            metadata={
+                "days_checked": len(days),
+                "problems": len(problems),
+                "details": MetadataValue.md("\n".join(f"- {p}" for p in problems[:30]) or "none"),
+            },
+        )
 
 
-@asset_check(
-    asset="pool_daily_metrics", blocking=True, description="No pool appears twice in a day."
-)
-def no_duplicate_pools(
-    context: AssetCheckExecutionContext, database: DatabaseResource
-) -> AssetCheckResult:
-    return _pool_result("duplicates", context, database)
-
-
-@asset_check(
-    asset="pool_daily_metrics",
-    blocking=True,
-    description="TVL is finite and positive; APYs and forecasts are finite or null.",
-)
-def finite_values(
-    context: AssetCheckExecutionContext, database: DatabaseResource
-) -> AssetCheckResult:
-    return _pool_result("finite_values", context, database)
-
-
-@asset_check(
-    asset="pool_daily_metrics",
-    blocking=True,
-    description="The day has pools, and not under half or over three times the pools of the day before.",
-)
-def row_count_sane(
-    context: AssetCheckExecutionContext, database: DatabaseResource
-) -> AssetCheckResult:
-    return _pool_result("row_count", context, database)
-
-
-POOL_CHECKS = [no_duplicate_pools, finite_values, row_count_sane]
+POOL_CHECKS = [stored_pool_checks]
 ALLOCATION_CHECKS = [stored_allocation_checks, reproduced_hash_matches]
