@@ -1,8 +1,9 @@
 """Asset checks on the stored allocations: blocking, so a wrong answer does not flow on."""
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+import sqlalchemy as sa
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -39,6 +40,38 @@ def _run_days(context: AssetCheckExecutionContext) -> list[dt.date]:
     return days
 
 
+def _category_results(
+    context: AssetCheckExecutionContext,
+    database: DatabaseResource,
+    checks: dict[str, tuple[str, str]],
+    evaluate_day: Callable[[sa.Engine, dt.date], dict[str, list[str]]],
+) -> Iterator[AssetCheckResult]:
+    """Evaluate each day of the run once, then one result per selected check (by category)."""
+    engine = database.engine()
+    days = _run_days(context)
+    found: dict[str, list[str]] = {category: [] for category, _ in checks.values()}
+    with frozen_heap():
+        for day in days:
+            for category, problems in evaluate_day(engine, day).items():
+                found[category] += problems
+    selected = {key.name: key for key in context.selected_asset_check_keys}
+    for name, (category, _) in checks.items():
+        if name not in selected:
+            continue
+        problems = found[category]
+        yield AssetCheckResult(
+            check_name=name,
+            asset_key=selected[name].asset_key,
+            passed=not problems,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={
+                "days_checked": len(days),
+                "problems": len(problems),
+                "details": MetadataValue.md("\n".join(f"- {p}" for p in problems[:30]) or "none"),
+            },
+        )
+
+
 # check name -> (category of `check_stored_day`, description)
 STORED_DAY_CHECKS: dict[str, tuple[str, str]] = {
     "weights_sum_to_one": (
@@ -72,29 +105,7 @@ STORED_DAY_CHECKS: dict[str, tuple[str, str]] = {
 def stored_allocation_checks(
     context: AssetCheckExecutionContext, database: DatabaseResource
 ) -> Iterator[AssetCheckResult]:
-    engine = database.engine()
-    days = _run_days(context)
-    found: dict[str, list[str]] = {category: [] for category, _ in STORED_DAY_CHECKS.values()}
-    with frozen_heap():
-        for day in days:
-            for category, problems in check_stored_day(engine, day).items():
-                found[category] += problems
-    selected = {key.name: key for key in context.selected_asset_check_keys}
-    for name, (category, _) in STORED_DAY_CHECKS.items():
-        if name not in selected:
-            continue
-        problems = found[category]
-        yield AssetCheckResult(
-            check_name=name,
-            asset_key=selected[name].asset_key,
-            passed=not problems,
-            severity=AssetCheckSeverity.ERROR,
-            metadata={
-                "days_checked": len(days),
-                "problems": len(problems),
-                "details": MetadataValue.md("\n".join(f"- {p}" for p in problems[:30]) or "none"),
-            },
-        )
+    yield from _category_results(context, database, STORED_DAY_CHECKS, check_stored_day)
 
 
 @asset_check(
@@ -153,28 +164,7 @@ POOL_DAY_CHECKS: dict[str, tuple[str, str]] = {
 def stored_pool_checks(
     context: AssetCheckExecutionContext, database: DatabaseResource
 ) -> Iterator[AssetCheckResult]:
-    engine = database.engine()
-    days = _run_days(context)
-    found: dict[str, list[str]] = {category: [] for category, _ in POOL_DAY_CHECKS.values()}
-    with frozen_heap():
-        for day in days:
-            for category, problems in check_pool_day(engine, day).items():
-                found[category] += problems
-    selected = {key.name: key for key in context.selected_asset_check_keys}
-    for name, (category, _) in POOL_DAY_CHECKS.items():
-        if name not in selected:
-            continue
-        problems = found[category]
-        yield AssetCheckResult(
-            check_name=name,
-            asset_key=selected[name].asset_key,
-            passed=not problems,
-            metadata={
-                "days_checked": len(days),
-                "problems": len(problems),
-                "details": MetadataValue.md("\n".join(f"- {p}" for p in problems[:30]) or "none"),
-            },
-        )
+    yield from _category_results(context, database, POOL_DAY_CHECKS, check_pool_day)
 
 
 POOL_CHECKS = [stored_pool_checks]
