@@ -45,6 +45,15 @@ OA_TOLERANCE_USD_PER_DAY = 1e-6
 OA_MAX_ROUNDS = 60
 
 
+def vector_sum(expr: cp.Expression) -> cp.Expression:
+    """The sum of a vector expression, as an inner product with ones.
+
+    The same row of ones `cp.sum` compiles to, without `cp.sum`'s shape probe, which sums an
+    uninitialised array and so can emit a spurious "invalid value encountered" RuntimeWarning.
+    """
+    return np.ones(expr.shape[0]) @ expr
+
+
 def _selection(rows: np.ndarray, n: int) -> sp.csr_matrix:
     """The sparse matrix that picks entries `rows` of a length-n vector (S @ w == w[rows])."""
     k = len(rows)
@@ -68,7 +77,7 @@ def _group_matrix(problem: Problem) -> tuple[sp.csr_matrix, np.ndarray]:
 
 def _base_constraints(problem: Problem, w: cp.Variable, held: np.ndarray) -> list:
     total = problem.total_usd
-    cons = [cp.sum(w) == 1, w >= problem.lower / total, w <= problem.upper / total]
+    cons = [vector_sum(w) == 1, w >= problem.lower / total, w <= problem.upper / total]
     groups, caps = _group_matrix(problem)
     if groups.shape[0]:
         cons.append(groups @ w <= caps)
@@ -111,7 +120,7 @@ class _Formulation:
             self.z = cp.Variable(n, boolean=True, name="z")
             self.cons += [w <= cp.multiply(cap, self.z), w >= m * self.z]
             if problem.min_pools > 0:
-                self.cons.append(cp.sum(self.z) >= problem.min_pools)
+                self.cons.append(vector_sum(self.z) >= problem.min_pools)
             if len(self.free_idx):
                 cost_terms.append(np.where(free, problem.gas, 0.0) @ self.z)
             if held_pick is not None:
@@ -134,7 +143,7 @@ class _Formulation:
         emission = p.reward_emission_per_day()
         others = p.others_tvl() / total
         # E * x/(a+x) = E - E*a/(a+x): concave
-        reward = cp.sum(emission) - cp.sum(
+        reward = float(emission.sum()) - vector_sum(
             cp.multiply(emission * others, cp.inv_pos(others + self.w))
         )
         return cp.Problem(cp.Maximize(base @ self.w + reward - self.costs), self.cons)
@@ -150,7 +159,7 @@ class _Formulation:
             value = emission * point / (others + point)
             slope = emission * others / (others + point) ** 2
             cuts.append(r <= value + cp.multiply(slope, self.w - point))
-        return cp.Problem(cp.Maximize(base @ self.w + cp.sum(r) - self.costs), self.cons + cuts)
+        return cp.Problem(cp.Maximize(base @ self.w + vector_sum(r) - self.costs), self.cons + cuts)
 
 
 def _status(prob: cp.Problem) -> str:

@@ -12,6 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from allocator_dagster.model import CAP_NAMES, DAYS_PER_YEAR_PCT, BindingLimit, Problem
+from allocator_dagster.solvers.convex import vector_sum
 
 TOL_USD = 0.01
 MIN_SHADOW = 1e-9
@@ -33,7 +34,7 @@ def binding_limits(problem: Problem, x: np.ndarray) -> list[BindingLimit]:
     fixed = untouched[idx]
     free = ~fixed
     m = len(idx)
-    cons = [cp.sum(w) == 1]
+    cons = [vector_sum(w) == 1]
     cap_con = w <= upper
     low_con = w >= lower
     cons += [cap_con, low_con]
@@ -67,8 +68,8 @@ def binding_limits(problem: Problem, x: np.ndarray) -> list[BindingLimit]:
         others = problem.others_tvl()[idx] / total
         value = (
             (problem.apy_base[idx] / DAYS_PER_YEAR_PCT * total) @ w
-            + cp.sum(emission)
-            - cp.sum(cp.multiply(emission * others, cp.inv_pos(others + w)))
+            + float(emission.sum())
+            - vector_sum(cp.multiply(emission * others, cp.inv_pos(others + w)))
         )
         solver = cp.CLARABEL
     prob = cp.Problem(cp.Maximize(value - cost), cons)
