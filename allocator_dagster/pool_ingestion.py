@@ -114,14 +114,18 @@ def check_pool_day(engine: sa.Engine, day: dt.date) -> dict[str, list[str]]:
             f"{day}: pool {p} has {column} = inf" for p in frame["pool"][bad].tolist()
         ]
     rows = len(frame)
+    metric_date = pool_daily_metrics.c.metric_date
     with engine.connect() as conn:
-        previous = conn.execute(
-            sa.select(pool_daily_metrics.c.metric_date, sa.func.count())
-            .where(pool_daily_metrics.c.metric_date < day)
-            .group_by(pool_daily_metrics.c.metric_date)
-            .order_by(pool_daily_metrics.c.metric_date.desc())
-            .limit(1)
-        ).first()
+        # the latest earlier day by the primary key's index, then its rows: no scan of the history
+        before = conn.execute(sa.select(sa.func.max(metric_date)).where(metric_date < day)).scalar()
+        previous = (
+            None
+            if before is None
+            else (
+                before,
+                conn.execute(sa.select(sa.func.count()).where(metric_date == before)).scalar_one(),
+            )
+        )
     if rows == 0:
         out["row_count"].append(f"{day}: no pools stored")
     elif previous is not None:
