@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, Definitions, asset, materialize
+from dagster._core.instance.config import PoolGranularity
 from dagster._core.storage.event_log import EventLogStorage
 from dagster._core.storage.runs import RunStorage
 from dagster._core.workspace.load import location_origins_from_yaml_paths
@@ -26,6 +27,8 @@ from dagster_postgres import (
     PostgresScheduleStorage,
 )
 
+from allocator_dagster.cli.run import QUICKSTART_INSTANCE_YAML
+from allocator_dagster.defs.allocation.assets import CHAIN_KEYS, CHAIN_POOL, allocation_chain
 from allocator_dagster_tests.conftest import create_pg_database, drop_pg_database
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -85,6 +88,10 @@ def test_production_instance_stores_runs_in_postgresql(
         assert isinstance(instance.schedule_storage, PostgresScheduleStorage)
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         assert type(instance.run_launcher).__name__ == "DefaultRunLauncher"
+        # the chain's pool admits one run at a time, however the run was launched
+        pools = instance.get_concurrency_config().pool_config
+        assert pools.pool_granularity == PoolGranularity.RUN
+        assert pools.default_pool_limit == 1
 
         result = materialize([instance_probe], instance=instance)
         assert result.success
@@ -115,6 +122,22 @@ def test_production_instance_stores_runs_in_postgresql(
     assert stored == "SUCCESS"
     assert materializations == 1
     assert not (home / "history").exists(), "run storage fell back to SQLite under DAGSTER_HOME"
+
+
+def test_the_chain_is_in_a_concurrency_pool_of_one_run() -> None:
+    """The pool is on the step itself, so UI materialisations and backfills queue on it too."""
+    from allocator_dagster.definitions import defs
+
+    assert allocation_chain.op.pool == CHAIN_POOL
+    graph = defs.resolve_asset_graph()
+    for key in CHAIN_KEYS:
+        assert graph.get(AssetKey(key)).assets_def.op.pool == CHAIN_POOL
+    config = yaml.safe_load(DAGSTER_YAML.read_text())
+    assert config["concurrency"]["pools"] == {"granularity": "run", "default_limit": 1}
+    # the quickstart instance of `allocator run` queues the same way
+    quickstart = yaml.safe_load(QUICKSTART_INSTANCE_YAML)
+    assert quickstart["concurrency"] == config["concurrency"]
+    assert quickstart["telemetry"] == config["telemetry"]
 
 
 def test_workspace_yaml_names_the_code_location() -> None:

@@ -18,6 +18,18 @@ from allocator_dagster.storage import default_database_url, redact
 DEFAULT_DAGSTER_HOME = ".dagster_home"
 # graphs whose assets take a partition range in one run (single-run backfill policy)
 SINGLE_RUN_GRAPHS = ("allocation",)
+# the quickstart instance: Dagster's embedded storage under DAGSTER_HOME, no telemetry (a first
+# run needs no network), and the repository dagster.yaml's concurrency pools, so runs launched
+# from the UI on this instance also queue behind each other
+QUICKSTART_INSTANCE_YAML = """\
+# local Dagster instance of `allocator run` (see the README)
+telemetry:
+  enabled: false
+concurrency:
+  pools:
+    granularity: run
+    default_limit: 1
+"""
 
 
 def _dagster_home() -> Path:
@@ -25,9 +37,7 @@ def _dagster_home() -> Path:
     home.mkdir(parents=True, exist_ok=True)
     instance_yaml = home / "dagster.yaml"
     if not instance_yaml.exists():  # the embedded default: run storage in local files
-        instance_yaml.write_text(
-            "# local Dagster instance of `allocator run` (see the README)\ntelemetry:\n  enabled: false\n"
-        )
+        instance_yaml.write_text(QUICKSTART_INSTANCE_YAML)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
@@ -39,8 +49,10 @@ def materialize_range(
     from dagster import AssetSelection, DagsterInstance, materialize
 
     from allocator_dagster.definitions import defs
+    from allocator_dagster.defs.allocation.assets import ensure_chain_pool
 
     instance = DagsterInstance.get()
+    ensure_chain_pool(instance)
     results = []
     graph = defs.resolve_asset_graph()
     for name in graphs:

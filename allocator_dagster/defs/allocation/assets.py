@@ -21,6 +21,7 @@ from dagster import (
     AssetSpec,
     BackfillPolicy,
     Config,
+    DagsterInstance,
     DailyPartitionsDefinition,
     MaterializeResult,
     MetadataValue,
@@ -47,9 +48,28 @@ daily_partitions = DailyPartitionsDefinition(start_date=START_DATE, timezone="UT
 GROUP = "allocation"
 FORCE_TAG = "allocator/forced_reallocation"
 FORCE_REASONS_TAG = "allocator/force_reasons"
-# runs of the chain queue behind each other (dagster.yaml limits this tag to one at a time):
-# the sensor's forced run and the schedule's run must not write the same day at once
-CHAIN_RUN_TAGS = {"allocator/chain": "allocation"}
+# The chain's concurrency pool. dagster.yaml limits every pool to one run at a time (run
+# granularity), so runs that contain the chain queue behind each other however they were launched
+# (schedule, sensor, UI materialisation or backfill): two runs must never write the same day.
+CHAIN_POOL = "allocator_chain"
+CHAIN_POOL_LIMIT = 1
+
+
+def ensure_chain_pool(instance: DagsterInstance) -> bool:
+    """Give the chain's pool its limit of one run if the instance has none yet (True: set now).
+
+    Dagster creates a pool's default limit only when it first sees a queued run in it, and lets
+    the runs of that first pass through unchecked; setting the limit beforehand closes that gap.
+    A limit the operator set explicitly is left as it is.
+    """
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return False
+    explicit = {p.name for p in storage.get_pool_limits() if not p.from_default}
+    if CHAIN_POOL in explicit:
+        return False
+    storage.set_concurrency_slots(CHAIN_POOL, CHAIN_POOL_LIMIT)
+    return True
 
 
 @contextmanager
@@ -181,6 +201,7 @@ CHAIN_KEYS = ("balances", "allocation_parameters", "solver_output", "asset_alloc
     partitions_def=daily_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     can_subset=False,
+    pool=CHAIN_POOL,
 )
 def allocation_chain(
     context: AssetExecutionContext,

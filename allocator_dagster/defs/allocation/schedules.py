@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from dagster import AssetSelection, build_schedule_from_partitioned_job, define_asset_job
 
-from allocator_dagster.defs.allocation.assets import CHAIN_RUN_TAGS, daily_partitions
+from allocator_dagster.defs.allocation.assets import daily_partitions
 
 daily_allocation_job = define_asset_job(
     "daily_allocation_job",
     selection=AssetSelection.groups("allocation"),
     partitions_def=daily_partitions,
-    tags=CHAIN_RUN_TAGS,
     description="pool_daily_metrics -> balances -> allocation_parameters -> solver_output -> asset_allocations",
 )
 

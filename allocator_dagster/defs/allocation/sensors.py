@@ -15,7 +15,6 @@ from dagster import (
 
 from allocator_dagster.defs.allocation.assets import (
     CHAIN_KEYS,
-    CHAIN_RUN_TAGS,
     FORCE_REASONS_TAG,
     FORCE_TAG,
 )
@@ -77,7 +76,7 @@ def list_change_sensor(context: SensorEvaluationContext, database: DatabaseResou
                 }
             }
         },
-        tags={FORCE_TAG: "true", FORCE_REASONS_TAG: json.dumps(reasons)[:4000], **CHAIN_RUN_TAGS},
+        tags={FORCE_TAG: "true", FORCE_REASONS_TAG: json.dumps(reasons)[:4000]},
     )
     context.log.info(f"forcing {today}: " + "; ".join(reasons))
     return SensorResult(run_requests=[request], cursor=new_cursor)
