@@ -27,6 +27,9 @@ from allocator_dagster.storage.lists import read_lists
 from allocator_dagster.storage.pools import load_pool_day
 
 SNAPSHOT_POLICIES = ("reproduce", "fresh")
+# Stored amounts are whole cents and every limit sits on the cent grid, so a stored allocation
+# must meet its limits exactly: half a cent absorbs float noise, one cent over is a breach.
+STORED_TOLERANCE_USD = 0.005
 
 
 class DayInputError(RuntimeError):
@@ -89,7 +92,7 @@ def allocation_violations(
                 f"pool {pool} holds {amount} USD but is not eligible: {reasons.get(pool, 'not in the pool data')}"
             )
     x = np.array([float(amounts.get(p, Decimal("0"))) for p in problem.pool_ids])
-    out += [f"{v.constraint}: {v.detail}" for v in violations(problem, x)]
+    out += [f"{v.constraint}: {v.detail}" for v in violations(problem, x, STORED_TOLERANCE_USD)]
     placed = sum(amounts.values(), Decimal("0"))
     if placed != total_usd:
         out.append(

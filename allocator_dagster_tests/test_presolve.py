@@ -22,8 +22,6 @@ from allocator_dagster_tests.support.instances import (
 )
 from allocator_dagster_tests.test_solvers import SETTINGS, reference_linear
 
-pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered in reduce:RuntimeWarning")
-
 
 def dominated_instance(seed: int, yield_model: str = "linear"):
     """Many pools sharing few (rate, TVL) values, one chain pair, tight groups, min_pools."""

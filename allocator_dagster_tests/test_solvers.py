@@ -44,7 +44,6 @@ from allocator_dagster_tests.support.instances import (
 )
 
 # cvxpy computes shapes with np.sum over uninitialised arrays; harmless, not ours.
-pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered in reduce:RuntimeWarning")
 
 DAY = 36500.0
 BACKENDS = ("convex", "milp")
