@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -129,6 +130,8 @@ def test_allocator_run_materialises_both_graphs_into_its_own_instance(
     assert (
         "Materialising 2026-06-01 .. 2026-06-03 (3 days): allocation, profit_split" in done.stdout
     )
+    assert re.search(r"allocation +succeeded +run [0-9a-f-]{36}\n", done.stdout), done.stdout
+    assert re.search(r"profit_split +succeeded +3 runs, the last [0-9a-f-]{36}\n", done.stdout)
 
     home = tmp_path / ".dagster_home"
     assert "telemetry:\n  enabled: false" in (home / "dagster.yaml").read_text()

@@ -45,7 +45,7 @@ def _dagster_home() -> Path:
 def materialize_range(
     start: dt.date, end: dt.date, *, graphs: tuple[str, ...], run_config: dict | None = None
 ) -> list[tuple[str, bool, str]]:
-    """One run per graph covering start..end (single-run backfill); returns (graph, ok, run_id)."""
+    """One run per graph covering start..end (single-run backfill); returns (graph, ok, which runs)."""
     from dagster import AssetSelection, DagsterInstance, materialize
 
     from allocator_dagster.definitions import defs
@@ -100,7 +100,9 @@ def materialize_range(
             (
                 name,
                 ok,
-                run_ids[-1] if len(run_ids) == 1 else f"{len(run_ids)} runs, last {run_ids[-1]}",
+                f"run {run_ids[-1]}"
+                if len(run_ids) == 1
+                else f"{len(run_ids)} runs, the last {run_ids[-1]}",
             )
         )
     return results
@@ -149,8 +151,8 @@ def command(days: int, end_day: dt.datetime | None, graph: str, fresh_snapshots:
     }
     results = materialize_range(start, end, graphs=graphs, run_config=run_config)
     failed = False
-    for name, ok, run_id in results:
-        click.echo(f"  {name:<13} {'succeeded' if ok else 'FAILED'}   run {run_id}")
+    for name, ok, runs in results:
+        click.echo(f"  {name:<13} {'succeeded' if ok else 'FAILED'}   {runs}")
         failed |= not ok
     click.echo("")
     click.echo("Where to look:")
