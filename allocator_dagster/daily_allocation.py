@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -226,24 +227,24 @@ def run_day(
             "inputs_match_snapshot": inputs_match,
             "force_reasons": list(force_reasons or []),
         }
+        outcome = partial(
+            DayOutcome,
+            day=day,
+            report=report,
+            snapshot=snapshot,
+            snapshot_used=snapshot_used,
+            universe=universe,
+            holdings=holdings,
+            previous_hash=reproduction["previous_hash"],
+            inputs_match_snapshot=inputs_match,
+            limit_violations=problems,
+        )
         if snapshot_policy == "reproduce" and reproduction["matched"] is False:
             # keep the stored record (and the next day's ledger) as they are; say what happened
             store.record_reproduction(
                 conn, day, {**reproduction, "attempted_hash": report.result_hash}
             )
-            return DayOutcome(
-                day=day,
-                report=report,
-                snapshot=snapshot,
-                snapshot_used=snapshot_used,
-                universe=universe,
-                holdings=holdings,
-                previous_hash=previous.result_hash,
-                inputs_match_snapshot=inputs_match,
-                next_holdings=None,
-                limit_violations=problems,
-                written=False,
-            )
+            return outcome(next_holdings=None, written=False)
         store.write_allocation(conn, day, report, snapshot_id, extra={"reproduction": reproduction})
         next_holdings = None
         if settings.paper_trading:
@@ -261,18 +262,7 @@ def run_day(
                 else None,
             )
             store.write_holdings(conn, day + dt.timedelta(days=1), next_holdings, source="paper")
-    return DayOutcome(
-        day=day,
-        report=report,
-        snapshot=snapshot,
-        snapshot_used=snapshot_used,
-        universe=universe,
-        holdings=holdings,
-        previous_hash=previous.result_hash if previous else None,
-        inputs_match_snapshot=inputs_match,
-        next_holdings=next_holdings,
-        limit_violations=problems,
-    )
+    return outcome(next_holdings=next_holdings)
 
 
 CHECK_CATEGORIES = ("weights", "limits", "eligibility", "details")

@@ -24,26 +24,10 @@ import pandas as pd
 
 from allocator_dagster.model import Holdings, to_cents
 from allocator_dagster.parameters import AllocationParameters, DynamicLists
+from allocator_dagster.sources.records import FORECAST_COLUMNS, POOL_COLUMNS
 
-COLUMNS = (
-    "pool",
-    "chain",
-    "project",
-    "symbol",
-    "underlyingTokens",
-    "tvlUsd",
-    "apy",
-    "apyBase",
-    "apyReward",
-    "stablecoin",
-    "ilRisk",
-    "exposure",
-    "apy_forecast",
-    "apy_base_forecast",
-    "apy_reward_forecast",
-    "tvl_forecast",
-)
-FORECAST_COLUMNS = ("apy_forecast", "apy_base_forecast", "apy_reward_forecast", "tvl_forecast")
+# every column of the pool data, DefiLlama's and the forecasts (one definition: sources.records)
+COLUMNS = (*POOL_COLUMNS, *FORECAST_COLUMNS)
 
 STABLES = ("USDC", "USDT", "DAI", "FRAX", "USDE", "PYUSD")
 VOLATILE = ("WETH", "WBTC", "WSTETH", "ARB", "OP")
