@@ -36,7 +36,7 @@ from allocator_dagster_tests.support.references import (
     pwl_error_bound,
     reference_diluted,
     reference_linear,
-    tol,
+    tolerance,
 )
 
 
@@ -242,9 +242,9 @@ def test_diluted_backends_match_enumerated_reference(seed):
         assert violations(problem, out.x) == []
         obj = evaluate(problem, out.x).objective_usd_per_day
         if backend == "convex":
-            tol = tol(ref_obj, CONVEX_REL, CONVEX_ABS)
+            tol = tolerance(ref_obj, CONVEX_REL, CONVEX_ABS)
         else:
-            tol = pwl_error_bound(problem) + tol(ref_obj, MILP_REL, MILP_ABS)
+            tol = pwl_error_bound(problem) + tolerance(ref_obj, MILP_REL, MILP_ABS)
         assert obj == pytest.approx(ref_obj, abs=tol), (backend, obj - ref_obj, tol)
 
 

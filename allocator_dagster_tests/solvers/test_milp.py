@@ -23,7 +23,7 @@ from allocator_dagster_tests.support.references import (
     reference_linear,
     tie_instance,
     tie_problem,
-    tol,
+    tolerance,
 )
 
 
@@ -59,7 +59,7 @@ def test_milp_with_presolve_and_fractional_cent_caps():
     out = solve(problem, "milp")
     assert out.status == "optimal", out.message
     obj = evaluate(problem, out.x).objective_usd_per_day
-    assert obj == pytest.approx(ref[2], abs=tol(ref[2], MILP_REL, MILP_ABS))
+    assert obj == pytest.approx(ref[2], abs=tolerance(ref[2], MILP_REL, MILP_ABS))
 
 
 def test_milp_reports_dilution_as_approximated():

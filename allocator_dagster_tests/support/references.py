@@ -253,7 +253,7 @@ def linear_instance(seed: int, n: int, with_holdings: bool, vanished: bool):
     return problem
 
 
-def tol(reference: float, rel: float, abs_: float) -> float:
+def tolerance(reference: float, rel: float, abs_: float) -> float:
     return abs_ + rel * abs(reference)
 
 
@@ -269,7 +269,7 @@ def check_against(problem: Problem, reference: tuple, backend: str, presolve: bo
     assert violations(problem, x) == [], (backend, violations(problem, x))
     obj = evaluate(problem, x).objective_usd_per_day
     rel, abs_ = (CONVEX_REL, CONVEX_ABS) if backend == "convex" else (MILP_REL, MILP_ABS)
-    assert obj == pytest.approx(ref_obj, abs=tol(ref_obj, rel, abs_)), (backend, presolve)
+    assert obj == pytest.approx(ref_obj, abs=tolerance(ref_obj, rel, abs_)), (backend, presolve)
     return obj
 
 
