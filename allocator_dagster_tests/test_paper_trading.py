@@ -29,8 +29,8 @@ def test_realised_yield_is_one_day_of_the_observed_apy_in_cents() -> None:
 
 def test_realised_yield_rounds_half_cents_to_even() -> None:
     start = Holdings(positions={"a": D("36500.00"), "b": D("36500.00")})
-    # 0.0125 -> 0.01 and 0.0375 -> 0.04 (banker's rounding; half-up would give 0.02 and 0.04)
-    assert realised_yield(start, {"a": 0.0125, "b": 0.0375}) == {"a": D("0.01"), "b": D("0.04")}
+    # 0.025 -> 0.02 and 0.035 -> 0.04 (banker's rounding; half-up would give 0.03 and 0.04)
+    assert realised_yield(start, {"a": 0.025, "b": 0.035}) == {"a": D("0.02"), "b": D("0.04")}
 
 
 def test_zero_positions_earn_nothing_and_are_not_listed() -> None:

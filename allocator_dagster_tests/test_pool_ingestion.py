@@ -114,12 +114,12 @@ def test_todays_snapshot_keeps_valid_records_and_stores_the_rejections(engine: s
     assert load_pool_rejections(engine, TODAY) == result.rejections
 
 
-def test_todays_forecast_reads_the_stored_history_within_the_lookback(engine: sa.Engine) -> None:
+def test_todays_forecast_reads_the_stored_history(engine: sa.Engine) -> None:
     frame, _ = validate_pool_records(records()[:10], source="defillama")
     pools = frame["pool"].tolist()
     for k in range(1, 8):  # a week of history for the first four pools
         replace_pool_day(engine, TODAY - dt.timedelta(days=k), frame.iloc[:4], [], source="x")
-    old = TODAY - dt.timedelta(days=2 * LOOKBACK_DAYS)  # too old to count
+    old = TODAY - dt.timedelta(days=LOOKBACK_DAYS + 1)  # one day too old to count
     replace_pool_day(engine, old, frame.iloc[4:6], [], source="x")
     ingest_defillama_day(engine, TODAY, lambda: (frame, []), today=TODAY)
     stored = load_pool_day(engine, TODAY).set_index("pool")

@@ -118,6 +118,8 @@ def test_chart_bars_are_clamped_and_limited() -> None:
     assert len(rows) == 4
     assert "█" * BAR_WIDTH in rows[1] and "·" not in rows[1]  # a weight above 1 fills the bar
     assert "·" * BAR_WIDTH in rows[2]  # 1 % of 24 rounds to no block
+    rounded = allocation_chart_markdown(report([line("r", "1.00", 0.49, "0")])).splitlines()
+    assert f"{'█' * 12}{'·' * 12}" in rounded[1]  # 0.49 x 24 = 11.76 rounds to 12 blocks
 
 
 def test_binding_limits_list_or_say_none_binds() -> None:
