@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from allocator_dagster.daily_allocation import allocation_violations
-from allocator_dagster.model import CENT, build_problem
+from allocator_dagster.model import build_problem
+from allocator_dagster.money import CENT
 from allocator_dagster.rebalance import decide
 from allocator_dagster_tests.support.instances import (
     default_lists_for,
