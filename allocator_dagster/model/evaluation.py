@@ -82,19 +82,17 @@ class ViolationKind(StrEnum):
 
 @dataclass(frozen=True)
 class Violation:
-    """One broken rule: its name (`constraint`, MODEL.md's where it has one), what breaks it, and
-    its kind. A model constraint reads "constraint: detail"; a problem of the stored record
-    (eligibility, details) is a sentence that names its pool or amounts itself."""
+    """One broken rule: the MODEL.md constraint (None for a problem of the stored record, whose
+    `detail` is then a whole sentence), what breaks it, and which part of the allocation it
+    concerns (`kind`, by which the checks report; never the wording)."""
 
-    constraint: str
+    constraint: str | None
     detail: str
     kind: ViolationKind = ViolationKind.LIMITS
 
     @property
     def message(self) -> str:
-        if self.kind in (ViolationKind.ELIGIBILITY, ViolationKind.DETAILS):
-            return self.detail
-        return f"{self.constraint}: {self.detail}"
+        return self.detail if self.constraint is None else f"{self.constraint}: {self.detail}"
 
     def __str__(self) -> str:
         return self.message
