@@ -26,6 +26,7 @@ from allocator_dagster.model import (
     build_problem,
     violations,
 )
+from allocator_dagster.money import HALF_CENT_USD
 from allocator_dagster.paper_trading import roll_forward
 from allocator_dagster.parameters import AllocationParameters, DynamicLists
 from allocator_dagster.rebalance import AllocationReport, decide_with_problem
@@ -38,7 +39,7 @@ from allocator_dagster.storage.pools import load_pool_day
 SNAPSHOT_POLICIES = ("reproduce", "fresh")
 # Stored amounts are whole cents and every limit sits on the cent grid, so a stored allocation
 # must meet its limits exactly: half a cent absorbs float noise, one cent over is a breach.
-STORED_TOLERANCE_USD = 0.005
+STORED_TOLERANCE_USD = HALF_CENT_USD
 
 
 class DayInputError(RuntimeError):

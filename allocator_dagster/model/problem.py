@@ -31,6 +31,9 @@ class ModelInputError(ValueError):
 
 @dataclass(frozen=True)
 class ForcedExit:
+    """A held pool that is no longer eligible (or vanished from the data): its money is taken
+    out, for its chain's gas, and joins the capital to place."""
+
     pool: str
     amount_usd: float
     reason: str
