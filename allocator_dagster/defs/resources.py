@@ -24,6 +24,7 @@ from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
 from allocator_dagster.daily_allocation import AllocationSettings
+from allocator_dagster.money import to_cents, whole_cents
 from allocator_dagster.parameters import AllocationParameters, load_parameters_file
 from allocator_dagster.pool_ingestion import (
     POOL_SOURCES,
@@ -32,7 +33,6 @@ from allocator_dagster.pool_ingestion import (
     ingest_sample_day,
     sample_universe,
 )
-from allocator_dagster.profit_split.distribution import cents
 from allocator_dagster.profit_split.llm import LLMConfig, LLMProposer
 from allocator_dagster.profit_split.policy import AutoApprovePolicy, Proposal, RulesProposer
 from allocator_dagster.sources.defillama import DEFAULT_BASE_URL
@@ -115,7 +115,7 @@ class AllocationResource(ConfigurableResource):
         return AllocationSettings(
             parameters=self.parameters(),
             backend=self.solver,
-            initial_capital_usd=Decimal(str(self.initial_capital_usd)).quantize(Decimal("0.01")),
+            initial_capital_usd=to_cents(self.initial_capital_usd),
             paper_trading=self.paper_trading,
         )
 
@@ -192,7 +192,7 @@ class ProfitSplitConfig(ConfigurableResource):
         """The configured profit as exact cents; a malformed amount is an error, not a rounding."""
         try:
             amount = Decimal(self.default_profit_usd.strip())
-            cents(amount)
+            whole_cents(amount)
         except (InvalidOperation, ValueError):
             raise ValueError(
                 f"default_profit_usd {self.default_profit_usd!r} is not an amount in whole cents"
