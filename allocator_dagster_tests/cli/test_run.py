@@ -20,7 +20,7 @@ def test_allocator_run_materialises_both_graphs_into_its_own_instance(
     """The README's first command, as a newcomer runs it: no DAGSTER_HOME, an empty folder."""
     from dagster import DagsterInstance, DagsterRunStatus
 
-    from allocator_dagster.defs.allocation.assets import CHAIN_POOL
+    from allocator_dagster.defs.allocation.partitions import CHAIN_POOL
     from allocator_dagster.storage.schema import asset_allocations, profit_distributions
 
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}

@@ -17,8 +17,11 @@ from allocator_dagster.defs.allocation.assets import (
     pool_daily_metrics,
 )
 from allocator_dagster.defs.allocation.checks import ALLOCATION_CHECKS, POOL_CHECKS
-from allocator_dagster.defs.allocation.resources import AllocationResource, PoolSourceResource
-from allocator_dagster.defs.resources import DatabaseResource
+from allocator_dagster.defs.resources import (
+    AllocationResource,
+    DatabaseResource,
+    PoolSourceResource,
+)
 from allocator_dagster.storage.schema import asset_allocation_details
 
 SAMPLE_POOLS = 400
