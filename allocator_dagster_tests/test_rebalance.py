@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from allocator_dagster.daily_allocation import allocation_violations
-from allocator_dagster.model import CENT, build_problem
+from allocator_dagster.model import ViolationKind, build_problem
+from allocator_dagster.money import CENT
 from allocator_dagster.rebalance import decide
 from allocator_dagster_tests.support.instances import (
     default_lists_for,
@@ -22,7 +23,7 @@ from allocator_dagster_tests.support.instances import (
     shuffled,
     universe_of,
 )
-from allocator_dagster_tests.test_solvers import reference_linear
+from allocator_dagster_tests.support.references import reference_linear
 
 BACKENDS = ("convex", "milp")
 DAY = 36500.0
@@ -363,7 +364,7 @@ def test_random_days_keep_the_invariants(seed):
     backend = BACKENDS[seed % 2]
     if backend == "convex":
         total = round(float(rng.uniform(1e5, 3e6)), 2)  # any cents
-    else:  # whole 0.20 USD: see test_solvers.test_milp_feasible_when_caps_are_fractional_cents
+    else:  # whole 0.20 USD: see solvers/test_milp.py::test_milp_feasible_when_caps_are_fractional_cents
         total = round(int(rng.uniform(1e5, 3e6) * 5) * 0.2, 2)
     h = random_holdings(rng, u, total, extra_pools=("gone",) if seed % 4 == 0 else ())
     p = random_params(rng, total, n, min_improvement_usd=float(rng.choice([0.0, 50.0])))
@@ -444,4 +445,7 @@ def test_one_cent_over_a_limit_is_a_breach_of_the_stored_allocation(backend):
     donor = next(pool for pool, amount in stored.items() if pool != "a" and amount > 0)
     moved = {**stored, "a": stored["a"] + CENT, donor: stored[donor] - CENT}
     found = allocation_violations(u, holdings, p, lists, moved, report.total_usd)
-    assert found == ["position_max_pct_total_assets: a: 250,000.01 > limit 250,000.00"]
+    assert [v.message for v in found] == [
+        "position_max_pct_total_assets: a: 250,000.01 > limit 250,000.00"
+    ]
+    assert [v.kind for v in found] == [ViolationKind.LIMITS]

@@ -1,0 +1,384 @@
+"""The profit-split graph in Dagster, on SQLite and PostgreSQL: materialise a day, review the
+proposal (CLI and job), and the distribution follows the split in force, checked to the cent."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from allocator_dagster.cli import main as cli
+from allocator_dagster.definitions import build_definitions
+from allocator_dagster.defs.profit_split import assets as assets_module
+from allocator_dagster.defs.profit_split.assets import (
+    platform_metrics,
+    profit_distribution,
+    profit_split_proposal,
+)
+from allocator_dagster.defs.profit_split.checks import distribution_cents_add_up
+from allocator_dagster.defs.profit_split.jobs import review_proposal_job
+from allocator_dagster.defs.profit_split.partitions import PARTITIONS
+from allocator_dagster.defs.resources import (
+    LLM_API_KEY_ENV,
+    LLM_URL_ENV,
+    DatabaseResource,
+    ProfitSplitConfig,
+    default_profit_split_config,
+)
+from allocator_dagster.profit_split.metrics import sample_metrics
+from allocator_dagster.profit_split.policy import (
+    AUTO_APPROVE_REVIEWER,
+    SEED_SPLIT,
+    Proposal,
+    Split,
+)
+from allocator_dagster.storage import get_engine
+from allocator_dagster.storage import profit_split as store
+from allocator_dagster.storage.schema import daily_ledger
+
+D = Decimal
+ALL = [platform_metrics, profit_split_proposal, profit_distribution, distribution_cents_add_up]
+DISTRIBUTION = [profit_distribution, distribution_cents_add_up]
+# The latest complete day: its profit is paid out today, under the split in force now.
+LATEST = PARTITIONS.get_last_partition_key()
+LATEST_DAY = date.fromisoformat(LATEST)
+
+
+def resources(database_url: str, **config: object) -> dict:
+    return {
+        "database": DatabaseResource(database_url=database_url),
+        "profit_split_config": ProfitSplitConfig(**config),  # type: ignore[arg-type]
+    }
+
+
+def materialize(
+    database_url: str,
+    selection: list,
+    partition: str = LATEST,
+    raise_on_error: bool = True,
+    **config: object,
+) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        selection,
+        partition_key=partition,
+        resources=resources(database_url, **config),
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=raise_on_error,
+    )
+
+
+def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
+    (event,) = [
+        e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(asset)
+    ]
+    return {key: value.value for key, value in event.materialization.metadata.items()}
+
+
+def distribution(database_url: str, day: date = LATEST_DAY) -> dict[str, Decimal]:
+    rows = store.read_distribution(get_engine(database_url), day)
+    return {row["category"]: row["amount_usd"] for row in rows}
+
+
+def test_the_graph_materialises_a_day(database_url: str) -> None:
+    result = materialize(database_url, ALL)
+    assert result.success
+    engine = get_engine(database_url)
+
+    metrics_md = metadata(result, "platform_metrics")
+    assert metrics_md["source"] == "sample" and "80.00" in metrics_md["split_in_force"]
+
+    proposal_md = metadata(result, "profit_split_proposal")
+    stored = store.get_proposal(engine, proposal_md["proposal_id"])
+    assert stored.status == "proposed" and proposal_md["status"] == "proposed"
+    assert stored.proposed_by == "rules-proposer"
+    assert stored.input_metrics["metric_date"] == LATEST
+    assert stored.reasoning == proposal_md["reasoning"] and "Signals:" in stored.reasoning
+    assert "| Category | In force % | Proposed % |" in proposal_md["split"]
+    assert proposal_md["auto_approve"] == "auto-approve is off"
+    assert proposal_md["fallback_reason"] == "none"
+
+    distribution_md = metadata(result, "profit_distribution")
+    assert distribution_md["profit_source"] == "configured"
+    assert "used the configured profit" in distribution_md["notes"]
+    assert distribution(database_url) == {
+        "reinvestment": D("800.00"),
+        "dao": D("150.00"),
+        "lucky": D("30.00"),
+        "creator": D("20.00"),
+    }
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed and check.check_name == "distribution_cents_add_up"
+
+
+def test_a_proposal_reviewed_on_the_command_line_drives_the_distribution(
+    database_url: str,
+) -> None:
+    result = materialize(
+        database_url, ALL, default_profit_usd="1234.57", sample_scenario="rapid_growth"
+    )
+    proposal_id = metadata(result, "profit_split_proposal")["proposal_id"]
+    runner = CliRunner()
+    base = ["proposals", "--database-url", database_url]
+
+    listed = runner.invoke(cli, [*base, "list", "--status", "proposed"])
+    assert listed.exit_code == 0, listed.output
+    assert f"{proposal_id:>5}" in listed.output and "rules-proposer" in listed.output
+    shown = runner.invoke(cli, [*base, "show", str(proposal_id)])
+    assert shown.exit_code == 0 and "rapid growth" in shown.output
+
+    review = [*base, "review", str(proposal_id), "--approve", "--by", "alice", "--notes", "ok"]
+    approved = runner.invoke(cli, review)
+    assert approved.exit_code == 0, approved.output
+    assert f"proposal {proposal_id} approved by alice" in approved.output
+    again = runner.invoke(cli, review)
+    assert again.exit_code == 1 and "only a proposed proposal can be reviewed" in again.output
+
+    new_split = store.get_proposal(get_engine(database_url), proposal_id).split
+    assert new_split != SEED_SPLIT
+    rerun = materialize(database_url, DISTRIBUTION, default_profit_usd="1234.57")
+    assert rerun.success
+    assert metadata(rerun, "profit_distribution")["split_proposal_id"] == proposal_id
+    amounts = distribution(database_url)
+    assert sum(amounts.values()) == D("1234.57")
+    for category, amount in amounts.items():
+        assert abs(amount - D("1234.57") * getattr(new_split, category) / 100) < D("0.01")
+
+
+def test_the_review_job_takes_run_config(database_url: str) -> None:
+    engine = get_engine(database_url)
+    current = store.ensure_active_split(engine)
+    proposal = store.store_proposal(
+        engine,
+        Proposal(Split(79, 16, 3, 2), D("0.6"), True, "dao up a little", "manual"),
+        proposal_date=LATEST_DAY,
+        proposed_by="alice",
+        input_metrics={},
+        current=current.split,
+    )
+
+    def review(approve: bool, by: str) -> dg.ExecuteInProcessResult:
+        config = {"proposal_id": proposal.proposal_id, "approve": approve, "by": by}
+        return review_proposal_job.execute_in_process(
+            run_config={"ops": {"review_proposal": {"config": {**config, "notes": "job"}}}},
+            resources={"database": DatabaseResource(database_url=database_url)},
+            instance=dg.DagsterInstance.ephemeral(),
+            raise_on_error=False,
+        )
+
+    own = review(True, "alice")
+    assert not own.success
+    (failure,) = [e for e in own.all_events if e.is_step_failure]
+    assert "cannot approve" in str(failure.step_failure_data.error)
+    approved = review(True, "bob")
+    assert approved.success
+    assert approved.output_for_node("review_proposal")["status"] == "active"
+    assert store.active_split(engine).proposal_id == proposal.proposal_id
+    twice = review(False, "carol")
+    assert not twice.success
+    assert store.get_proposal(engine, proposal.proposal_id).reviewed_by == "bob"
+
+
+def test_the_realised_yield_is_the_default_profit(database_url: str) -> None:
+    engine = get_engine(database_url)
+    with engine.begin() as conn:
+        for offset, amount in ((0, "250000.00"), (1, "250041.11"), (2, "249000.00")):
+            conn.execute(
+                daily_ledger.insert().values(
+                    ledger_date=date(2025, 2, 1) + timedelta(days=offset),
+                    pool_id="pool-a",
+                    amount_usd=D(amount),
+                    source="test",
+                    recorded_at=datetime.now(UTC),
+                )
+            )
+    gain = materialize(database_url, DISTRIBUTION, partition="2025-02-01")
+    md = metadata(gain, "profit_distribution")
+    assert md["profit_source"] == "realised_yield" and md["notes"] == "none"
+    assert sum(distribution(database_url, date(2025, 2, 1)).values()) == D("41.11")
+    assert distribution(database_url, date(2025, 2, 1))["reinvestment"] == D("32.89")
+
+    loss = materialize(database_url, DISTRIBUTION, partition="2025-02-02")
+    assert "a loss" in metadata(loss, "profit_distribution")["notes"]
+    assert set(distribution(database_url, date(2025, 2, 2)).values()) == {D("0.00")}
+
+    configured = materialize(
+        database_url,
+        DISTRIBUTION,
+        partition="2025-02-01",
+        profit_source="configured",
+        default_profit_usd="10.00",
+    )
+    assert metadata(configured, "profit_distribution")["profit_source"] == "configured"
+    assert sum(distribution(database_url, date(2025, 2, 1)).values()) == D("10.00")
+
+    bad = materialize(
+        database_url,
+        DISTRIBUTION,
+        partition="2025-02-05",
+        raise_on_error=False,
+        default_profit_usd="10.001",
+    )
+    assert not bad.success
+
+
+def test_metrics_from_the_database(database_url: str) -> None:
+    engine = get_engine(database_url)
+    seed = store.ensure_active_split(engine)
+    day = date(2025, 3, 10)
+    store.write_platform_metrics(engine, sample_metrics(day, "declining", seed.split))
+    selection = [platform_metrics, profit_split_proposal]
+    result = materialize(database_url, selection, partition="2025-03-10", metrics_source="database")
+    assert metadata(result, "platform_metrics")["source"] == "database"
+    stored = store.get_proposal(engine, metadata(result, "profit_split_proposal")["proposal_id"])
+    assert stored.input_metrics["source"] == "database"
+    assert stored.split.reinvestment > SEED_SPLIT.reinvestment  # declining activity
+
+    missing = materialize(
+        database_url,
+        selection,
+        partition="2025-03-11",
+        raise_on_error=False,
+        metrics_source="database",
+    )
+    assert not missing.success
+    (failure,) = [e for e in missing.all_events if e.is_step_failure]
+    assert "no metrics for 2025-03-11" in str(failure.step_failure_data.error)
+
+
+def test_the_auto_approve_policy_activates_small_confident_changes(database_url: str) -> None:
+    result = materialize(
+        database_url,
+        ALL,
+        sample_scenario="treasury_critical",
+        auto_approve=True,
+        auto_approve_min_confidence=0.8,
+        auto_approve_max_change_pct=5.0,
+    )
+    md = metadata(result, "profit_split_proposal")
+    assert md["status"] == "active" and md["auto_approve"].startswith("auto-approved")
+    stored = store.get_proposal(get_engine(database_url), md["proposal_id"])
+    assert stored.reviewed_by == AUTO_APPROVE_REVIEWER and stored.split.dao == D(20)
+    assert metadata(result, "profit_distribution")["split_proposal_id"] == md["proposal_id"]
+    assert distribution(database_url)["dao"] == D("200.00")
+
+    refused = materialize(
+        database_url,
+        [platform_metrics, profit_split_proposal],
+        sample_scenario="rapid_growth",
+        auto_approve=True,
+        auto_approve_max_change_pct=1.0,
+    )
+    refused_md = metadata(refused, "profit_split_proposal")
+    assert refused_md["status"] == "proposed" and "exceeds" in refused_md["auto_approve"]
+
+
+def test_the_blocking_check_fails_the_run_when_cents_do_not_add_up(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = assets_module.distribute
+
+    def off_by_a_cent(profit: Decimal, split: Split) -> dict[str, Decimal]:
+        amounts = real(profit, split)  # still sums to the profit, but not what the split gives
+        amounts["reinvestment"] -= D("0.01")
+        amounts["creator"] += D("0.01")
+        return amounts
+
+    monkeypatch.setattr(assets_module, "distribute", off_by_a_cent)
+    result = materialize(database_url, DISTRIBUTION, raise_on_error=False)
+    assert not result.success
+    (check,) = result.get_asset_check_evaluations()
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert "creator got 20.01, the split gives 20.00" in str(check.metadata["problems"].value)
+
+
+def test_the_definitions(monkeypatch: pytest.MonkeyPatch) -> None:
+    defs = build_definitions()
+    job = defs.resolve_job_def("profit_split_job")
+    assert job.partitions_def == PARTITIONS
+    assert PARTITIONS.start.date() == date(2025, 1, 1) and PARTITIONS.timezone == "UTC"
+    schedule = defs.resolve_schedule_def("profit_split_daily")
+    assert schedule.cron_schedule == "0 6 * * *" and schedule.job_name == "profit_split_job"
+    assert defs.resolve_job_def("review_proposal_job") is not None
+    asset_graph = defs.resolve_asset_graph()
+    for asset in (platform_metrics, profit_split_proposal, profit_distribution):
+        assert asset_graph.get(asset.key).group_name == "profit_split"
+    assert asset_graph.get_check_spec(distribution_cents_add_up.check_key).blocking
+
+    monkeypatch.delenv(LLM_URL_ENV, raising=False)
+    monkeypatch.delenv(LLM_API_KEY_ENV, raising=False)
+    assert default_profit_split_config().llm_api_key == ""
+    monkeypatch.setenv(LLM_URL_ENV, "http://127.0.0.1:1/v1")
+    monkeypatch.setenv(LLM_API_KEY_ENV, "sk-x")
+    config = default_profit_split_config()
+    assert isinstance(config.llm_api_key, dg.EnvVar) and isinstance(config.llm_url, dg.EnvVar)
+
+
+def test_cli_errors(database_url: str) -> None:
+    runner = CliRunner()
+    base = ["proposals", "--database-url", database_url]
+    assert runner.invoke(cli, [*base, "list"]).output.strip() == "no proposals"
+    missing = runner.invoke(cli, [*base, "show", "42"])
+    assert missing.exit_code == 1 and "proposal 42 does not exist" in missing.output
+    no_decision = runner.invoke(cli, [*base, "review", "1", "--by", "x"])
+    assert no_decision.exit_code == 2 and "--approve or --reject" in no_decision.output
+    invalid = runner.invoke(
+        cli,
+        [
+            *base,
+            "propose",
+            "--reinvestment",
+            "95",
+            "--dao",
+            "3",
+            "--lucky",
+            "1",
+            "--creator",
+            "1",
+            "--by",
+            "erin",
+            "--reasoning",
+            "all in",
+        ],
+    )
+    assert invalid.exit_code == 1 and "outside its bounds" in invalid.output
+    proposed = runner.invoke(
+        cli,
+        [
+            *base,
+            "propose",
+            "--reinvestment",
+            "78.5",
+            "--dao",
+            "15",
+            "--lucky",
+            "4",
+            "--creator",
+            "2.5",
+            "--by",
+            "erin",
+            "--reasoning",
+            "a bit more lottery",
+        ],
+    )
+    assert proposed.exit_code == 0, proposed.output
+    listed = runner.invoke(cli, [*base, "list", "--json"])
+    assert '"proposer": "manual"' in listed.output and '"status": "active"' in listed.output
+    with get_engine(database_url).connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM profit_allocation_log")).scalar() == 2
+
+
+def test_rematerialising_a_day_reuses_its_open_proposal(database_url: str) -> None:
+    first = materialize(database_url, ALL)
+    second = materialize(database_url, ALL)
+    assert first.success and second.success
+    open_for_day = [
+        p
+        for p in store.list_proposals(get_engine(database_url), status="proposed")
+        if p.proposal_date == LATEST_DAY
+    ]
+    assert len(open_for_day) == 1
+    assert "reused open proposal" in str(metadata(second, "profit_split_proposal")["auto_approve"])

@@ -1,0 +1,183 @@
+"""The pool tables on SQLite and PostgreSQL: one transaction per day, exact round trips."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from allocator_dagster.cli import main as cli
+from allocator_dagster.forecast import attach_forecast, forecast_for_day
+from allocator_dagster.sources.records import (
+    FORECAST_COLUMNS,
+    POOL_COLUMNS,
+    Rejection,
+    validate_pool_records,
+)
+from allocator_dagster.sources.sample import SampleUniverse
+from allocator_dagster.storage import get_engine
+from allocator_dagster.storage.pools import (
+    load_pool_day,
+    load_pool_history,
+    load_pool_rejections,
+    replace_pool_day,
+    stored_pool_days,
+    upsert_pool_rows,
+)
+from allocator_dagster.storage.schema import pool_daily_metrics, pool_rejections
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "defillama" / "pools.json"
+DAY = date(2026, 3, 10)
+STAMP = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def sample() -> SampleUniverse:
+    return SampleUniverse(n_pools=300)
+
+
+def count(engine: sa.Engine, table: sa.Table, day: date) -> int:
+    with engine.connect() as conn:
+        query = sa.select(sa.func.count()).select_from(table).where(table.c.metric_date == day)
+        return conn.execute(query).scalar_one()
+
+
+def test_round_trip_is_exact(engine: sa.Engine, sample: SampleUniverse) -> None:
+    frame, rejections = sample.universe_for(DAY)
+    history = sample.history(DAY - timedelta(days=30), DAY - timedelta(days=1))
+    frame = attach_forecast(frame, history, DAY)
+    written = replace_pool_day(engine, DAY, frame, rejections, source="sample", ingested_at=STAMP)
+    assert written == len(frame)
+    back = load_pool_day(engine, DAY)
+    assert list(back.columns) == list(POOL_COLUMNS + FORECAST_COLUMNS)
+    pd.testing.assert_frame_equal(back, frame.reset_index(drop=True))
+    assert load_pool_rejections(engine, DAY) == rejections
+    assert stored_pool_days(engine) == [DAY]
+
+
+def test_real_records_with_unicode_and_nulls_round_trip(engine: sa.Engine) -> None:
+    data = json.loads(FIXTURE.read_text(encoding="utf-8"))["data"]
+    frame, rejections = validate_pool_records(data, source="defillama")
+    replace_pool_day(engine, DAY, frame, rejections, source="defillama")
+    back = load_pool_day(engine, DAY)
+    pd.testing.assert_frame_equal(back[list(POOL_COLUMNS)], frame)
+    assert back[list(FORECAST_COLUMNS)].isna().all().all()
+    assert any(not s.isascii() for s in back["symbol"])
+
+
+def test_replacing_a_day_never_duplicates(engine: sa.Engine, sample: SampleUniverse) -> None:
+    frame, rejections = sample.universe_for(DAY)
+    other, _ = sample.universe_for(DAY + timedelta(days=1))
+    replace_pool_day(engine, DAY + timedelta(days=1), other, [], source="sample")
+    for _ in range(3):
+        replace_pool_day(engine, DAY, frame, rejections, source="sample")
+    assert count(engine, pool_daily_metrics, DAY) == len(frame)
+    assert count(engine, pool_rejections, DAY) == len(rejections)
+    smaller = frame.iloc[:10]
+    replace_pool_day(engine, DAY, smaller, [], source="sample")
+    assert load_pool_day(engine, DAY)["pool"].tolist() == smaller["pool"].tolist()
+    assert count(engine, pool_rejections, DAY) == 0
+    # The other day was not touched.
+    assert count(engine, pool_daily_metrics, DAY + timedelta(days=1)) == len(other)
+
+
+def test_a_failed_write_keeps_the_previous_rows(engine: sa.Engine, sample: SampleUniverse) -> None:
+    frame, rejections = sample.universe_for(DAY)
+    replace_pool_day(engine, DAY, frame, rejections, source="sample")
+    broken = pd.concat([frame.iloc[:5], frame.iloc[:1]], ignore_index=True)  # duplicate pool id
+    with pytest.raises(sa.exc.IntegrityError):
+        replace_pool_day(engine, DAY, broken, [], source="sample")
+    assert count(engine, pool_daily_metrics, DAY) == len(frame)
+    assert load_pool_rejections(engine, DAY) == rejections
+    bad_rejections = [Rejection(1, "a", "x"), Rejection(1, "b", "y")]  # duplicate row number
+    with pytest.raises(sa.exc.IntegrityError):
+        replace_pool_day(engine, DAY, frame.iloc[:3], bad_rejections, source="sample")
+    assert count(engine, pool_daily_metrics, DAY) == len(frame)
+
+
+def test_invalid_tvl_is_refused_before_writing(engine: sa.Engine, sample: SampleUniverse) -> None:
+    frame, _ = sample.universe_for(DAY)
+    broken = frame.copy()
+    broken.loc[3, "tvlUsd"] = np.nan
+    with pytest.raises(ValueError, match="tvlUsd must be finite"):
+        replace_pool_day(engine, DAY, broken, [], source="sample")
+    assert count(engine, pool_daily_metrics, DAY) == 0
+
+
+def test_upsert_replaces_only_the_given_pools(engine: sa.Engine, sample: SampleUniverse) -> None:
+    frame, rejections = sample.universe_for(DAY)
+    replace_pool_day(engine, DAY, frame, rejections, source="sample")
+    changed = frame.iloc[:4].copy()
+    changed["tvlUsd"] = 1.0
+    assert upsert_pool_rows(engine, DAY, changed, source="defillama-chart") == 4
+    upsert_pool_rows(engine, DAY, changed, source="defillama-chart")
+    back = load_pool_day(engine, DAY)
+    assert len(back) == len(frame)
+    assert (back.set_index("pool").loc[changed["pool"], "tvlUsd"] == 1.0).all()
+    assert len(load_pool_rejections(engine, DAY)) == len(rejections)
+
+
+def test_history_window_excludes_the_day_itself(engine: sa.Engine, sample: SampleUniverse) -> None:
+    days = [DAY - timedelta(days=d) for d in range(4, -2, -1)]  # DAY-4 .. DAY+1
+    for day in days:
+        frame, _ = sample.universe_for(day)
+        replace_pool_day(engine, day, frame.iloc[:20], [], source="sample")
+    history = load_pool_history(engine, before=DAY, days=3)
+    assert list(history.columns) == ["date", "pool", "tvlUsd", "apy", "apyBase", "apyReward"]
+    assert sorted(set(history["date"].dt.date)) == [DAY - timedelta(days=d) for d in (3, 2, 1)]
+    assert str(history["date"].dtype) == "datetime64[ns]"
+    expected = sample.history(DAY - timedelta(days=3), DAY - timedelta(days=1))
+    expected = expected[expected["pool"].isin(set(history["pool"]))].reset_index(drop=True)
+    pd.testing.assert_frame_equal(history, expected, check_dtype=False)
+    assert load_pool_history(engine, before=DAY, days=0).empty
+    assert stored_pool_days(engine) == days
+
+
+def test_missing_day_loads_empty(engine: sa.Engine) -> None:
+    frame = load_pool_day(engine, date(2020, 1, 1))
+    assert frame.empty and list(frame.columns) == list(POOL_COLUMNS + FORECAST_COLUMNS)
+    assert load_pool_rejections(engine, date(2020, 1, 1)) == []
+
+
+def test_cli_fetch_and_show(database_url: str, monkeypatch) -> None:
+    monkeypatch.setenv("ALLOCATOR_POOL_SOURCE", "sample")
+    runner = CliRunner()
+    outputs = []
+    for day in ("2025-01-01", "2026-01-02"):
+        result = runner.invoke(
+            cli, ["pools", "fetch", "--day", day, "--database-url", database_url]
+        )
+        assert result.exit_code == 0, result.output
+        outputs.append(result.output)
+    assert "0 pools with a forecast" in outputs[0]  # the sample's first day has no history
+    assert " 0 pools with a forecast" not in outputs[1]
+    stored = load_pool_day(get_engine(database_url), date(2026, 1, 2))
+    # The sample's forecast comes from the sample's own 60 days, not from what is stored.
+    history = SampleUniverse().history(date(2025, 11, 3), date(2026, 1, 1))
+    expected = forecast_for_day(history, date(2026, 1, 2)).set_index("pool")
+    got = stored.set_index("pool")[list(FORECAST_COLUMNS)].dropna()
+    assert len(got) > 1000
+    pd.testing.assert_frame_equal(got, expected.loc[got.index], check_names=False)
+    shown = runner.invoke(
+        cli, ["pools", "show", "--day", "2026-01-02", "--top", "3", "--database-url", database_url]
+    )
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert lines[0] == f"2026-01-02: {len(stored)} pools, " + lines[0].split(", ", 1)[1]
+    top3 = stored.sort_values("tvlUsd", ascending=False)["pool"].head(3).tolist()
+    assert [line.split()[0] for line in lines[3:6]] == top3
+    missing = runner.invoke(
+        cli, ["pools", "show", "--day", "2019-01-01", "--database-url", database_url]
+    )
+    assert missing.exit_code != 0 and "no pool data stored for 2019-01-01" in missing.output
+    monkeypatch.setenv("ALLOCATOR_POOL_SOURCE", "nonsense")
+    bad = runner.invoke(
+        cli, ["pools", "fetch", "--day", "2026-01-03", "--database-url", database_url]
+    )
+    assert bad.exit_code != 0 and "ALLOCATOR_POOL_SOURCE='nonsense'" in bad.output
