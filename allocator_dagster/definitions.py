@@ -2,7 +2,7 @@
 
 Environment variables (documented in the README) choose the deployment without editing code:
 ALLOCATOR_DATABASE_URL (unset: the embedded SQLite file), ALLOCATOR_POOL_SOURCE (sample |
-defillama), DEFILLAMA_BASE_URL, ALLOCATOR_PARAMS_FILE, ALLOCATOR_SOLVER. They are passed as
+history | defillama), ALLOCATOR_HISTORY_FILE, DEFILLAMA_BASE_URL, ALLOCATOR_PARAMS_FILE, ALLOCATOR_SOLVER. They are passed as
 `EnvVar`s so their values (a database password, say) are read at run time and never shown.
 """
 
@@ -32,6 +32,7 @@ def resources() -> dict[str, object]:
         "database": DatabaseResource(database_url=_env("ALLOCATOR_DATABASE_URL", "")),
         "pool_source": PoolSourceResource(
             source=_env("ALLOCATOR_POOL_SOURCE", "sample"),
+            history_file=_env("ALLOCATOR_HISTORY_FILE", ""),
             defillama_base_url=_env("DEFILLAMA_BASE_URL", "https://yields.llama.fi"),
         ),
         "allocation": AllocationResource(

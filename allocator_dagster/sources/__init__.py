@@ -2,7 +2,8 @@
 
 Nothing here imports dagster: the assets call these functions, and so do the CLI and the tests.
 `ALLOCATOR_POOL_SOURCE` chooses where a day's universe comes from: `sample` (the default, the
-generated universe, no network) or `defillama` (the live `/pools` snapshot).
+generated universe, no network), `history` (a recording, `ALLOCATOR_HISTORY_FILE`, see
+`sources/history.py`) or `defillama` (the live `/pools` snapshot).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from allocator_dagster.sources.records import (
 from allocator_dagster.sources.sample import SampleUniverse
 
 POOL_SOURCE_ENV = "ALLOCATOR_POOL_SOURCE"
-POOL_SOURCES = ("sample", "defillama")
+POOL_SOURCES = ("sample", "history", "defillama")
 
 
 def pool_source(value: str | None = None) -> str:
@@ -53,6 +54,11 @@ def load_universe(
     if chosen == "sample":
         frame, rejections = default_sample().universe_for(day)
         return frame, rejections, "sample"
+    if chosen == "history":
+        from allocator_dagster.sources.history import history_file, open_history
+
+        frame, rejections = open_history(history_file()).universe_for(day)
+        return frame, rejections, "history"
     from allocator_dagster.sources.defillama import DEFAULT_BASE_URL, DefiLlamaClient
 
     frame, rejections = DefiLlamaClient(base_url or DEFAULT_BASE_URL).pools()

@@ -16,6 +16,7 @@ from allocator_dagster.pool_ingestion import (
     POOL_SOURCES,
     IngestResult,
     ingest_defillama_day,
+    ingest_history_day,
     ingest_sample_day,
     sample_universe,
 )
@@ -25,9 +26,15 @@ DEFAULT_DEFILLAMA_URL = "https://yields.llama.fi"
 
 
 class PoolSourceResource(ConfigurableResource):
-    """Pool data in DefiLlama's yields format: the bundled sample or the live API."""
+    """Pool data in DefiLlama's yields format: the bundled sample, a recording or the live API."""
 
-    source: str = Field(default="sample", description="sample | defillama (ALLOCATOR_POOL_SOURCE)")
+    source: str = Field(
+        default="sample", description="sample | history | defillama (ALLOCATOR_POOL_SOURCE)"
+    )
+    history_file: str = Field(
+        default="",
+        description="recording for the history source: CSV, CSV.gz or folder (ALLOCATOR_HISTORY_FILE)",
+    )
     defillama_base_url: str = Field(default=DEFAULT_DEFILLAMA_URL, description="DEFILLAMA_BASE_URL")
     timeout_seconds: float = 30.0
     retries: int = 5
@@ -41,6 +48,10 @@ class PoolSourceResource(ConfigurableResource):
             return ingest_sample_day(
                 engine, day, sample_universe(self.sample_seed, self.sample_pools)
             )
+        if self.source == "history":
+            from allocator_dagster.sources.history import history_file, open_history
+
+            return ingest_history_day(engine, day, open_history(history_file(self.history_file)))
         from allocator_dagster.sources.defillama import DefiLlamaClient
 
         client = DefiLlamaClient(
