@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from allocator_dagster.defs.allocation.resources import PoolSourceResource
+from allocator_dagster.defs.resources import PoolSourceResource
 from allocator_dagster.forecast import forecast_for_day
 from allocator_dagster.pool_ingestion import PoolDataError, ingest_history_day
 from allocator_dagster.sources import load_universe, pool_source
