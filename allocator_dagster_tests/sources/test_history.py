@@ -21,7 +21,7 @@ from allocator_dagster.sources.history import HistoryError, PoolHistory, open_hi
 from allocator_dagster.sources.records import FORECAST_COLUMNS, validate_pool_records
 from allocator_dagster.storage.pools import load_pool_day, load_pool_rejections
 
-RECORDING = Path(__file__).parent / "fixtures" / "history" / "chart_2025-06.csv"
+RECORDING = Path(__file__).parents[1] / "fixtures" / "history" / "chart_2025-06.csv"
 FIRST, LAST = date(2025, 6, 1), date(2025, 6, 28)
 
 
