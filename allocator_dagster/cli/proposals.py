@@ -13,7 +13,8 @@ from decimal import Decimal, InvalidOperation
 import click
 import sqlalchemy as sa
 
-from allocator_dagster.profit_split.policy import CATEGORIES, Proposal, Split
+from allocator_dagster.profit_split.policy import Proposal
+from allocator_dagster.profit_split.split import CATEGORIES, Split
 from allocator_dagster.profit_split.validation import ProposalValidationError
 from allocator_dagster.storage import DATABASE_URL_ENV, StorageError, get_engine
 from allocator_dagster.storage import profit_split as store

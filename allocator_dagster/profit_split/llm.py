@@ -22,14 +22,12 @@ import urllib3
 
 from allocator_dagster.profit_split.metrics import PlatformMetrics
 from allocator_dagster.profit_split.policy import (
-    CATEGORIES,
-    CATEGORY_LABELS,
     CONFIDENCE_QUANTUM,
     CategoryBounds,
     Proposal,
     RulesProposer,
-    Split,
 )
+from allocator_dagster.profit_split.split import CATEGORIES, CATEGORY_LABELS, Split
 from allocator_dagster.profit_split.validation import validate_proposal
 
 logger = logging.getLogger(__name__)

@@ -25,14 +25,8 @@ from allocator_dagster.profit_split.metrics import (
     PlatformMetrics,
     TokenPerformance,
 )
-from allocator_dagster.profit_split.policy import (
-    CATEGORIES,
-    DEFAULT_BOUNDS,
-    SEED_SPLIT,
-    CategoryBounds,
-    Proposal,
-    Split,
-)
+from allocator_dagster.profit_split.policy import DEFAULT_BOUNDS, CategoryBounds, Proposal
+from allocator_dagster.profit_split.split import CATEGORIES, SEED_SPLIT, Split
 from allocator_dagster.profit_split.validation import ensure_valid
 from allocator_dagster.storage.schema import (
     community_growth_daily,

@@ -16,14 +16,8 @@ from allocator_dagster.defs.profit_split.resources import ProfitSplitConfig
 from allocator_dagster.defs.resources import DatabaseResource
 from allocator_dagster.profit_split.distribution import distribute, distribution_moment
 from allocator_dagster.profit_split.metrics import PlatformMetrics, sample_metrics
-from allocator_dagster.profit_split.policy import (
-    AUTO_APPROVE_REVIEWER,
-    CATEGORIES,
-    CATEGORY_LABELS,
-    Split,
-    fmt_pct,
-    read_signals,
-)
+from allocator_dagster.profit_split.policy import AUTO_APPROVE_REVIEWER, read_signals
+from allocator_dagster.profit_split.split import CATEGORIES, CATEGORY_LABELS, Split, fmt_pct
 from allocator_dagster.storage import profit_split as store
 
 PARTITIONS = dg.DailyPartitionsDefinition(start_date="2025-01-01", timezone="UTC")

@@ -14,7 +14,7 @@ from dagster import AssetCheckExecutionContext
 from allocator_dagster.defs.profit_split.assets import PARTITIONS, profit_distribution
 from allocator_dagster.defs.resources import DatabaseResource
 from allocator_dagster.profit_split.distribution import distribute
-from allocator_dagster.profit_split.policy import CATEGORIES, Split
+from allocator_dagster.profit_split.split import CATEGORIES, Split
 from allocator_dagster.storage import profit_split as store
 
 
