@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -21,12 +22,15 @@ from allocator_dagster.paper_trading import roll_forward
 from allocator_dagster.parameters import AllocationParameters, DynamicLists
 from allocator_dagster.rebalance import AllocationReport, decide_with_problem
 from allocator_dagster.snapshots import Snapshot, hash_holdings, hash_universe, take_snapshot
-from allocator_dagster.solvers import BACKENDS, solver_versions
+from allocator_dagster.solvers import BACKENDS, Backend, solver_versions
 from allocator_dagster.storage import allocations as store
 from allocator_dagster.storage.lists import read_lists
 from allocator_dagster.storage.pools import load_pool_day
 
-SNAPSHOT_POLICIES = ("reproduce", "fresh")
+# reproduce: solve from the snapshot the day already has; fresh: snapshot today's parameters.
+SnapshotPolicy = Literal["reproduce", "fresh"]
+SNAPSHOT_POLICIES: tuple[SnapshotPolicy, ...] = get_args(SnapshotPolicy)
+SnapshotUsed = Literal["new", "stored"]
 # Stored amounts are whole cents and every limit sits on the cent grid, so a stored allocation
 # must meet its limits exactly: half a cent absorbs float noise, one cent over is a breach.
 STORED_TOLERANCE_USD = 0.005
@@ -41,13 +45,14 @@ class AllocationSettings:
     """Configuration of the chain (the Dagster resource builds one)."""
 
     parameters: AllocationParameters
-    backend: str = "convex"
+    backend: Backend = Backend.CONVEX
     initial_capital_usd: Decimal = Decimal("10000000.00")
     paper_trading: bool = True
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ValueError(f"solver backend must be one of {BACKENDS}, got {self.backend!r}")
+        object.__setattr__(self, "backend", Backend(self.backend))
 
 
 @dataclass
@@ -55,7 +60,7 @@ class DayOutcome:
     day: dt.date
     report: AllocationReport
     snapshot: Snapshot
-    snapshot_used: str  # "new" | "stored"
+    snapshot_used: SnapshotUsed
     universe: pd.DataFrame
     holdings: Holdings
     previous_hash: str | None
@@ -126,7 +131,7 @@ def run_day(
     day: dt.date,
     settings: AllocationSettings,
     *,
-    snapshot_policy: str = "reproduce",
+    snapshot_policy: SnapshotPolicy = "reproduce",
     force_reasons: list[str] | None = None,
     successor_in_run: bool = False,
 ) -> DayOutcome:
@@ -216,12 +221,12 @@ def _snapshot_for(
     universe: pd.DataFrame,
     holdings: Holdings,
     stored: Snapshot | None,
-    snapshot_policy: str,
-) -> tuple[Snapshot, str, bool]:
+    snapshot_policy: SnapshotPolicy,
+) -> tuple[Snapshot, SnapshotUsed, bool]:
     """(snapshot, "new" or "stored", whether today's inputs are the snapshot's inputs)."""
     metrics_hash = hash_universe(universe)
     if stored is None:
-        versions = {"backend": settings.backend, **solver_versions()}
+        versions = {"backend": settings.backend.value, **solver_versions()}  # plain data
         snapshot = take_snapshot(
             day,
             settings.parameters,
@@ -254,7 +259,7 @@ def _solve(
     Returns the report and the limit violations of a new allocation, which are always empty:
     an allocation that breaks the model raises, and the last good one stays in force.
     """
-    backend = snapshot.solver_versions.get("backend", settings.backend)
+    backend = Backend(snapshot.solver_versions.get("backend", settings.backend))
     try:
         report, problem, ineligible = decide_with_problem(
             universe,

@@ -19,8 +19,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from allocator_dagster.forecast import LOOKBACK_DAYS, attach_forecast
-from allocator_dagster.sources.defillama import HISTORY_SOURCE, DefiLlamaClient, fetch_history
-from allocator_dagster.sources.records import Rejection
+from allocator_dagster.sources.defillama import DefiLlamaClient, fetch_history
+from allocator_dagster.sources.records import PoolSource, Rejection
 from allocator_dagster.sources.sample import SampleUniverse
 from allocator_dagster.storage.pools import (
     load_pool_day,
@@ -28,8 +28,6 @@ from allocator_dagster.storage.pools import (
     replace_pool_day,
     upsert_pool_rows,
 )
-
-POOL_SOURCES = ("sample", "defillama")
 
 
 class PoolDataError(RuntimeError):
@@ -39,7 +37,7 @@ class PoolDataError(RuntimeError):
 @dataclass
 class IngestResult:
     day: dt.date
-    source: str
+    source: PoolSource
     universe: pd.DataFrame
     rejections: list[Rejection] = field(default_factory=list)
     stored_rows: int = 0
@@ -63,8 +61,8 @@ def ingest_sample_day(
         else pd.DataFrame(columns=["date", "pool", "tvlUsd", "apy", "apyBase", "apyReward"])
     )
     frame = attach_forecast(universe, history, day)
-    stored = replace_pool_day(engine, day, frame, rejections, source="sample")
-    return IngestResult(day, "sample", frame, rejections, stored)
+    stored = replace_pool_day(engine, day, frame, rejections, source=PoolSource.SAMPLE)
+    return IngestResult(day, PoolSource.SAMPLE, frame, rejections, stored)
 
 
 def ingest_defillama_day(
@@ -83,12 +81,14 @@ def ingest_defillama_day(
                 f"the DefiLlama /pools endpoint only serves today ({today}); no snapshot of {day} is "
                 f"stored. Import past days with `allocator pools import-history`."
             )
-        return IngestResult(day, "defillama", stored, [], len(stored), reused_stored_day=True)
+        return IngestResult(
+            day, PoolSource.DEFILLAMA, stored, [], len(stored), reused_stored_day=True
+        )
     universe, rejections = fetch_today()
     history = load_pool_history(engine, before=day, days=LOOKBACK_DAYS)
     frame = attach_forecast(universe, history, day)
-    stored_rows = replace_pool_day(engine, day, frame, rejections, source="defillama")
-    return IngestResult(day, "defillama", frame, rejections, stored_rows)
+    stored_rows = replace_pool_day(engine, day, frame, rejections, source=PoolSource.DEFILLAMA)
+    return IngestResult(day, PoolSource.DEFILLAMA, frame, rejections, stored_rows)
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,9 @@ def import_history(
     ingested_at = dt.datetime.now(dt.UTC)
     rows = 0
     for day, frame in days.items():
-        rows += upsert_pool_rows(engine, day, frame, source=HISTORY_SOURCE, ingested_at=ingested_at)
+        rows += upsert_pool_rows(
+            engine, day, frame, source=PoolSource.DEFILLAMA_CHART, ingested_at=ingested_at
+        )
     return ImportSummary(
         pools_requested=len(pool_ids),
         pools_with_history=fetched.pools_with_history,

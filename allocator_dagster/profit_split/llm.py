@@ -25,6 +25,7 @@ from allocator_dagster.profit_split.policy import (
     CONFIDENCE_QUANTUM,
     CategoryBounds,
     Proposal,
+    Proposer,
     RulesProposer,
 )
 from allocator_dagster.profit_split.split import CATEGORIES, CATEGORY_LABELS, Split
@@ -133,7 +134,7 @@ def parse_answer(content: str) -> Proposal:
         confidence=confidence,
         should_rebalance=rebalance,
         reasoning=reasoning.strip(),
-        proposer="llm",
+        proposer=Proposer.LLM,
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from enum import StrEnum
 
 from allocator_dagster.profit_split.distribution import largest_remainder
 from allocator_dagster.profit_split.metrics import PlatformMetrics
@@ -23,7 +24,17 @@ from allocator_dagster.profit_split.split import (
     to_decimal,
 )
 
-PROPOSERS: tuple[str, ...] = ("rules", "llm", "manual", "seed")
+
+class Proposer(StrEnum):
+    """Who made a proposal, as stored in `profit_allocation_log.proposer`."""
+
+    RULES = "rules"  # the deterministic RulesProposer
+    LLM = "llm"  # the LLMProposer (falls back to rules)
+    MANUAL = "manual"  # a person, through the CLI
+    SEED = "seed"  # the fixed starting split
+
+
+PROPOSERS: tuple[str, ...] = tuple(p.value for p in Proposer)  # for messages
 CONFIDENCE_QUANTUM = Decimal("0.001")
 SIGNAL_QUANTUM = Decimal("0.0001")
 
@@ -72,7 +83,7 @@ class Proposal:
     confidence: Decimal
     should_rebalance: bool
     reasoning: str
-    proposer: str
+    proposer: Proposer
     fallback_reason: str | None = None
     warnings: tuple[str, ...] = ()
 
@@ -319,7 +330,7 @@ class RulesProposer:
             confidence=confidence,
             should_rebalance=rebalance,
             reasoning=" ".join(lines),
-            proposer="rules",
+            proposer=Proposer.RULES,
         )
 
     @staticmethod

@@ -21,7 +21,14 @@ import time
 import numpy as np
 from ortools.sat.python import cp_model
 
-from allocator_dagster.model import DAYS_PER_YEAR_PCT, ExactnessNote, Problem, SolveOutcome
+from allocator_dagster.model import (
+    DAYS_PER_YEAR_PCT,
+    ExactnessNote,
+    Problem,
+    SolveOutcome,
+    SolveStatus,
+)
+from allocator_dagster.solvers import Backend
 
 UNIT_USD = 0.01
 GAP_USD_PER_DAY = 1e-4
@@ -41,7 +48,9 @@ def solve(
     """Solve `problem` with CP-SAT; amounts in USD aligned with `problem.pool_ids`."""
     started = time.perf_counter()
     if problem.n == 0:
-        return SolveOutcome("infeasible", None, "milp", 0.0, message="no eligible pool")
+        return SolveOutcome(
+            SolveStatus.INFEASIBLE, None, Backend.MILP, 0.0, message="no eligible pool"
+        )
     n = problem.n
     scale_cents = 1.0 / UNIT_USD
     total_c = int(round(problem.total_usd * scale_cents))
@@ -59,7 +68,7 @@ def solve(
         lo, hi = int(lower_c[i]), int(upper_c[i])
         if lo > hi:
             return SolveOutcome(
-                "infeasible", None, "milp", time.perf_counter() - started,
+                SolveStatus.INFEASIBLE, None, Backend.MILP, time.perf_counter() - started,
                 message=f"pool {problem.pool_ids[i]}: lower bound above its limit",
             )  # fmt: skip
         x.append(model.new_int_var(lo, hi, f"x{i}"))
@@ -163,11 +172,16 @@ def solve(
     )
     if status == cp_model.INFEASIBLE:
         return SolveOutcome(
-            "infeasible", None, "milp", elapsed, notes, message="CP-SAT: infeasible"
+            SolveStatus.INFEASIBLE, None, Backend.MILP, elapsed, notes, message="CP-SAT: infeasible"
         )
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return SolveOutcome(
-            "failed", None, "milp", elapsed, notes, message=f"CP-SAT: {solver.status_name(status)}"
+            SolveStatus.FAILED,
+            None,
+            Backend.MILP,
+            elapsed,
+            notes,
+            message=f"CP-SAT: {solver.status_name(status)}",
         )
     values = np.array([solver.value(v) for v in x], dtype=np.int64)
     amounts = values.astype(float) * UNIT_USD
@@ -183,8 +197,12 @@ def solve(
                 False,
             )
         )
-        return SolveOutcome("feasible", amounts, "milp", elapsed, notes, bound_usd_per_day=bound)
-    return SolveOutcome("optimal", amounts, "milp", elapsed, notes, bound_usd_per_day=bound)
+        return SolveOutcome(
+            SolveStatus.FEASIBLE, amounts, Backend.MILP, elapsed, notes, bound_usd_per_day=bound
+        )
+    return SolveOutcome(
+        SolveStatus.OPTIMAL, amounts, Backend.MILP, elapsed, notes, bound_usd_per_day=bound
+    )
 
 
 def _dilution_terms(

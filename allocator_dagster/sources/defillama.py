@@ -34,6 +34,7 @@ from urllib3.util.retry import Retry
 from allocator_dagster.parameters import DynamicLists
 from allocator_dagster.sources.records import (
     POOL_COLUMNS,
+    PoolSource,
     Rejection,
     apply_apy_rules,
     universe_frame,
@@ -45,7 +46,6 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://yields.llama.fi"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 CHART_COLUMNS = ("date", "tvlUsd", "apy", "apyBase", "apyReward")
-HISTORY_SOURCE = "defillama-chart"
 RETRY_AFTER_MAX = 120  # seconds: a Retry-After beyond this is capped, not obeyed for hours
 
 
@@ -177,7 +177,9 @@ class DefiLlamaClient:
 
     def pools(self) -> tuple[pd.DataFrame, list[Rejection]]:
         """Today's pool universe from `/pools`, validated, and the records it rejected."""
-        frame, rejections = validate_pool_records(self._get_data("/pools"), source="defillama")
+        frame, rejections = validate_pool_records(
+            self._get_data("/pools"), source=PoolSource.DEFILLAMA
+        )
         for r in rejections[:20]:
             log.warning(
                 "DefiLlama /pools row %d (%s) rejected: %s", r.row_number, r.pool_id, r.reason

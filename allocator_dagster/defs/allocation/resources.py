@@ -13,12 +13,12 @@ from pydantic import Field
 from allocator_dagster.daily_allocation import AllocationSettings
 from allocator_dagster.parameters import AllocationParameters, load_parameters_file
 from allocator_dagster.pool_ingestion import (
-    POOL_SOURCES,
     IngestResult,
     ingest_defillama_day,
     ingest_sample_day,
     sample_universe,
 )
+from allocator_dagster.sources import POOL_SOURCES
 from allocator_dagster.storage.lists import seed_lists_if_empty
 
 DEFAULT_DEFILLAMA_URL = "https://yields.llama.fi"

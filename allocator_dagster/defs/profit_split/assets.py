@@ -162,8 +162,8 @@ def profit_split_proposal(
         stored.proposal_id,
         metadata={
             "proposal_id": stored.proposal_id,
-            "status": stored.status,
-            "proposer": stored.proposer,
+            "status": str(stored.status),  # Dagster metadata takes plain str, not enums
+            "proposer": str(stored.proposer),
             "proposed_by": stored.proposed_by,
             "split": split_table(stored.split, current.split),
             "should_rebalance": stored.should_rebalance,
