@@ -121,18 +121,25 @@ def pool_uuid(seed: int, *parts: object) -> str:
 
 
 @dataclass(frozen=True)
-class SamplePools:
-    """The static attributes of every pool, index-aligned: lists per pool and numpy arrays."""
+class PoolIdentities:
+    """Who each pool is, index-aligned lists: what `/pools` says about it besides the numbers."""
 
     pool_ids: list[str]
-    index: dict[str, int]  # pool id -> position
     chains: list[str]
     projects: list[str]
     symbols: list[str]
     underlying: list[tuple[str, ...] | None]
     pool_meta: list[str | None]
     kinds: list[str]
+    classes: list[str]  # the token class of a pool whose tokens share one, else "mixed"
     stablecoin: list[bool]
+
+
+@dataclass(frozen=True)
+class SamplePools(PoolIdentities):
+    """The static attributes of every pool, index-aligned: lists per pool and numpy arrays."""
+
+    index: dict[str, int]  # pool id -> position
     exposure: list[str]
     il_risk: list[str]
     listing: np.ndarray  # first listed day, in days from the universe's start
@@ -149,19 +156,6 @@ class SamplePools:
     tau: np.ndarray  # TVL ramp-up time after launch, in days
     sig_g: np.ndarray  # TVL growth shock
     phi: np.ndarray  # TVL momentum persistence
-
-
-@dataclass(frozen=True)
-class _Identities:
-    pool_ids: list[str]
-    chains: list[str]
-    projects: list[str]
-    symbols: list[str]
-    underlying: list[tuple[str, ...] | None]
-    pool_meta: list[str | None]
-    kinds: list[str]
-    classes: list[str]  # the token class of a pool whose tokens share one, else "mixed"
-    stablecoin: list[bool]
 
 
 def draw_pools(seed: int, n: int) -> SamplePools:
@@ -199,15 +193,8 @@ def draw_pools(seed: int, n: int) -> SamplePools:
     bonus = np.array([KIND_TVL_BONUS[k] for k in ids.kinds])
     log10_level = np.clip(5.0 + 5.0 * rng.beta(1.3, 2.2, n) + bonus, 5.0, 10.2)
     return SamplePools(
-        pool_ids=ids.pool_ids,
+        **vars(ids),
         index=index,
-        chains=ids.chains,
-        projects=ids.projects,
-        symbols=ids.symbols,
-        underlying=ids.underlying,
-        pool_meta=ids.pool_meta,
-        kinds=ids.kinds,
-        stablecoin=ids.stablecoin,
         exposure=["multi" if m else "single" for m in multi],
         il_risk=["yes" if flag else "no" for flag in il],
         listing=listing,
@@ -227,7 +214,7 @@ def draw_pools(seed: int, n: int) -> SamplePools:
     )
 
 
-def _identities(rng: np.random.Generator, proto_idx: np.ndarray, u: np.ndarray) -> _Identities:
+def _identities(rng: np.random.Generator, proto_idx: np.ndarray, u: np.ndarray) -> PoolIdentities:
     """Protocol, chain, tokens, id and metadata of each pool (draws the 16-byte ids from `rng`)."""
     n = len(proto_idx)
     chain_cum = [
@@ -235,7 +222,7 @@ def _identities(rng: np.random.Generator, proto_idx: np.ndarray, u: np.ndarray) 
         for p in PROTOCOLS
     ]
     id_bytes = rng.bytes(16 * n)
-    ids = _Identities([], [], [], [], [], [], [], [], [])
+    ids = PoolIdentities([], [], [], [], [], [], [], [], [])
     for i in range(n):
         proto = PROTOCOLS[proto_idx[i]]
         cum = chain_cum[proto_idx[i]]
@@ -273,7 +260,7 @@ def _lifetimes(rng: np.random.Generator, old_draw: np.ndarray) -> tuple[np.ndarr
     )
 
 
-def _apy_median_spread(ids: _Identities) -> tuple[np.ndarray, np.ndarray]:
+def _apy_median_spread(ids: PoolIdentities) -> tuple[np.ndarray, np.ndarray]:
     """Each pool's base APY median (percent) and spread (log units), by kind and token class."""
     n = len(ids.kinds)
     mu = np.empty(n)
