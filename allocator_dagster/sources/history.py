@@ -35,10 +35,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from allocator_dagster.sources.records import Rejection, validate_pool_records
+from allocator_dagster.sources.records import PoolSource, Rejection, validate_pool_records
 
 HISTORY_FILE_ENV = "ALLOCATOR_HISTORY_FILE"
-SOURCE_NAME = "history"
+SOURCE_NAME = PoolSource.HISTORY
 
 REQUIRED_COLUMNS = ("date", "pool", "chain", "project", "symbol", "tvlUsd")
 NUMBER_FIELDS = ("tvlUsd", "apy", "apyBase", "apyReward", "apyMean30d")
