@@ -17,13 +17,14 @@ from allocator_dagster.profit_split.policy import CATEGORIES, Proposal, Split
 from allocator_dagster.profit_split.validation import ProposalValidationError
 from allocator_dagster.storage import DATABASE_URL_ENV, StorageError, get_engine
 from allocator_dagster.storage import profit_split as store
+from allocator_dagster.terminal import shown
 
 
 def _engine(ctx: click.Context) -> sa.Engine:
     try:
         return get_engine(ctx.obj or None)
     except StorageError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(shown(exc, lines=True)) from None
 
 
 def _when(value: datetime | None) -> str:
@@ -65,8 +66,8 @@ def list_command(ctx: click.Context, status: str | None, limit: int, as_json: bo
     for row in rows:
         click.echo(
             f"{row.proposal_id:>5}  {row.proposal_date.isoformat():10}  {row.status:10}  "
-            f"{row.proposer:8}  {row.split.label():23}  {row.confidence:.3f}  {row.proposed_by}"
-            + (f" -> {row.reviewed_by}" if row.reviewed_by else "")
+            f"{row.proposer:8}  {row.split.label():23}  {row.confidence:.3f}  {shown(row.proposed_by)}"
+            + (f" -> {shown(row.reviewed_by)}" if row.reviewed_by else "")
         )
 
 
@@ -79,27 +80,27 @@ def show_command(ctx: click.Context, proposal_id: int, as_json: bool) -> None:
     try:
         row = store.get_proposal(_engine(ctx), proposal_id)
     except store.ProposalNotFound as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(shown(exc, lines=True)) from None
     if as_json:
         click.echo(json.dumps(row.to_json(), indent=2, sort_keys=True))
         return
     lines = [
         f"Proposal {row.proposal_id} for {row.proposal_date.isoformat()}: {row.status}",
-        f"  proposed by {row.proposed_by} ({row.proposer}) at {_when(row.created_at)}",
+        f"  proposed by {shown(row.proposed_by)} ({row.proposer}) at {_when(row.created_at)}",
         *(f"  {c:13} {getattr(row.split, c):>6} %" for c in CATEGORIES),
         f"  confidence {row.confidence}; rebalance: {'yes' if row.should_rebalance else 'no'}",
-        f"  reasoning: {row.reasoning}",
-        "  warnings: " + ("; ".join(row.warnings) if row.warnings else "none"),
+        f"  reasoning: {shown(row.reasoning)}",
+        "  warnings: " + ("; ".join(shown(w) for w in row.warnings) if row.warnings else "none"),
     ]
     if row.fallback_reason:
-        lines.append(f"  fallback: {row.fallback_reason}")
+        lines.append(f"  fallback: {shown(row.fallback_reason)}")
     based_on = row.input_metrics.get("current_proposal_id")
     if based_on is not None:
         lines.append(f"  proposed against the split of proposal {based_on}")
     if row.reviewed_by:
         lines.append(
-            f"  reviewed by {row.reviewed_by} at {_when(row.reviewed_at)}"
-            + (f": {row.review_notes}" if row.review_notes else "")
+            f"  reviewed by {shown(row.reviewed_by)} at {_when(row.reviewed_at)}"
+            + (f": {shown(row.review_notes)}" if row.review_notes else "")
         )
     if row.effective_from:
         lines.append(f"  in force from {_when(row.effective_from)} to {_when(row.effective_to)}")
@@ -121,14 +122,14 @@ def review_command(
     try:
         row = store.review_proposal(_engine(ctx), proposal_id, approve=approve, by=by, notes=notes)
     except (store.ReviewError, store.ProposalNotFound) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(shown(exc, lines=True)) from None
     if row.status == "active":
         click.echo(
-            f"proposal {row.proposal_id} approved by {row.reviewed_by}: {row.split.label()} "
+            f"proposal {row.proposal_id} approved by {shown(row.reviewed_by)}: {row.split.label()} "
             f"is in force from {_when(row.effective_from)}"
         )
     else:
-        click.echo(f"proposal {row.proposal_id} rejected by {row.reviewed_by}")
+        click.echo(f"proposal {row.proposal_id} rejected by {shown(row.reviewed_by)}")
 
 
 def _pct(value: str) -> Decimal:
@@ -183,7 +184,7 @@ def propose_command(
             current=current.split,
         )
     except (ProposalValidationError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(shown(exc, lines=True)) from None
     click.echo(f"proposal {row.proposal_id} stored as proposed: {row.split.label()}")
     for warning in row.warnings:
-        click.echo(f"warning: {warning}")
+        click.echo(f"warning: {shown(warning)}")

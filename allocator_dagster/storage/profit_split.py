@@ -9,8 +9,7 @@ concurrent activation; on SQLite by BEGIN IMMEDIATE, which takes the database's 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -18,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from allocator_dagster.names import ActorNameError, clean_name, same_actor
 from allocator_dagster.profit_split.metrics import (
     CommunityGrowth,
     DaoTreasury,
@@ -34,6 +34,7 @@ from allocator_dagster.profit_split.policy import (
     Split,
 )
 from allocator_dagster.profit_split.validation import ensure_valid
+from allocator_dagster.storage.db import write_transaction
 from allocator_dagster.storage.schema import (
     community_growth_daily,
     daily_ledger,
@@ -147,18 +148,6 @@ def _split_values(split: Split) -> dict[str, Decimal]:
     return {f"{c}_pct": v for c, v in split.as_dict().items()}
 
 
-@contextmanager
-def _serialised_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
-    """A transaction that holds SQLite's write lock from its first statement (BEGIN IMMEDIATE);
-    on PostgreSQL an ordinary transaction in which the callers take row locks."""
-    with engine.begin() as conn:
-        if conn.dialect.name == "sqlite":
-            # pysqlite opens transactions lazily; issuing BEGIN IMMEDIATE ourselves makes the
-            # read-check-write of a review atomic against other writers (they wait on the lock).
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        yield conn
-
-
 def _is_one_active_violation(exc: sa.exc.IntegrityError) -> bool:
     message = str(exc.orig)
     return "uq_profit_allocation_log_one_active" in message or (
@@ -183,14 +172,13 @@ def store_proposal(
     """Validate `proposal` and store it as 'proposed'; invalid proposals are never stored."""
     if proposal.proposer == "seed":
         raise ValueError("the seed split is stored by ensure_active_split, not as a proposal")
-    if not proposed_by.strip():
-        raise ValueError("proposed_by is empty")
+    proposed_by = clean_name(proposed_by, "proposed_by (the proposer's name)")
     proposal = ensure_valid(proposal, bounds=bounds, current=current)
     values = {
         "proposal_date": proposal_date,
         "created_at": created_at or utc_now(),
         "proposer": proposal.proposer,
-        "proposed_by": proposed_by.strip(),
+        "proposed_by": proposed_by,
         "status": "proposed",
         **_split_values(proposal.split),
         "confidence": proposal.confidence,
@@ -267,7 +255,7 @@ def ensure_active_split(engine: sa.Engine, *, now: datetime | None = None) -> St
         "effective_from": min(now, SEED_EFFECTIVE_FROM),
     }
     try:
-        with _serialised_transaction(engine) as conn:
+        with write_transaction(engine) as conn:
             # Only when no split was ever active: after a history exists, nothing is re-seeded.
             exists = conn.execute(
                 sa.select(log.c.proposal_id).where(log.c.status.in_(("active", "superseded")))
@@ -315,12 +303,13 @@ def review_proposal(
     Safe under concurrent reviews: exactly one split is active afterwards, and the superseded
     split's effective_to equals its successor's effective_from.
     """
-    reviewer = by.strip()
-    if not reviewer:
-        raise ReviewError("the reviewer's name is empty")
+    try:
+        reviewer = clean_name(by, "the reviewer's name")
+    except ActorNameError as exc:
+        raise ReviewError(str(exc)) from None
     for attempt in range(REVIEW_ATTEMPTS):
         try:
-            with _serialised_transaction(engine) as conn:
+            with write_transaction(engine) as conn:
                 _review_locked(conn, proposal_id, approve, reviewer, notes, now or utc_now())
             break
         except sa.exc.IntegrityError as exc:
@@ -344,7 +333,7 @@ def _review_locked(
         raise ReviewError(
             f"proposal {proposal_id} is {row.status}; only a proposed proposal can be reviewed, once"
         )
-    if approve and row.proposed_by.strip().casefold() == reviewer.casefold():
+    if approve and same_actor(row.proposed_by, reviewer):
         raise ReviewError(f"{reviewer} proposed {proposal_id} and cannot approve it")
     review = {"reviewed_by": reviewer, "reviewed_at": now, "review_notes": notes or None}
     if not approve:
