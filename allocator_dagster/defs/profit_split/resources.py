@@ -14,7 +14,7 @@ from typing import Literal
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
-from allocator_dagster.profit_split.distribution import cents
+from allocator_dagster.money import whole_cents
 from allocator_dagster.profit_split.llm import LLMConfig, LLMProposer
 from allocator_dagster.profit_split.policy import AutoApprovePolicy, Proposal, RulesProposer
 
@@ -96,7 +96,7 @@ class ProfitSplitConfig(ConfigurableResource):
         """The configured profit as exact cents; a malformed amount is an error, not a rounding."""
         try:
             amount = Decimal(self.default_profit_usd.strip())
-            cents(amount)
+            whole_cents(amount)
         except (InvalidOperation, ValueError):
             raise ValueError(
                 f"default_profit_usd {self.default_profit_usd!r} is not an amount in whole cents"
