@@ -10,6 +10,7 @@ import click
 
 from allocator_dagster.inputs import InputFileError, read_holdings_csv, read_pools_csv
 from allocator_dagster.model import Holdings, ModelInputError
+from allocator_dagster.money import MAX_USD
 from allocator_dagster.parameters import ParameterError, load_parameters_file
 from allocator_dagster.rebalance import AllocationReport, decide
 from allocator_dagster.solvers import BACKENDS
@@ -73,7 +74,7 @@ def render_table(report: AllocationReport) -> str:
 )
 @click.option(
     "--capital",
-    type=click.FloatRange(min=0, min_open=True),
+    type=click.FloatRange(min=0, min_open=True, max=float(MAX_USD)),
     default=10_000_000.0,
     show_default=True,
     help="USD held idle when there is no HOLDINGS.csv.",
