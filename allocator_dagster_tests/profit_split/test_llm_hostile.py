@@ -1,5 +1,9 @@
 """The LLM proposer against hostile answers: deep nesting, and error bodies that cut the key."""
 
+# The local chat-completions server is test_profit_llm's `llm` fixture, imported as llm_server;
+# a test's parameter of the same name is how pytest injects it (not a redefinition).
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 import json
@@ -24,7 +28,7 @@ from allocator_dagster_tests.test_profit_llm import (
     proposer,
     raw,
 )
-from allocator_dagster_tests.test_profit_llm import llm as _llm_fixture  # noqa: F401 - the `llm` fixture
+from allocator_dagster_tests.test_profit_llm import llm as llm_server  # noqa: F401
 
 
 def _fragments(text: str, secret: str = API_KEY, size: int = 8) -> list[str]:
@@ -44,12 +48,12 @@ def test_redact_secret_removes_every_fragment_of_eight_characters() -> None:
 
 
 def test_a_key_cut_at_200_characters_leaks_no_part_of_it(
-    llm: FakeLLM, caplog: pytest.LogCaptureFixture, tmp_path: Path
+    llm_server: FakeLLM, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     body = ("e" * 180 + API_KEY).encode()  # the endpoint's message is cut at 200 characters
-    llm.will(raw(500, body))
+    llm_server.will(raw(500, body))
     caplog.set_level(logging.DEBUG)
-    proposal = proposer(llm).propose(METRICS)
+    proposal = proposer(llm_server).propose(METRICS)
     assert proposal.split == RULES.split
     assert proposal.fallback_reason and "HTTP 500" in proposal.fallback_reason
     assert REDACTED in proposal.fallback_reason
@@ -78,18 +82,20 @@ def test_a_key_cut_at_200_characters_leaks_no_part_of_it(
 
 
 @pytest.mark.parametrize("where", ["content", "envelope"])
-def test_deeply_nested_json_falls_back(llm: FakeLLM, where: str) -> None:
+def test_deeply_nested_json_falls_back(llm_server: FakeLLM, where: str) -> None:
     deep = "[" * 200_000 + "]" * 200_000
     if where == "content":
-        llm.will(answer(deep))
+        llm_server.will(answer(deep))
     else:
-        llm.will(raw(200, ('{"choices": ' + deep + "}").encode()))
-    proposal = proposer(llm, max_response_bytes=1_000_000).propose(METRICS)
+        llm_server.will(raw(200, ('{"choices": ' + deep + "}").encode()))
+    proposal = proposer(llm_server, max_response_bytes=1_000_000).propose(METRICS)
     assert proposal.split == RULES.split
     assert proposal.fallback_reason and "nested too deeply" in proposal.fallback_reason
 
 
-def test_nested_json_within_reason_is_still_read(llm: FakeLLM) -> None:
-    llm.will(answer(json.dumps({"x": [[[[1]]]]})))  # shallow nesting is an ordinary bad answer
-    proposal = proposer(llm).propose(METRICS)
+def test_nested_json_within_reason_is_still_read(llm_server: FakeLLM) -> None:
+    llm_server.will(
+        answer(json.dumps({"x": [[[[1]]]]}))
+    )  # shallow nesting is an ordinary bad answer
+    proposal = proposer(llm_server).propose(METRICS)
     assert proposal.fallback_reason and "incomplete" in proposal.fallback_reason
