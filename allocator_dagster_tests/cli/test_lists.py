@@ -1,4 +1,5 @@
-"""`allocator lists`: concurrent changes, hostile names and reasons, unwritable databases."""
+"""`allocator lists`: add, show and remove entries with clear refusals; concurrent changes,
+hostile names and reasons, unwritable databases."""
 
 from __future__ import annotations
 
@@ -109,3 +110,22 @@ def test_a_read_only_sqlite_file_is_named(tmp_path) -> None:
         in output
     )
     assert "Traceback" not in output
+
+
+def test_lists_cli(database_url: str) -> None:
+    runner = CliRunner()
+    args = ["--database-url", database_url]
+    added = runner.invoke(
+        main, ["lists", "add", "icebox-tokens", "usde", "--reason", "depeg", "--by", "ops", *args]
+    )
+    assert added.exit_code == 0, added.output
+    assert "USDE added to icebox-tokens" in added.output
+    shown = runner.invoke(main, ["lists", "show", "icebox-tokens", *args])
+    assert "USDE" in shown.output and "ops: depeg" in shown.output
+    bad = runner.invoke(
+        main,
+        ["lists", "add", "approved-protocols", "Not A Slug", "--reason", "r", "--by", "x", *args],
+    )
+    assert bad.exit_code == 2 and "not a protocol slug" in bad.output
+    missing = runner.invoke(main, ["lists", "remove", "icebox-tokens", "USDE", "--by", "x", *args])
+    assert missing.exit_code != 0 and "--reason" in missing.output

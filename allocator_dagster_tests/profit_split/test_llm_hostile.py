@@ -1,6 +1,6 @@
 """The LLM proposer against hostile answers: deep nesting, and error bodies that cut the key."""
 
-# The local chat-completions server is test_profit_llm's `llm` fixture, imported as llm_server;
+# The local chat-completions server is profit_split/test_llm's `llm` fixture, imported as llm_server;
 # a test's parameter of the same name is how pytest injects it (not a redefinition).
 # ruff: noqa: F811
 
@@ -19,7 +19,7 @@ from allocator_dagster.profit_split.llm import REDACTED, redact_secret
 from allocator_dagster.storage import get_engine
 from allocator_dagster.storage import profit_split as store
 from allocator_dagster.storage.schema import profit_allocation_log
-from allocator_dagster_tests.test_profit_llm import (
+from allocator_dagster_tests.profit_split.test_llm import (
     API_KEY,
     METRICS,
     RULES,
@@ -28,7 +28,7 @@ from allocator_dagster_tests.test_profit_llm import (
     proposer,
     raw,
 )
-from allocator_dagster_tests.test_profit_llm import llm as llm_server  # noqa: F401
+from allocator_dagster_tests.profit_split.test_llm import llm as llm_server  # noqa: F401
 
 
 def _fragments(text: str, secret: str = API_KEY, size: int = 8) -> list[str]:

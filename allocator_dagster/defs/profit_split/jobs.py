@@ -4,7 +4,7 @@
 import dagster as dg
 from dagster import OpExecutionContext
 
-from allocator_dagster.defs.profit_split.assets import GROUP
+from allocator_dagster.defs.profit_split.partitions import GROUP
 from allocator_dagster.defs.resources import DatabaseResource
 from allocator_dagster.storage import profit_split as store
 

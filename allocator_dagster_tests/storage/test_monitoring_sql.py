@@ -17,7 +17,7 @@ from allocator_dagster.profit_split.policy import AUTO_APPROVE_REVIEWER, Proposa
 from allocator_dagster.storage import profit_split as store
 
 D = Decimal
-SQL_DIR = Path(__file__).resolve().parents[1] / "sql" / "monitoring"
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql" / "monitoring"
 QUERIES = {
     "current_active_split",
     "split_history",

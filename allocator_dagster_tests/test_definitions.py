@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +19,8 @@ from allocator_dagster_tests.support.fake_defillama import FakeDefiLlama
 
 fake_defillama = fake_server.fake_defillama
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
+DG = str(Path(sys.executable).with_name("dg"))
+PROJECT = Path(__file__).resolve().parents[1]
 TODAY = dt.datetime.now(dt.UTC).date().isoformat()
 
 
@@ -52,6 +54,54 @@ def _rows(database_url: str) -> int:
             .select_from(pool_daily_metrics)
             .where(pool_daily_metrics.c.metric_date == dt.date.fromisoformat(TODAY))
         ).scalar_one()
+
+
+def test_dg_checks_and_lists_the_project(tmp_path: Path) -> None:
+    """`dg` from the project root finds the dg project and loads every definition of defs/."""
+    env = {**os.environ, **_env(tmp_path, "", "http://127.0.0.1:9")}
+    check = subprocess.run(
+        [DG, "check", "defs"], env=env, cwd=PROJECT, capture_output=True, text=True, timeout=300
+    )
+    assert check.returncode == 0, check.stdout[-2000:] + check.stderr[-2000:]
+    assert "All definitions loaded successfully" in check.stdout
+    listed = subprocess.run(
+        [DG, "list", "defs", "--json"],
+        env=env,
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    defs = json.loads(listed.stdout)
+    assets = {a["asset_key"] for a in defs["assets"]}
+    assert assets == {
+        "pool_daily_metrics",
+        "balances",
+        "allocation_parameters",
+        "solver_output",
+        "asset_allocations",
+        "platform_metrics",
+        "profit_split_proposal",
+        "profit_distribution",
+    }
+    assert {j["name"] for j in defs["jobs"]} == {
+        "daily_allocation_job",
+        "profit_split_job",
+        "review_proposal_job",
+    }
+    assert {s["name"] for s in defs["schedules"]} == {
+        "daily_allocation_job_schedule",
+        "profit_split_daily",
+    }
+    assert {s["name"] for s in defs["sensors"]} == {"list_change_sensor"}
+    assert len(defs["asset_checks"]) == 9
+    assert {r["name"] for r in defs["resources"]} == {
+        "database",
+        "pool_source",
+        "allocation",
+        "profit_split_config",
+    }
 
 
 MATERIALIZE = [
@@ -110,40 +160,3 @@ def test_unreachable_api_and_refusing_database(
     output = refused.stderr + refused.stdout
     assert "cannot connect to database postgresql+psycopg2://u:***@127.0.0.1:1/x" in output
     assert "s3cret" not in output
-
-
-def test_allocator_run_materialises_both_graphs_into_its_own_instance(
-    tmp_path: Path, database_url: str
-) -> None:
-    """The README's first command, as a newcomer runs it: no DAGSTER_HOME, an empty folder."""
-    from dagster import DagsterInstance, DagsterRunStatus
-
-    from allocator_dagster.defs.allocation.assets import CHAIN_POOL
-    from allocator_dagster.storage.schema import asset_allocations, profit_distributions
-
-    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
-    env["ALLOCATOR_DATABASE_URL"] = database_url
-    allocator = str(Path(sys.executable).with_name("allocator"))
-    args = [allocator, "run", "--days", "3", "--end", "2026-06-03"]
-    done = subprocess.run(args, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert (
-        "Materialising 2026-06-01 .. 2026-06-03 (3 days): allocation, profit_split" in done.stdout
-    )
-    assert re.search(r"allocation +succeeded +run [0-9a-f-]{36}\n", done.stdout), done.stdout
-    assert re.search(r"profit_split +succeeded +3 runs, the last [0-9a-f-]{36}\n", done.stdout)
-
-    home = tmp_path / ".dagster_home"
-    assert "telemetry:\n  enabled: false" in (home / "dagster.yaml").read_text()
-    with DagsterInstance.from_config(str(home)) as instance:
-        runs = instance.get_runs()
-        assert len(runs) == 4  # the allocation's range as one run, the profit split one per day
-        assert {run.status for run in runs} == {DagsterRunStatus.SUCCESS}
-        # the chain's pool has its limit before any run from the UI could race the first one
-        limits = {p.name: p for p in instance.event_log_storage.get_pool_limits()}
-        assert limits[CHAIN_POOL].limit == 1 and not limits[CHAIN_POOL].from_default
-    with get_engine(database_url).connect() as conn:
-        days = conn.execute(sa.select(asset_allocations.c.allocation_date)).scalars().all()
-        paid = conn.execute(sa.select(profit_distributions.c.distribution_date)).scalars().all()
-    assert sorted(days) == [dt.date(2026, 6, 1), dt.date(2026, 6, 2), dt.date(2026, 6, 3)]
-    assert sorted(set(paid)) == sorted(days)
