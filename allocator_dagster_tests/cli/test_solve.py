@@ -51,3 +51,47 @@ def test_one_trillion_is_still_solved(tmp_path: Path) -> None:
     result = _solve("--capital", "1e12", "--format", "json")
     assert result.exit_code in (0, 1), result.output  # optimal, or a clear infeasible hold
     assert json.loads(result.output)["status"] in ("optimal", "infeasible")
+
+
+def test_solver_output_never_reaches_stdout(tmp_path: Path) -> None:
+    """HiGHS prints some messages with C printf, past its output_flag (on this diluted MIP:
+    'HighsMipSolverData::transformNewIntegerFeasibleSolution ...'): stdout must stay JSON."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    pools = pd.read_csv(EXAMPLES / "pools.csv")
+    pools["tvlUsd"] = pools["tvlUsd"] * 1e5  # room for a billion
+    pools.to_csv(tmp_path / "pools.csv", index=False)
+    params = (EXAMPLES / "params.yaml").read_text()
+    assert "yield_model: linear" in params
+    (tmp_path / "params.yaml").write_text(
+        params.replace("yield_model: linear", "yield_model: diluted")
+    )
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("allocator")), "solve",
+         "--pools", str(tmp_path / "pools.csv"), "--params", str(tmp_path / "params.yaml"),
+         "--capital", "1e9", "--format", "json"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)  # the whole of stdout is one JSON object
+    assert report["status"] == "optimal"
+
+
+def test_native_output_goes_to_stderr(capfd: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    from allocator_dagster.solvers._output import native_output_to_stderr
+
+    os.write(1, b"before\n")
+    with native_output_to_stderr():
+        os.write(1, b"from C\n")
+        with native_output_to_stderr():
+            os.write(1, b"nested\n")
+        os.write(1, b"still C\n")
+    os.write(1, b"after\n")
+    out, err = capfd.readouterr()
+    assert out == "before\nafter\n"
+    assert err == "from C\nnested\nstill C\n"
