@@ -207,6 +207,12 @@ def upgrade_schema(engine: sa.Engine, revision: str = "head") -> None:
                 conn.execute(
                     sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
                 )
+            elif conn.dialect.name == "sqlite":
+                # pysqlite opens a transaction only before DML, so each CREATE TABLE would commit
+                # on its own and an interrupted first upgrade would leave tables without their
+                # version row ("table already exists" for ever after); in one explicit
+                # transaction the whole upgrade commits or nothing does.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
             command.upgrade(alembic_config(conn), revision)
     except sa.exc.OperationalError as exc:
         raise StorageError(

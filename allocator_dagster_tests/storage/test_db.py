@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from pathlib import Path
 
@@ -49,3 +50,25 @@ def test_a_read_only_sqlite_file_is_named(tmp_path: Path) -> None:
     engine = get_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
     with pytest.raises(StorageError, match=f"cannot write the SQLite database file {path}: "):
         change_list(engine, "approved_tokens", "USDC", action="add", reason="r", by="a")
+
+
+def test_an_interrupted_first_upgrade_leaves_nothing_behind(tmp_path: Path, monkeypatch) -> None:
+    """Killed mid-migration (Ctrl-C while a first run creates the schema), the next process must
+    find an empty file, not tables without their version row ("table already exists")."""
+    from allocator_dagster.storage import db
+
+    url = f"sqlite:///{tmp_path / 'fresh.sqlite'}"
+    real_upgrade = db.command.upgrade
+
+    def interrupted(config, revision):
+        real_upgrade(config, revision)  # every table is created, then the process is stopped
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(db.command, "upgrade", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        get_engine(url)
+    monkeypatch.setattr(db.command, "upgrade", real_upgrade)
+    with sqlite3.connect(tmp_path / "fresh.sqlite") as conn:
+        assert conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall() == []
+    engine = get_engine(url)
+    assert current_revision(engine) == head_revision()
