@@ -16,7 +16,7 @@ import pytest
 
 from allocator_dagster import rebalance
 from allocator_dagster.daily_allocation import allocation_violations
-from allocator_dagster.model import SolveOutcome, build_problem
+from allocator_dagster.model import SolveOutcome, SolveStatus, build_problem
 from allocator_dagster.rebalance import CentRoundingError, cents_exact, decide
 from allocator_dagster.sources.sample import SampleUniverse
 from allocator_dagster_tests.support.instances import (
@@ -81,7 +81,7 @@ def test_a_day_whose_answer_cannot_be_rounded_holds_with_the_reason(monkeypatch)
     def short(problem, backend="convex", **_):
         x = np.minimum(problem.upper, problem.total_usd)
         x[0] = 0.0  # a solver answer short of the total, every traded pool at its limit
-        return SolveOutcome("optimal", x, backend, 0.0)
+        return SolveOutcome(SolveStatus.OPTIMAL, x, backend, 0.0)
 
     monkeypatch.setattr(rebalance, "solve", short)
     report = decide(universe, holdings, limits, lists)

@@ -13,7 +13,8 @@ from decimal import Decimal, InvalidOperation
 import click
 import sqlalchemy as sa
 
-from allocator_dagster.profit_split.policy import CATEGORIES, Proposal, Split
+from allocator_dagster.profit_split.policy import Proposal, Proposer
+from allocator_dagster.profit_split.split import CATEGORIES, Split
 from allocator_dagster.profit_split.validation import ProposalValidationError
 from allocator_dagster.storage import DATABASE_URL_ENV, StorageError, get_engine
 from allocator_dagster.storage import profit_split as store
@@ -123,7 +124,7 @@ def review_command(
         row = store.review_proposal(_engine(ctx), proposal_id, approve=approve, by=by, notes=notes)
     except (store.ReviewError, store.ProposalNotFound) as exc:
         raise click.ClickException(shown(exc, lines=True)) from None
-    if row.status == "active":
+    if row.status == store.ProposalStatus.ACTIVE:
         click.echo(
             f"proposal {row.proposal_id} approved by {shown(row.reviewed_by)}: {row.split.label()} "
             f"is in force from {_when(row.effective_from)}"
@@ -169,7 +170,7 @@ def propose_command(
         confidence=_pct(confidence),
         should_rebalance=split != current.split,
         reasoning=reasoning,
-        proposer="manual",
+        proposer=Proposer.MANUAL,
     )
     try:
         row = store.store_proposal(

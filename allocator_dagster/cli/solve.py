@@ -9,11 +9,11 @@ from decimal import Decimal
 import click
 
 from allocator_dagster.inputs import InputFileError, read_holdings_csv, read_pools_csv
-from allocator_dagster.model import Holdings, ModelInputError
+from allocator_dagster.model import Holdings, ModelInputError, SolveStatus
 from allocator_dagster.money import MAX_USD
 from allocator_dagster.parameters import ParameterError, load_parameters_file
 from allocator_dagster.rebalance import AllocationReport, decide
-from allocator_dagster.solvers import BACKENDS
+from allocator_dagster.solvers import BACKENDS, Backend
 from allocator_dagster.terminal import shown
 
 
@@ -79,7 +79,9 @@ def render_table(report: AllocationReport) -> str:
     show_default=True,
     help="USD held idle when there is no HOLDINGS.csv.",
 )
-@click.option("--solver", type=click.Choice(BACKENDS), default="convex", show_default=True)
+@click.option(
+    "--solver", type=click.Choice(BACKENDS), default=Backend.CONVEX.value, show_default=True
+)
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
@@ -100,7 +102,7 @@ def command(
             if holdings_path
             else Holdings.idle(Decimal(str(capital)))
         )
-        report = decide(universe, holdings, params, lists, solver)
+        report = decide(universe, holdings, params, lists, Backend(solver))
     except (InputFileError, ParameterError, ModelInputError) as exc:
         click.echo(f"error: {shown(exc, lines=True)}", err=True)
         sys.exit(2)
@@ -108,5 +110,5 @@ def command(
         click.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True, ensure_ascii=False))
     else:
         click.echo(render_table(report))
-    if report.status != "optimal":
+    if report.status != SolveStatus.OPTIMAL:
         sys.exit(1)

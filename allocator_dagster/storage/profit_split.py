@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,14 +26,8 @@ from allocator_dagster.profit_split.metrics import (
     PlatformMetrics,
     TokenPerformance,
 )
-from allocator_dagster.profit_split.policy import (
-    CATEGORIES,
-    DEFAULT_BOUNDS,
-    SEED_SPLIT,
-    CategoryBounds,
-    Proposal,
-    Split,
-)
+from allocator_dagster.profit_split.policy import DEFAULT_BOUNDS, CategoryBounds, Proposal, Proposer
+from allocator_dagster.profit_split.split import CATEGORIES, SEED_SPLIT, Split
 from allocator_dagster.profit_split.validation import ensure_valid
 from allocator_dagster.storage.db import write_transaction
 from allocator_dagster.storage.schema import (
@@ -46,7 +41,20 @@ from allocator_dagster.storage.schema import (
 )
 
 log = profit_allocation_log
-STATUSES = ("proposed", "rejected", "active", "superseded")
+
+
+class ProposalStatus(StrEnum):
+    """A proposal's place in its lifecycle: proposed, then active or rejected; active, then
+    superseded by the next approval. At most one is active (a partial unique index)."""
+
+    PROPOSED = "proposed"
+    REJECTED = "rejected"
+    ACTIVE = "active"
+    SUPERSEDED = "superseded"
+
+
+STATUSES: tuple[str, ...] = tuple(s.value for s in ProposalStatus)  # for messages and choices
+IN_FORCE_ONCE = (ProposalStatus.ACTIVE, ProposalStatus.SUPERSEDED)  # approved at some point
 SEED_BY = "seed"
 # The fixed 80/15/3/2 split was in force before this graph existed: from the first partition on.
 SEED_EFFECTIVE_FROM = datetime(2025, 1, 1, tzinfo=UTC)
@@ -79,6 +87,8 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 def _json_ready(value: Any) -> Any:
+    if isinstance(value, StrEnum):
+        return value.value
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime | date):
@@ -97,9 +107,9 @@ class StoredProposal:
     proposal_id: int
     proposal_date: date
     created_at: datetime
-    proposer: str
+    proposer: Proposer
     proposed_by: str
-    status: str
+    status: ProposalStatus
     split: Split
     confidence: Decimal
     should_rebalance: bool
@@ -126,9 +136,9 @@ def _from_row(row: sa.Row) -> StoredProposal:
         proposal_id=m["proposal_id"],
         proposal_date=m["proposal_date"],
         created_at=_utc(m["created_at"]),
-        proposer=m["proposer"],
+        proposer=Proposer(m["proposer"]),
         proposed_by=m["proposed_by"],
-        status=m["status"],
+        status=ProposalStatus(m["status"]),
         split=Split(**{c: m[f"{c}_pct"] for c in CATEGORIES}),
         confidence=m["confidence"],
         should_rebalance=bool(m["should_rebalance"]),
@@ -170,7 +180,7 @@ def store_proposal(
     created_at: datetime | None = None,
 ) -> StoredProposal:
     """Validate `proposal` and store it as 'proposed'; invalid proposals are never stored."""
-    if proposal.proposer == "seed":
+    if proposal.proposer == Proposer.SEED:
         raise ValueError("the seed split is stored by ensure_active_split, not as a proposal")
     proposed_by = clean_name(proposed_by, "proposed_by (the proposer's name)")
     proposal = ensure_valid(proposal, bounds=bounds, current=current)
@@ -179,7 +189,7 @@ def store_proposal(
         "created_at": created_at or utc_now(),
         "proposer": proposal.proposer,
         "proposed_by": proposed_by,
-        "status": "proposed",
+        "status": ProposalStatus.PROPOSED,
         **_split_values(proposal.split),
         "confidence": proposal.confidence,
         "should_rebalance": proposal.should_rebalance,
@@ -198,7 +208,7 @@ def open_proposal_for(engine: sa.Engine, proposal_date: date) -> StoredProposal 
     with engine.connect() as conn:
         proposal_id = conn.execute(
             sa.select(log.c.proposal_id)
-            .where(log.c.proposal_date == proposal_date, log.c.status == "proposed")
+            .where(log.c.proposal_date == proposal_date, log.c.status == ProposalStatus.PROPOSED)
             .order_by(log.c.proposal_id.desc())
             .limit(1)
         ).scalar_one_or_none()
@@ -230,7 +240,7 @@ def list_proposals(
 def active_split(engine: sa.Engine) -> StoredProposal | None:
     """The split in force now (None only before the seed exists)."""
     with engine.connect() as conn:
-        row = conn.execute(sa.select(log).where(log.c.status == "active")).first()
+        row = conn.execute(sa.select(log).where(log.c.status == ProposalStatus.ACTIVE)).first()
     return None if row is None else _from_row(row)
 
 
@@ -243,9 +253,9 @@ def ensure_active_split(engine: sa.Engine, *, now: datetime | None = None) -> St
     values = {
         "proposal_date": min(now, SEED_EFFECTIVE_FROM).date(),
         "created_at": now,
-        "proposer": "seed",
+        "proposer": Proposer.SEED,
         "proposed_by": SEED_BY,
-        "status": "active",
+        "status": ProposalStatus.ACTIVE,
         **_split_values(SEED_SPLIT),
         "confidence": Decimal(1),
         "should_rebalance": False,
@@ -258,7 +268,7 @@ def ensure_active_split(engine: sa.Engine, *, now: datetime | None = None) -> St
         with write_transaction(engine) as conn:
             # Only when no split was ever active: after a history exists, nothing is re-seeded.
             exists = conn.execute(
-                sa.select(log.c.proposal_id).where(log.c.status.in_(("active", "superseded")))
+                sa.select(log.c.proposal_id).where(log.c.status.in_(IN_FORCE_ONCE))
             ).first()
             if exists is None:
                 conn.execute(log.insert().values(**values))
@@ -277,7 +287,7 @@ def split_in_force(engine: sa.Engine, at: datetime) -> StoredProposal | None:
     query = (
         sa.select(log)
         .where(
-            log.c.status.in_(("active", "superseded")),
+            log.c.status.in_(IN_FORCE_ONCE),
             log.c.effective_from <= at,
             sa.or_(log.c.effective_to.is_(None), log.c.effective_to > at),
         )
@@ -329,7 +339,7 @@ def _review_locked(
     ).first()
     if row is None:
         raise ProposalNotFound(f"proposal {proposal_id} does not exist")
-    if row.status != "proposed":
+    if row.status != ProposalStatus.PROPOSED:
         raise ReviewError(
             f"proposal {proposal_id} is {row.status}; only a proposed proposal can be reviewed, once"
         )
@@ -338,12 +348,14 @@ def _review_locked(
     review = {"reviewed_by": reviewer, "reviewed_at": now, "review_notes": notes or None}
     if not approve:
         conn.execute(
-            log.update().where(log.c.proposal_id == proposal_id).values(status="rejected", **review)
+            log.update()
+            .where(log.c.proposal_id == proposal_id)
+            .values(status=ProposalStatus.REJECTED, **review)
         )
         return
     previous = conn.execute(
         sa.select(log.c.proposal_id, log.c.effective_from)
-        .where(log.c.status == "active")
+        .where(log.c.status == ProposalStatus.ACTIVE)
         .with_for_update()
     ).first()
     effective_from = now
@@ -352,15 +364,15 @@ def _review_locked(
         effective_from = max(now, _utc(previous.effective_from))
         closed = conn.execute(
             log.update()
-            .where(log.c.proposal_id == previous.proposal_id, log.c.status == "active")
-            .values(status="superseded", effective_to=effective_from)
+            .where(log.c.proposal_id == previous.proposal_id, log.c.status == ProposalStatus.ACTIVE)
+            .values(status=ProposalStatus.SUPERSEDED, effective_to=effective_from)
         )
         if closed.rowcount != 1:
             raise ReviewError("the active split changed during the review; try again")
     conn.execute(
         log.update()
         .where(log.c.proposal_id == proposal_id)
-        .values(status="active", effective_from=effective_from, **review)
+        .values(status=ProposalStatus.ACTIVE, effective_from=effective_from, **review)
     )
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from allocator_dagster.profit_split.policy import AUTO_APPROVE_REVIEWER, Proposal, Split
+from allocator_dagster.profit_split.policy import AUTO_APPROVE_REVIEWER, Proposal
+from allocator_dagster.profit_split.split import Split
 from allocator_dagster.storage import profit_split as store
 
 D = Decimal

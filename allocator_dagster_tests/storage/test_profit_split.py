@@ -12,13 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from allocator_dagster.profit_split.metrics import sample_metrics
-from allocator_dagster.profit_split.policy import (
-    SEED_SPLIT,
-    CategoryBounds,
-    Proposal,
-    RulesProposer,
-    Split,
-)
+from allocator_dagster.profit_split.policy import CategoryBounds, Proposal, RulesProposer
+from allocator_dagster.profit_split.split import SEED_SPLIT, Split
 from allocator_dagster.profit_split.validation import ProposalValidationError
 from allocator_dagster.storage import profit_split as store
 from allocator_dagster.storage.schema import (

@@ -16,14 +16,8 @@ from allocator_dagster.defs.profit_split.partitions import GROUP, PARTITIONS
 from allocator_dagster.defs.resources import DatabaseResource, ProfitSplitConfig
 from allocator_dagster.profit_split.distribution import distribute, distribution_moment
 from allocator_dagster.profit_split.metrics import PlatformMetrics, sample_metrics
-from allocator_dagster.profit_split.policy import (
-    AUTO_APPROVE_REVIEWER,
-    CATEGORIES,
-    CATEGORY_LABELS,
-    Split,
-    fmt_pct,
-    read_signals,
-)
+from allocator_dagster.profit_split.policy import AUTO_APPROVE_REVIEWER, read_signals
+from allocator_dagster.profit_split.split import CATEGORIES, CATEGORY_LABELS, Split, fmt_pct
 from allocator_dagster.storage import profit_split as store
 
 
@@ -161,8 +155,8 @@ def profit_split_proposal(
         stored.proposal_id,
         metadata={
             "proposal_id": stored.proposal_id,
-            "status": stored.status,
-            "proposer": stored.proposer,
+            "status": str(stored.status),  # Dagster metadata takes plain str, not enums
+            "proposer": str(stored.proposer),
             "proposed_by": stored.proposed_by,
             "split": split_table(stored.split, current.split),
             "should_rebalance": stored.should_rebalance,

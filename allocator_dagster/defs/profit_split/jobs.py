@@ -45,7 +45,7 @@ def review_proposal(
     context.add_output_metadata(
         {
             "proposal_id": stored.proposal_id,
-            "status": stored.status,
+            "status": str(stored.status),  # Dagster metadata takes plain str, not enums
             "split": stored.split.label(),
             "reviewed_by": stored.reviewed_by or "",
             "effective_from": stored.effective_from.isoformat() if stored.effective_from else "",
