@@ -7,7 +7,7 @@ import importlib
 import click
 
 # Each sub-command lives in its own module next to this one and exposes `command` (or `group`).
-_SUBCOMMANDS = ("solve", "pools", "lists", "proposals", "run")
+_SUBCOMMANDS = ("solve", "pools", "lists", "proposals", "run", "activity", "metrics")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -14,14 +14,20 @@ from typing import Literal
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
+from allocator_dagster.profit_split.daily import metrics_source_from_env
 from allocator_dagster.profit_split.distribution import cents
+from allocator_dagster.profit_split.governance import (
+    MULTISIG_APPROVALS_ENV,
+    MULTISIG_THRESHOLD_ENV,
+    REVIEWERS_ENV,
+    ReviewPolicy,
+)
 from allocator_dagster.profit_split.llm import LLMConfig, LLMProposer
-from allocator_dagster.profit_split.policy import AutoApprovePolicy, Proposal, RulesProposer
+from allocator_dagster.profit_split.policy import AutoApprovePolicy, RulesProposer
 
 LLM_URL_ENV = "ALLOCATOR_LLM_URL"
 LLM_MODEL_ENV = "ALLOCATOR_LLM_MODEL"
 LLM_API_KEY_ENV = "ALLOCATOR_LLM_API_KEY"
-RULES_PROPOSED_BY = "rules-proposer"
 
 
 def _decimal(value: float | int) -> Decimal:
@@ -56,7 +62,24 @@ class ProfitSplitConfig(ConfigurableResource):
         description="Profit in USD (a string, exact cents) when there is no realised yield.",
     )
     metrics_source: Literal["sample", "database"] = Field(
-        default="sample", description="Deterministic sample metrics, or the metrics tables."
+        default="sample",
+        description="Deterministic sample metrics, or the metrics tables (production: a day "
+        "without metrics is not proposed). Default from ALLOCATOR_METRICS_SOURCE.",
+    )
+    multisig_threshold_pct: str = Field(
+        default="",
+        description=f"Moves of this many points or more need several approvals "
+        f"({MULTISIG_THRESHOLD_ENV}); empty: one approval is enough.",
+    )
+    multisig_approvals: int = Field(
+        default=2,
+        ge=1,
+        le=20,
+        description=f"Distinct approvals above the threshold ({MULTISIG_APPROVALS_ENV}).",
+    )
+    reviewers: list[str] = Field(
+        default_factory=list,
+        description=f"Who may review ({REVIEWERS_ENV}, comma-separated); empty: anyone.",
     )
     sample_scenario: Literal["auto", "steady", "rapid_growth", "declining", "treasury_critical"] = (
         Field(default="auto", description="Scenario of the sample metrics ('auto' cycles daily).")
@@ -80,9 +103,11 @@ class ProfitSplitConfig(ConfigurableResource):
         )
         return LLMProposer(config=config, fallback=self.rules_proposer())
 
-    def proposed_by(self, proposal: Proposal) -> str:
-        """The proposer's name in the log; a rules fallback for the LLM is the rules' proposal."""
-        return f"llm:{self.llm_model}" if proposal.proposer == "llm" else RULES_PROPOSED_BY
+    def review_policy(self) -> ReviewPolicy:
+        """Who may review and how many approvals a change needs (the same rules as the CLI's)."""
+        return ReviewPolicy.from_settings(
+            self.multisig_threshold_pct, self.multisig_approvals, self.reviewers
+        )
 
     def auto_approve_policy(self) -> AutoApprovePolicy:
         """The opt-in policy; disabled unless auto_approve is set."""
@@ -114,8 +139,13 @@ def _env(name: str) -> str | EnvVar:
 
 def default_profit_split_config() -> ProfitSplitConfig:
     """The resource of the Definitions: defaults, with the LLM settings from the environment."""
+    policy = ReviewPolicy.from_env()
     return ProfitSplitConfig(
         llm_url=_env(LLM_URL_ENV),
         llm_model=_env(LLM_MODEL_ENV),
         llm_api_key=_env(LLM_API_KEY_ENV),
+        metrics_source=metrics_source_from_env(),
+        multisig_threshold_pct="" if policy.threshold_pct is None else str(policy.threshold_pct),
+        multisig_approvals=policy.approvals,
+        reviewers=sorted(os.environ.get(REVIEWERS_ENV, "").split(",")) if policy.reviewers else [],
     )
