@@ -196,7 +196,8 @@ CREATE TABLE protocol_activity (
 CREATE INDEX ix_protocol_activity_occurred_at ON protocol_activity (occurred_at);
 CREATE FUNCTION protocol_activity_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION 'protocol_activity is append-only: UPDATE and DELETE are refused (% refused)', TG_OP;
+    RAISE EXCEPTION USING MESSAGE =
+        'protocol_activity is append-only: UPDATE and DELETE are refused (' || TG_OP || ' refused)';
 END;
 $$;
 CREATE TRIGGER protocol_activity_append_only BEFORE UPDATE OR DELETE ON protocol_activity

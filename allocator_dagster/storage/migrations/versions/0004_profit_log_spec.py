@@ -46,7 +46,8 @@ APPEND_ONLY_MESSAGE = "protocol_activity is append-only: UPDATE and DELETE are r
 APPEND_ONLY_DDL = {
     "postgresql": (
         "CREATE FUNCTION protocol_activity_append_only() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-        f"BEGIN\n    RAISE EXCEPTION '{APPEND_ONLY_MESSAGE} (% refused)', TG_OP;\nEND;\n$$",
+        "BEGIN\n    RAISE EXCEPTION USING MESSAGE =\n"
+        f"        '{APPEND_ONLY_MESSAGE} (' || TG_OP || ' refused)';\nEND;\n$$",
         "CREATE TRIGGER protocol_activity_append_only BEFORE UPDATE OR DELETE ON protocol_activity"
         "\n    FOR EACH ROW EXECUTE FUNCTION protocol_activity_append_only()",
     ),
