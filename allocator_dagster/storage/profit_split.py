@@ -692,8 +692,9 @@ def _review_locked(
         raise ProposalNotFound(f"proposal {proposal_id} does not exist")
     proposal = _from_row(row)
     if proposal.status != "proposed":
+        why = f" ({proposal.review_notes})" if proposal.reviewed_by == SYSTEM_ACTOR else ""
         raise ReviewError(
-            f"proposal {proposal.id} is {proposal.status}; only a proposed proposal can be "
+            f"proposal {proposal.id} is {proposal.status}{why}; only a proposed proposal can be "
             "reviewed, once"
         )
     in_force_row = conn.execute(sa.select(log).where(_in_force_clause())).first()
