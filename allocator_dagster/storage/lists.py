@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from allocator_dagster.dynamic_lists import Change, ListValueError, normalise
 from allocator_dagster.parameters import DynamicLists
+from allocator_dagster.storage import activity
 from allocator_dagster.storage.schema import (
     LIST_TABLES,
     asset_allocation_details,
@@ -66,6 +67,15 @@ def change_list(
             )
         )
         change_id = int(result.inserted_primary_key[0])
+        activity.record(
+            conn,
+            "list_change",
+            actor=by,
+            subject_type="list_change",
+            subject_id=change_id,
+            payload={"list": list_name, "action": action, "value": entry, "reason": reason},
+            at=now,
+        )
     return Change(change_id, list_name, action, entry, reason, by)
 
 
