@@ -789,6 +789,8 @@ LEGACY_ROWS = [
     ),
     _legacy_row(5, proposer="manual", proposed_by="erin", input_metrics={"current_proposal_id": 2}),
     _legacy_row(6, status="rejected", reviewed_by="bob", reviewed_at=T1),
+    # open, but made against the seed, which 2 replaced: approving it would replace 2 silently
+    _legacy_row(7, proposal_date=date(2025, 3, 4), proposer="manual", proposed_by="frank"),
 ]
 
 
@@ -827,14 +829,15 @@ def test_0004_converts_the_profit_log_without_loss_and_back(empty_database_url: 
         days = {r.proposal_date: r for r in conn.execute(sa.select(profit_split_days))}
         dist = list(conn.execute(sa.select(profit_distributions).order_by("distribution_date")))
     ids = {legacy: row.id for legacy, row in rows.items()}
-    assert all(isinstance(i, uuid.UUID) for i in ids.values()) and len(set(ids.values())) == 6
+    assert all(isinstance(i, uuid.UUID) for i in ids.values()) and len(set(ids.values())) == 7
     assert {k: r.status for k, r in rows.items()} == {
         1: "active",  # replaced: still 'active', with effective_until
         2: "active",
         3: "rejected",
         4: "rejected",  # an open maintain answer is closed: it never waits for a review
-        5: "proposed",
+        5: "proposed",  # made against 2, which is in force: still open
         6: "rejected",
+        7: "rejected",  # made against a replaced split: closed as stale
     }
     assert {k: r.proposed_by for k, r in rows.items()} == {
         1: "system",
@@ -843,6 +846,7 @@ def test_0004_converts_the_profit_log_without_loss_and_back(empty_database_url: 
         4: "system",
         5: "manual",
         6: "system",
+        7: "manual",
     }
     assert {k: r.proposer_name for k, r in rows.items()} == {
         r["proposal_id"]: r["proposed_by"] for r in LEGACY_ROWS
@@ -852,6 +856,8 @@ def test_0004_converts_the_profit_log_without_loss_and_back(empty_database_url: 
         T1
     )
     assert rows[4].reviewed_by == "system" and "maintain" in rows[4].review_notes
+    assert rows[7].reviewed_by == "system"
+    assert f"made against split {ids[1]}, and split {ids[2]} is in force" in rows[7].review_notes
     assert {k: r.based_on_id for k, r in rows.items()} == {
         1: None,
         2: ids[1],
@@ -859,6 +865,7 @@ def test_0004_converts_the_profit_log_without_loss_and_back(empty_database_url: 
         4: ids[2],
         5: ids[2],
         6: ids[1],
+        7: ids[1],
     }
     assert [rows[1].reinvestment_pct, rows[2].reinvestment_pct] == [Decimal(80), Decimal("77.1")]
     assert all(_comparable(r.timestamp) == _comparable(NOW) for r in rows.values())
@@ -883,10 +890,13 @@ def test_0004_converts_the_profit_log_without_loss_and_back(empty_database_url: 
             )
         ]
     expected = [dict(r) for r in LEGACY_ROWS]
-    expected[3].update(
-        status="rejected", reviewed_by="system", review_notes=back[3]["review_notes"]
-    )
-    expected[3]["reviewed_at"] = back[3]["reviewed_at"]
+    for closed in (3, 6):  # closed by the migration (maintain, stale): the closing is kept
+        expected[closed].update(
+            status="rejected",
+            reviewed_by="system",
+            review_notes=back[closed]["review_notes"],
+            reviewed_at=back[closed]["reviewed_at"],
+        )
     assert [{k: _comparable(v) for k, v in r.items()} for r in back] == [
         {k: _comparable(v) for k, v in r.items()} for r in expected
     ]

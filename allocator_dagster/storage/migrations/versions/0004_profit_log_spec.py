@@ -360,6 +360,32 @@ def _create_new_schema(dialect: str) -> None:
         op.execute(statement)
 
 
+def _close_stale(
+    log_rows: list[dict[str, Any]], based_on: list[dict[str, Any]], now: datetime
+) -> None:
+    """Open proposals made against a split that is no longer in force are closed, as every
+    activation does since this revision (before it, approving one replaced the newer split)."""
+    in_force = next(
+        (r for r in log_rows if r["status"] == "active" and r["effective_until"] is None), None
+    )
+    if in_force is None:
+        return
+    made_against = {b["row_id"]: b["ref"] for b in based_on}
+    for row in log_rows:
+        against = made_against.get(row["id"])
+        if row["status"] != "proposed" or against == in_force["id"]:
+            continue
+        row.update(
+            status="rejected",
+            reviewed_at=now,
+            reviewed_by="system",
+            review_notes=(
+                f"closed by migration 0004: made against split {against or 'unknown'}, and split "
+                f"{in_force['id']} is in force since {in_force['effective_from'].isoformat()}"
+            ),
+        )
+
+
 def upgrade() -> None:
     bind = op.get_bind()
     dialect = bind.dialect.name
@@ -434,6 +460,7 @@ def upgrade() -> None:
                 "input_metrics": row["input_metrics"],
                 "decided_at": _utc(row["created_at"]),
             }
+    _close_stale(log_rows, based_on, now)
     log = new["log"]
     if log_rows:
         bind.execute(log.insert(), log_rows)
