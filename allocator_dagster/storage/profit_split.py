@@ -460,30 +460,25 @@ def get_proposal(engine: sa.Engine, proposal_id: uuid.UUID | str) -> StoredPropo
 
 def find_proposal(engine: sa.Engine, reference: str) -> StoredProposal:
     """A proposal by its UUID, a unique prefix of it (at least 4 hex digits), or its legacy
-    integer id (rows made before ids were UUIDs). ProposalNotFound names what was looked for."""
+    integer id (rows made before ids were UUIDs; a legacy id wins over a prefix of digits).
+    ProposalNotFound names what was looked for."""
     text = reference.strip().lower()
     try:
         return get_proposal(engine, uuid.UUID(text))
     except ValueError:
         pass
-    query = None
     if text.isdigit() and len(text) < 10:
-        query = sa.select(log).where(log.c.legacy_id == int(text))
-    else:
-        hex_text = text.replace("-", "")
-        if _UUID_PREFIX.match(hex_text):
-            candidates = _rows_with_prefix(engine, hex_text)
-            if len(candidates) > 1:
-                raise ProposalNotFound(
-                    f"{reference!r} matches {len(candidates)} proposals; give more of the id"
-                )
-            if candidates:
-                return candidates[0]
-    if query is not None:
         with engine.connect() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(sa.select(log).where(log.c.legacy_id == int(text))).first()
         if row is not None:
             return _from_row(row)
+    hex_text = text.replace("-", "")
+    if _UUID_PREFIX.match(hex_text):
+        candidates = _rows_with_prefix(engine, hex_text)
+        if len(candidates) > 1:
+            raise ProposalNotFound(f"{reference!r} matches several proposals; give more of the id")
+        if candidates:
+            return candidates[0]
     raise ProposalNotFound(f"no proposal with id {reference!r}")
 
 
