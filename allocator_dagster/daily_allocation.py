@@ -17,7 +17,16 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from allocator_dagster.model import Holdings, ModelInputError, Problem, build_problem, violations
+from allocator_dagster.model import (
+    Holdings,
+    ModelInputError,
+    Problem,
+    Violation,
+    ViolationKind,
+    build_problem,
+    violations,
+)
+from allocator_dagster.money import HALF_CENT_USD
 from allocator_dagster.paper_trading import roll_forward
 from allocator_dagster.parameters import AllocationParameters, DynamicLists
 from allocator_dagster.rebalance import AllocationReport, decide_with_problem
@@ -30,7 +39,7 @@ from allocator_dagster.storage.pools import load_pool_day
 SNAPSHOT_POLICIES = ("reproduce", "fresh")
 # Stored amounts are whole cents and every limit sits on the cent grid, so a stored allocation
 # must meet its limits exactly: half a cent absorbs float noise, one cent over is a breach.
-STORED_TOLERANCE_USD = 0.005
+STORED_TOLERANCE_USD = HALF_CENT_USD
 
 
 class DayInputError(RuntimeError):
@@ -79,7 +88,7 @@ def allocation_violations(
     total_usd: Decimal,
     *,
     built: tuple[Problem, dict[str, str]] | None = None,
-) -> list[str]:
+) -> list[Violation]:
     """Every way a stored allocation breaks MODEL.md: limits, eligibility, sums (empty: sound).
 
     `built` is `build_problem(universe, holdings, params, lists)` when the caller has it already.
@@ -90,14 +99,22 @@ def allocation_violations(
     for pool, amount in sorted(amounts.items()):
         if amount > 0 and pool not in known:
             out.append(
-                f"pool {pool} holds {amount} USD but is not eligible: {reasons.get(pool, 'not in the pool data')}"
+                Violation(
+                    None,
+                    f"pool {pool} holds {amount} USD but is not eligible: {reasons.get(pool, 'not in the pool data')}",
+                    ViolationKind.ELIGIBILITY,
+                )
             )
     x = np.array([float(amounts.get(p, Decimal("0"))) for p in problem.pool_ids])
-    out += [f"{v.constraint}: {v.detail}" for v in violations(problem, x, STORED_TOLERANCE_USD)]
+    out += violations(problem, x, STORED_TOLERANCE_USD)
     placed = sum(amounts.values(), Decimal("0"))
     if placed != total_usd:
         out.append(
-            f"detail amounts add up to {placed} USD, not the allocation total {total_usd} USD"
+            Violation(
+                None,
+                f"detail amounts add up to {placed} USD, not the allocation total {total_usd} USD",
+                ViolationKind.DETAILS,
+            )
         )
     return out
 
@@ -199,15 +216,18 @@ def run_day(
         amounts = {line.pool: line.amount_usd for line in report.lines}
         problems: list[str] = []
         if report.is_new_allocation:
-            problems = allocation_violations(
-                universe,
-                holdings,
-                snapshot.parameters,
-                snapshot.lists,
-                amounts,
-                report.total_usd,
-                built=(problem, ineligible),
-            )
+            problems = [
+                v.message
+                for v in allocation_violations(
+                    universe,
+                    holdings,
+                    snapshot.parameters,
+                    snapshot.lists,
+                    amounts,
+                    report.total_usd,
+                    built=(problem, ineligible),
+                )
+            ]
             if problems:
                 # never store an allocation that breaks the model: keep the last good one in force
                 raise RuntimeError(
@@ -265,47 +285,54 @@ def run_day(
     return outcome(next_holdings=next_holdings)
 
 
-CHECK_CATEGORIES = ("weights", "limits", "eligibility", "details")
+CHECK_CATEGORIES = tuple(kind.value for kind in ViolationKind)
 
 
 def check_stored_day(engine: sa.Engine, day: dt.date) -> dict[str, list[str]]:
-    """Re-verify the stored allocation of `day` against its snapshot and inputs, by category.
+    """Re-verify the stored allocation of `day` against its snapshot and inputs, by category
+    (`ViolationKind`: weights, limits, eligibility, details), each problem prefixed by the day.
 
     Empty lists everywhere: sound. A day without a new allocation (infeasible, held) has nothing
     to verify beyond having no detail rows.
     """
     out: dict[str, list[str]] = {c: [] for c in CHECK_CATEGORIES}
+    for violation in stored_day_violations(engine, day):
+        out[violation.kind.value].append(f"{day}: {violation.message}")
+    return out
+
+
+def stored_day_violations(engine: sa.Engine, day: dt.date) -> list[Violation]:
+    """Everything wrong with the stored allocation of `day` (empty: sound)."""
+
+    def record(detail: str) -> Violation:
+        return Violation(None, detail, ViolationKind.DETAILS)
+
     with engine.connect() as conn:
         stored = store.read_allocation(conn, day)
         if stored is None:
-            out["details"].append(f"{day}: no allocation stored")
-            return out
+            return [record("no allocation stored")]
         if stored.status not in ("optimal", "feasible") or stored.decision == "hold":
             if stored.amounts:
-                out["details"].append(f"{day}: a {stored.status} day has detail rows")
-            return out
+                return [record(f"a {stored.status} day has detail rows")]
+            return []
         snapshot = store.load_snapshot(conn, stored.snapshot_id)
         holdings = store.read_holdings(conn, day)
     universe = load_pool_day(engine, day)
     if holdings is None:
-        out["details"].append(f"{day}: the balances the allocation started from are gone")
-        return out
+        return [record("the balances the allocation started from are gone")]
+    out = []
     weight_sum = sum(stored.weights.values())
     if abs(weight_sum - 1.0) > 1e-9:
-        out["weights"].append(f"{day}: weights sum to {weight_sum:.12f}, not 1")
-    for text in allocation_violations(
+        out.append(
+            Violation(None, f"weights sum to {weight_sum:.12f}, not 1", ViolationKind.WEIGHTS)
+        )
+    out += allocation_violations(
         universe, holdings, snapshot.parameters, snapshot.lists, stored.amounts, stored.total_usd
-    ):
-        if "not eligible" in text:
-            out["eligibility"].append(f"{day}: {text}")
-        elif text.startswith("detail amounts"):
-            out["details"].append(f"{day}: {text}")
-        elif text.startswith("full_allocation"):
-            out["weights"].append(f"{day}: {text}")
-        else:
-            out["limits"].append(f"{day}: {text}")
+    )
     if stored.total_usd != holdings.total_usd:
-        out["details"].append(
-            f"{day}: allocation total {stored.total_usd} differs from the day's balances {holdings.total_usd}"
+        out.append(
+            record(
+                f"allocation total {stored.total_usd} differs from the day's balances {holdings.total_usd}",
+            )
         )
     return out

@@ -15,7 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from allocator_dagster.model import IDLE, Holdings, to_cents
+from allocator_dagster.model import IDLE, Holdings
+from allocator_dagster.money import to_cents
 from allocator_dagster.sources.records import (
     FORECAST_COLUMNS,
     POOL_COLUMNS,

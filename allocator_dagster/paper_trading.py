@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
-from allocator_dagster.model import CENT, DAYS_PER_YEAR_PCT, Holdings
-
-
-def _cents(value: float) -> Decimal:
-    return Decimal(repr(value)).quantize(CENT, rounding=ROUND_HALF_EVEN)
+from allocator_dagster.model import DAYS_PER_YEAR_PCT, Holdings
+from allocator_dagster.money import to_cents
 
 
 def realised_yield(holdings: Holdings, observed_apy: Mapping[str, float]) -> dict[str, Decimal]:
@@ -25,7 +22,7 @@ def realised_yield(holdings: Holdings, observed_apy: Mapping[str, float]) -> dic
     for pool, amount in holdings.held().items():
         apy = observed_apy.get(pool, math.nan)
         apy = 0.0 if apy is None or not math.isfinite(apy) else apy
-        out[pool] = _cents(float(amount) * apy / DAYS_PER_YEAR_PCT)
+        out[pool] = to_cents(float(amount) * apy / DAYS_PER_YEAR_PCT)
     return out
 
 
@@ -44,8 +41,8 @@ def roll_forward(
     positions = {p: a for p, a in sorted(allocation.items()) if a > 0}
     for pool, cost in sorted((conversion_usd or {}).items()):
         if pool in positions and cost > 0:
-            positions[pool] = max(Decimal("0"), positions[pool] - _cents(cost))
-    gas = sum((_cents(g) for g in (gas_usd or {}).values() if g > 0), Decimal("0"))
+            positions[pool] = max(Decimal("0"), positions[pool] - to_cents(cost))
+    gas = sum((to_cents(g) for g in (gas_usd or {}).values() if g > 0), Decimal("0"))
     idle = earned - gas
     # a shortfall is paid from the positions, largest first, until it is covered
     for pool in sorted(positions, key=lambda p: (-positions[p], p)):

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 
 from allocator_dagster.model import (
-    CENT,
     BindingLimit,
     Evaluation,
     ExactnessNote,
@@ -29,6 +28,7 @@ from allocator_dagster.model import (
     pool_group,
     pool_tokens,
 )
+from allocator_dagster.money import CENT, cents_down, to_cents
 from allocator_dagster.parameters import AllocationParameters, DynamicLists, sha256_of
 from allocator_dagster.solvers import solve
 from allocator_dagster.solvers.sensitivity import binding_limits
@@ -148,23 +148,21 @@ def cents_exact(x: np.ndarray, problem: Problem, total: Decimal) -> list[Decimal
     pool or group with no cent of room. Untouched holdings keep their exact amount.
     """
     amounts: list[Decimal] = []
-    untouched = problem.is_held & (np.abs(x - problem.held) < 0.005)
+    untouched = problem.untouched(x)
     remainders = []
     for i, value in enumerate(x.tolist()):
         if untouched[i]:
-            amounts.append(Decimal(str(problem.held[i])).quantize(CENT))
+            amounts.append(to_cents(problem.held[i]))
             continue
         exact = Decimal(repr(max(value, 0.0)))
-        floor = exact.quantize(CENT, rounding=ROUND_DOWN)
+        floor = cents_down(exact)
         amounts.append(floor)
         if value > 0:
             remainders.append((exact - floor, problem.pool_ids[i], i))
     steps = int(((total - sum(amounts, Decimal("0"))) / CENT).to_integral_value())
-    upper = [
-        Decimal(repr(float(u))).quantize(CENT) if np.isfinite(u) else None for u in problem.upper
-    ]
+    upper = [to_cents(float(u)) if np.isfinite(u) else None for u in problem.upper]
     group_room = {
-        k: Decimal(repr(float(problem.group_caps_usd[k - 1]))).quantize(CENT)
+        k: to_cents(float(problem.group_caps_usd[k - 1]))
         - sum((amounts[i] for i in range(len(amounts)) if problem.group[i] == k), Decimal("0"))
         for k in (1, 2, 3)
     }
@@ -225,7 +223,7 @@ def _lines(
         pool = str(problem.pool_ids[i])
         row = lookup.row(pool)
         parts, addresses = pool_tokens(str(row["symbol"]), row.get("underlyingTokens"))
-        held = Decimal(str(problem.held[i])).quantize(CENT)
+        held = to_cents(problem.held[i])
         lines.append(
             PoolLine(
                 pool=pool,
@@ -246,7 +244,7 @@ def _lines(
     for exit_ in problem.forced_exits:
         row = lookup.row(exit_.pool) if exit_.pool in lookup else None
         group = pool_group(row, overrides) if row is not None else None
-        held = Decimal(str(exit_.amount_usd)).quantize(CENT)
+        held = to_cents(exit_.amount_usd)
         symbol = str(row["symbol"]) if row is not None else "?"
         parts, addresses = pool_tokens(
             symbol, row.get("underlyingTokens") if row is not None else ()

@@ -18,6 +18,8 @@ from allocator_dagster.model import (
     CAP_NAMES,
     Holdings,
     ModelInputError,
+    Violation,
+    ViolationKind,
     build_problem,
     diagnose,
     effective_apy,
@@ -685,6 +687,18 @@ class TestViolations:
             assert got == set()
         else:
             assert name in got
+
+    def test_kinds_classify_without_reading_the_text(self):
+        p = self._problem()
+        found = violations(p, np.array([600_000.0, 290_000.0, 100_000.0]))
+        kinds = {v.constraint: v.kind for v in found}
+        assert kinds == {
+            "full_allocation": ViolationKind.WEIGHTS,
+            "tvl_limit_percentage": ViolationKind.LIMITS,
+        }
+        assert found[0].message == "full_allocation: sum 990000.00 != T 1000000.00"
+        record = Violation(None, "detail amounts add up to 1 USD", ViolationKind.DETAILS)
+        assert str(record) == "detail amounts add up to 1 USD"
 
     def test_min_pools(self):
         p = self._problem()

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from allocator_dagster.money import whole_cents
 from allocator_dagster.profit_split.distribution import (
-    cents,
     distribute,
     distribution_moment,
     largest_remainder,
@@ -76,12 +76,12 @@ def test_refuses_what_cannot_be_split_exactly(profit: Decimal, split: Split, mes
         distribute(profit, split)
 
 
-def test_cents_refuses_floats_and_fractions() -> None:
-    assert cents(D("12.30")) == 1230
+def test_whole_cents_refuses_floats_and_fractions() -> None:
+    assert whole_cents(D("12.30")) == 1230
     with pytest.raises(ValueError):
-        cents(12.3)  # type: ignore[arg-type]
+        whole_cents(12.3)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
-        cents(D("0.001"))
+        whole_cents(D("0.001"))
 
 
 @st.composite

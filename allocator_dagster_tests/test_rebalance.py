@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from allocator_dagster.daily_allocation import allocation_violations
-from allocator_dagster.model import CENT, build_problem
+from allocator_dagster.model import ViolationKind, build_problem
+from allocator_dagster.money import CENT
 from allocator_dagster.rebalance import decide
 from allocator_dagster_tests.support.instances import (
     default_lists_for,
@@ -444,4 +445,7 @@ def test_one_cent_over_a_limit_is_a_breach_of_the_stored_allocation(backend):
     donor = next(pool for pool, amount in stored.items() if pool != "a" and amount > 0)
     moved = {**stored, "a": stored["a"] + CENT, donor: stored[donor] - CENT}
     found = allocation_violations(u, holdings, p, lists, moved, report.total_usd)
-    assert found == ["position_max_pct_total_assets: a: 250,000.01 > limit 250,000.00"]
+    assert [v.message for v in found] == [
+        "position_max_pct_total_assets: a: 250,000.01 > limit 250,000.00"
+    ]
+    assert [v.kind for v in found] == [ViolationKind.LIMITS]

@@ -12,10 +12,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from allocator_dagster.money import from_whole_cents, whole_cents
+
 if TYPE_CHECKING:  # policy.py imports this module for `largest_remainder`
     from allocator_dagster.profit_split.policy import Split
 
-CENT = Decimal("0.01")
 WHOLE_IN_BASIS_POINTS = 10_000  # 100.00 % in hundredths of a percent
 
 
@@ -46,16 +47,6 @@ def largest_remainder(total: int, weights: Mapping[str, int]) -> dict[str, int]:
     return floors
 
 
-def cents(amount: Decimal) -> int:
-    """`amount` as an integer number of cents; refuses fractions of a cent instead of rounding money."""
-    if not isinstance(amount, Decimal) or not amount.is_finite():
-        raise ValueError(f"amount must be a finite Decimal, got {amount!r}")
-    scaled = amount * 100
-    if scaled != scaled.to_integral_value():
-        raise ValueError(f"amount {amount} is not a whole number of cents")
-    return int(scaled)
-
-
 def split_basis_points(split: Split) -> dict[str, int]:
     """The split in hundredths of a percent (80.00 % -> 8000), refusing anything not exact."""
     points: dict[str, int] = {}
@@ -73,11 +64,11 @@ def split_basis_points(split: Split) -> dict[str, int]:
 
 def distribute(profit_usd: Decimal, split: Split) -> dict[str, Decimal]:
     """The amount per category in exact cents; the amounts always add up to `profit_usd`."""
-    total = cents(profit_usd)
+    total = whole_cents(profit_usd)
     if total < 0:
         raise ValueError(f"cannot distribute a negative profit ({profit_usd})")
     shares = largest_remainder(total, split_basis_points(split))
-    return {category: Decimal(share) * CENT for category, share in shares.items()}
+    return {category: from_whole_cents(share) for category, share in shares.items()}
 
 
 def distribution_moment(day: date, now: datetime) -> datetime:

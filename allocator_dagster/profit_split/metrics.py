@@ -13,6 +13,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
+from allocator_dagster.money import to_cents
 from allocator_dagster.profit_split.policy import SEED_SPLIT, Split, to_decimal
 
 Scenario = Literal["auto", "steady", "rapid_growth", "declining", "treasury_critical"]
@@ -184,7 +185,7 @@ def sample_metrics(
             holders=holders,
             holder_growth_pct_7d=_tenths(rng, *holders_r),
         ),
-        treasury=DaoTreasury(balance_usd=balance.quantize(Decimal("0.01")), monthly_burn_usd=burn),
+        treasury=DaoTreasury(balance_usd=to_cents(balance), monthly_burn_usd=burn),
         community=CommunityGrowth(
             members=members,
             new_members_7d=max(0, int(members * community_growth / 100)),

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from ortools.sat.python import cp_model
 
 from allocator_dagster.model import DAYS_PER_YEAR_PCT, ExactnessNote, Problem, SolveOutcome
+from allocator_dagster.money import int_cents, int_cents_array
 
 UNIT_USD = 0.01
 GAP_USD_PER_DAY = 1e-4
@@ -30,6 +32,29 @@ CHORD_SLOPE_DENOMINATOR = 1_000_000
 DILUTION_PIECES = 8
 DEFAULT_WORKERS = 2
 DEFAULT_TIME_LIMIT_S = 120.0
+
+
+@dataclass(frozen=True)
+class _Cents:
+    """The problem's amounts in integer cents: money moves in cents, so a limit of 20000.006 USD
+    (already on the cent grid upwards) allows 20000.01 and nothing is lost to float noise."""
+
+    total: int
+    held: np.ndarray
+    upper: np.ndarray
+    lower: np.ndarray
+    min_position: int
+
+    @classmethod
+    def of(cls, problem: Problem) -> _Cents:
+        total = int_cents(problem.total_usd)
+        return cls(
+            total=total,
+            held=int_cents_array(problem.held),
+            upper=np.minimum(int_cents_array(problem.upper), total),
+            lower=int_cents_array(problem.lower),
+            min_position=int_cents(problem.min_position_usd),
+        )
 
 
 def solve(
@@ -42,57 +67,97 @@ def solve(
     started = time.perf_counter()
     if problem.n == 0:
         return SolveOutcome("infeasible", None, "milp", 0.0, message="no eligible pool")
-    n = problem.n
-    scale_cents = 1.0 / UNIT_USD
-    total_c = int(round(problem.total_usd * scale_cents))
-    held_c = np.rint(problem.held * scale_cents).astype(np.int64)
-    # limits to the nearest cent: money moves in cents, so a cap of 20000.006 USD allows 20000.01
-    upper_c = np.rint(problem.upper * scale_cents).astype(np.int64)
-    upper_c = np.minimum(upper_c, total_c)
-    lower_c = np.rint(problem.lower * scale_cents).astype(np.int64)
-    min_c = int(round(problem.min_position_usd * scale_cents))
-    horizon = problem.horizon_days
-
+    cents = _Cents.of(problem)
+    blocked = np.flatnonzero(cents.lower > cents.upper)
+    if len(blocked):
+        return SolveOutcome(
+            "infeasible", None, "milp", time.perf_counter() - started,
+            message=f"pool {problem.pool_ids[blocked[0]]}: lower bound above its limit",
+        )  # fmt: skip
     model = cp_model.CpModel()
-    x = []
-    for i in range(n):
-        lo, hi = int(lower_c[i]), int(upper_c[i])
-        if lo > hi:
-            return SolveOutcome(
-                "infeasible", None, "milp", time.perf_counter() - started,
-                message=f"pool {problem.pool_ids[i]}: lower bound above its limit",
-            )  # fmt: skip
-        x.append(model.new_int_var(lo, hi, f"x{i}"))
-    model.add(sum(x) == total_c)
+    x = [
+        model.new_int_var(int(cents.lower[i]), int(cents.upper[i]), f"x{i}")
+        for i in range(problem.n)
+    ]
+    _add_allocation_constraints(model, problem, x, cents)
+    objective = _yield_terms(model, problem, x, cents.upper)
+    trades = _add_costs(model, problem, x, cents, objective)
+    model.maximize(
+        cp_model.LinearExpr.weighted_sum([v for v, _ in objective], [c for _, c in objective])
+    )
+    solver = _solver(workers, time_limit_s)
+    status = solver.solve(model)
+    elapsed = time.perf_counter() - started
+    notes = _exactness_notes(problem, solver)
+    if status == cp_model.INFEASIBLE:
+        return SolveOutcome(
+            "infeasible", None, "milp", elapsed, notes, message="CP-SAT: infeasible"
+        )
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return SolveOutcome(
+            "failed", None, "milp", elapsed, notes, message=f"CP-SAT: {solver.status_name(status)}"
+        )
+    amounts = _amounts(problem, solver, x, trades)
+    bound = solver.best_objective_bound
+    if status == cp_model.FEASIBLE:
+        notes.append(
+            ExactnessNote(
+                "optimality",
+                f"time limit reached; best bound {bound:.6f} USD/day (not proven optimal)",
+                False,
+            )
+        )
+        return SolveOutcome("feasible", amounts, "milp", elapsed, notes, bound_usd_per_day=bound)
+    return SolveOutcome("optimal", amounts, "milp", elapsed, notes, bound_usd_per_day=bound)
+
+
+def _add_allocation_constraints(
+    model: cp_model.CpModel, problem: Problem, x: list, cents: _Cents
+) -> None:
+    """Full allocation of the capital and the group caps, in cents."""
+    model.add(sum(x) == cents.total)
     for k in (1, 2, 3):
         members = np.flatnonzero(problem.group == k)
         if len(members):
-            cap_c = int(round(problem.group_caps_usd[k - 1] * scale_cents))
-            model.add(sum(x[i] for i in members) <= cap_c)
+            model.add(sum(x[i] for i in members) <= int_cents(problem.group_caps_usd[k - 1]))
 
-    # objective terms as (variable, USD/day per unit of the variable)
-    objective: list[tuple[object, float]] = []
+
+def _yield_terms(
+    model: cp_model.CpModel, problem: Problem, x: list, upper_c: np.ndarray
+) -> list[tuple[object, float]]:
+    """Objective terms of the yield as (variable, USD/day per unit of the variable)."""
     per_cent = UNIT_USD / DAYS_PER_YEAR_PCT
     if problem.yield_model == "linear":
-        objective += [(x[i], c) for i, c in enumerate((problem.apy * per_cent).tolist()) if c]
-    else:
-        objective += [(x[i], c) for i, c in enumerate((problem.apy_base * per_cent).tolist()) if c]
-        objective += [
-            (r, REWARD_UNIT_USD_PER_DAY) for r in _dilution_terms(model, problem, x, upper_c)
-        ]
+        return [(x[i], c) for i, c in enumerate((problem.apy * per_cent).tolist()) if c]
+    terms: list[tuple[object, float]] = [
+        (x[i], c) for i, c in enumerate((problem.apy_base * per_cent).tolist()) if c
+    ]
+    terms += [(r, REWARD_UNIT_USD_PER_DAY) for r in _dilution_terms(model, problem, x, upper_c)]
+    return terms
 
-    # costs, amortised over the horizon (negative terms)
+
+def _add_costs(
+    model: cp_model.CpModel,
+    problem: Problem,
+    x: list,
+    cents: _Cents,
+    objective: list[tuple[object, float]],
+) -> list[tuple[int, object]]:
+    """Conversion and gas, amortised over the horizon, as negative terms of `objective`; with
+    integers, the selection z_i (and min_position_usd, min_pools) and the trade t_i of each held
+    pool. Returns the (pool index, t_i) pairs."""
+    horizon = problem.horizon_days
     conv_coef = (problem.conversion_rate * UNIT_USD / horizon).tolist()
     gas_coef = (problem.gas / horizon).tolist()
     integer = problem.needs_integers
     selections = []
     trades = []
-    for i in range(n):
-        held = held_c[i] > 0
+    for i in range(problem.n):
+        held = cents.held[i] > 0
         if conv_coef[i]:
             if held:
-                up = model.new_int_var(0, int(upper_c[i]), f"up{i}")
-                model.add(up >= x[i] - int(held_c[i]))
+                up = model.new_int_var(0, int(cents.upper[i]), f"up{i}")
+                model.add(up >= x[i] - int(cents.held[i]))
                 objective.append((up, -conv_coef[i]))
             else:
                 objective.append((x[i], -conv_coef[i]))
@@ -100,35 +165,40 @@ def solve(
             z = model.new_bool_var(f"z{i}")
             selections.append(z)
             model.add(x[i] == 0).only_enforce_if(~z)
-            if min_c > 0:
-                model.add(x[i] >= min_c).only_enforce_if(z)
+            if cents.min_position > 0:
+                model.add(x[i] >= cents.min_position).only_enforce_if(z)
             if held:
                 t = model.new_bool_var(f"t{i}")
                 trades.append((i, t))
-                model.add(x[i] == int(held_c[i])).only_enforce_if(~t)
+                model.add(x[i] == int(cents.held[i])).only_enforce_if(~t)
                 if gas_coef[i]:
                     objective.append((t, -gas_coef[i]))
             elif gas_coef[i]:
                 objective.append((z, -gas_coef[i]))
     if integer and problem.min_pools > 0:
         model.add(sum(selections) >= problem.min_pools)
-    model.maximize(
-        cp_model.LinearExpr.weighted_sum([v for v, _ in objective], [c for _, c in objective])
-    )
+    return trades
 
+
+def _solver(workers: int, time_limit_s: float) -> cp_model.CpSolver:
+    """A deterministic CP-SAT: fixed seed; with several workers, interleaved search (CP-SAT's
+    deterministic parallel mode; one worker is deterministic anyway, and interleaving on a
+    single worker is slow)."""
     solver = cp_model.CpSolver()
     params = solver.parameters
     params.num_workers = max(1, workers)
     params.random_seed = 0
-    # several workers: interleaved search is CP-SAT's deterministic parallel mode; one worker is
-    # deterministic anyway (and interleaving on a single worker is slow)
     params.interleave_search = params.num_workers > 1
     params.interleave_batch_size = 1
     params.max_time_in_seconds = time_limit_s
     params.absolute_gap_limit = GAP_USD_PER_DAY
     params.relative_gap_limit = 0.0
-    status = solver.solve(model)
-    elapsed = time.perf_counter() - started
+    return solver
+
+
+def _exactness_notes(problem: Problem, solver: cp_model.CpSolver) -> list[ExactnessNote]:
+    """How exact each part of the milp answer is, for the report."""
+    params = solver.parameters
     notes = [
         ExactnessNote(
             "amounts",
@@ -161,30 +231,19 @@ def solve(
             True,
         )
     )
-    if status == cp_model.INFEASIBLE:
-        return SolveOutcome(
-            "infeasible", None, "milp", elapsed, notes, message="CP-SAT: infeasible"
-        )
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return SolveOutcome(
-            "failed", None, "milp", elapsed, notes, message=f"CP-SAT: {solver.status_name(status)}"
-        )
+    return notes
+
+
+def _amounts(
+    problem: Problem, solver: cp_model.CpSolver, x: list, trades: list[tuple[int, object]]
+) -> np.ndarray:
+    """The solution in USD; an untraded holding keeps its exact amount."""
     values = np.array([solver.value(v) for v in x], dtype=np.int64)
     amounts = values.astype(float) * UNIT_USD
     for i, t in trades:
         if not solver.boolean_value(t):
             amounts[i] = problem.held[i]
-    bound = solver.best_objective_bound
-    if status == cp_model.FEASIBLE:
-        notes.append(
-            ExactnessNote(
-                "optimality",
-                f"time limit reached; best bound {bound:.6f} USD/day (not proven optimal)",
-                False,
-            )
-        )
-        return SolveOutcome("feasible", amounts, "milp", elapsed, notes, bound_usd_per_day=bound)
-    return SolveOutcome("optimal", amounts, "milp", elapsed, notes, bound_usd_per_day=bound)
+    return amounts
 
 
 def _dilution_terms(

@@ -7,6 +7,8 @@ one more USD of that limit would earn (and, for percentage parameters, one more 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
@@ -18,21 +20,58 @@ TOL_USD = 0.01
 MIN_SHADOW = 1e-9
 
 
+@dataclass
+class _Around:
+    """The continuous problem around an answer, in weights w = x / T over the selected pools."""
+
+    idx: np.ndarray  # the selected pools
+    w: cp.Variable
+    upper: np.ndarray
+    lower: np.ndarray
+    free: np.ndarray  # selected pools whose amount may move (not an untouched holding)
+    cap_con: cp.Constraint
+    low_con: cp.Constraint
+    group_con: cp.Constraint | None
+    group_row: dict[int, int]  # group -> its row of `group_con`
+    prob: cp.Problem
+    solver: str
+
+
 def binding_limits(problem: Problem, x: np.ndarray) -> list[BindingLimit]:
+    """The limits that bind at `x`, largest effect (shadow price times limit) first; empty when
+    nothing binds or the continuous solve fails."""
     if problem.n == 0 or x is None:
         return []
+    around = _around(problem, x)
+    if around is None:
+        return []
+    try:
+        around.prob.solve(solver=around.solver)
+    except cp.SolverError:
+        return []
+    if around.prob.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or around.w.value is None:
+        return []
+    out = _pool_caps(problem, around) + _group_caps(problem, x, around) + _floors(problem, around)
+    out.sort(
+        key=lambda b: (-abs(b.shadow_price_usd_per_day_per_usd * b.value_usd), b.limit, b.scope)
+    )
+    return out
+
+
+def _around(problem: Problem, x: np.ndarray) -> _Around | None:
+    """The selection fixed at `x` (untouched holdings stay), the rest continuous; None when
+    nothing is selected."""
     total = problem.total_usd
     selected = x > TOL_USD
     untouched = problem.is_held & (np.abs(x - problem.held) < TOL_USD)
     idx = np.flatnonzero(selected)
     if len(idx) == 0:
-        return []
+        return None
     w = cp.Variable(len(idx), name="w")
     upper = problem.upper[idx] / total
     lower = np.maximum(problem.lower[idx], problem.min_position_usd) / total
     lower = np.minimum(lower, upper)
     fixed = untouched[idx]
-    free = ~fixed
     m = len(idx)
     cons = [vector_sum(w) == 1]
     cap_con = w <= upper
@@ -47,6 +86,7 @@ def binding_limits(problem: Problem, x: np.ndarray) -> list[BindingLimit]:
         cons.append(pick @ w == problem.held[idx][fixed] / total)
     # one row per group that has pools, as one constraint: its dual holds the groups' prices
     groups = [k for k in (1, 2, 3) if np.any(problem.group[idx] == k)]
+    group_con = None
     group_row: dict[int, int] = {}
     if groups:
         member_of = problem.group[idx]
@@ -60,30 +100,40 @@ def binding_limits(problem: Problem, x: np.ndarray) -> list[BindingLimit]:
     conv = problem.conversion_rate[idx] * total / problem.horizon_days
     held_w = problem.held[idx] / total
     cost = conv @ cp.pos(w - held_w) if np.any(conv) else 0
-    if problem.yield_model == "linear":
-        value = (problem.apy[idx] / DAYS_PER_YEAR_PCT * total) @ w
-        solver = cp.HIGHS
-    else:
-        emission = problem.reward_emission_per_day()[idx]
-        others = problem.others_tvl()[idx] / total
-        value = (
-            (problem.apy_base[idx] / DAYS_PER_YEAR_PCT * total) @ w
-            + float(emission.sum())
-            - vector_sum(cp.multiply(emission * others, cp.inv_pos(others + w)))
-        )
-        solver = cp.CLARABEL
+    value, solver = _value(problem, idx, w)
     prob = cp.Problem(cp.Maximize(value - cost), cons)
-    try:
-        prob.solve(solver=solver)
-    except cp.SolverError:
-        return []
-    if prob.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or w.value is None:
-        return []
-    out: list[BindingLimit] = []
-    w_val = np.asarray(w.value)
-    cap_dual = np.asarray(cap_con.dual_value, dtype=float).reshape(-1) / total
-    for j, i in enumerate(idx):
-        if free[j] and w_val[j] >= upper[j] - TOL_USD / total and cap_dual[j] > MIN_SHADOW:
+    return _Around(
+        idx, w, upper, lower, ~fixed, cap_con, low_con, group_con, group_row, prob, solver
+    )
+
+
+def _value(problem: Problem, idx: np.ndarray, w: cp.Variable) -> tuple[cp.Expression, str]:
+    """The daily yield of weights `w` under the problem's yield model, and the solver for it."""
+    total = problem.total_usd
+    if problem.yield_model == "linear":
+        return (problem.apy[idx] / DAYS_PER_YEAR_PCT * total) @ w, cp.HIGHS
+    emission = problem.reward_emission_per_day()[idx]
+    others = problem.others_tvl()[idx] / total
+    value = (
+        (problem.apy_base[idx] / DAYS_PER_YEAR_PCT * total) @ w
+        + float(emission.sum())
+        - vector_sum(cp.multiply(emission * others, cp.inv_pos(others + w)))
+    )
+    return value, cp.CLARABEL
+
+
+def _pool_caps(problem: Problem, around: _Around) -> list[BindingLimit]:
+    """Pools held at their limit whose limit has a price."""
+    total = problem.total_usd
+    out = []
+    w_val = np.asarray(around.w.value)
+    cap_dual = np.asarray(around.cap_con.dual_value, dtype=float).reshape(-1) / total
+    for j, i in enumerate(around.idx):
+        if (
+            around.free[j]
+            and w_val[j] >= around.upper[j] - TOL_USD / total
+            and cap_dual[j] > MIN_SHADOW
+        ):
             name = CAP_NAMES[int(problem.upper_cap[i])]
             base = problem.tvl[i] if name in CAP_NAMES[:2] else total
             out.append(
@@ -100,10 +150,19 @@ def binding_limits(problem: Problem, x: np.ndarray) -> list[BindingLimit]:
                     ),
                 )
             )
-    group_duals = np.asarray(group_con.dual_value, dtype=float).reshape(-1) if groups else None
-    for k, r in group_row.items():
-        dual = float(group_duals[r]) / total  # type: ignore[index]
-        members = idx[problem.group[idx] == k]
+    return out
+
+
+def _group_caps(problem: Problem, x: np.ndarray, around: _Around) -> list[BindingLimit]:
+    """Group caps that are full and have a price."""
+    if around.group_con is None:
+        return []
+    total = problem.total_usd
+    out = []
+    group_duals = np.asarray(around.group_con.dual_value, dtype=float).reshape(-1)
+    for k, r in around.group_row.items():
+        dual = float(group_duals[r]) / total
+        members = around.idx[problem.group[around.idx] == k]
         held_in = float(x[members].sum())
         cap = problem.group_caps_usd[k - 1]
         if dual > MIN_SHADOW and held_in >= cap - TOL_USD:
@@ -120,9 +179,18 @@ def binding_limits(problem: Problem, x: np.ndarray) -> list[BindingLimit]:
                     ),
                 )
             )
-    low_dual = np.asarray(low_con.dual_value, dtype=float).reshape(-1) / total
-    for j, i in enumerate(idx):
-        if free[j] and low_dual[j] > MIN_SHADOW and w_val[j] <= lower[j] + TOL_USD / total:
+    return out
+
+
+def _floors(problem: Problem, around: _Around) -> list[BindingLimit]:
+    """Pools held at their floor (min_position_usd or the yield-only holding) that cost yield."""
+    total = problem.total_usd
+    out = []
+    w_val = np.asarray(around.w.value)
+    low_dual = np.asarray(around.low_con.dual_value, dtype=float).reshape(-1) / total
+    lower = around.lower
+    for j, i in enumerate(around.idx):
+        if around.free[j] and low_dual[j] > MIN_SHADOW and w_val[j] <= lower[j] + TOL_USD / total:
             is_floor = problem.lower[i] >= problem.min_position_usd
             name = "yield_only_floor" if is_floor and problem.lower[i] > 0 else "min_position_usd"
             out.append(
@@ -137,7 +205,4 @@ def binding_limits(problem: Problem, x: np.ndarray) -> list[BindingLimit]:
                     ),
                 )
             )
-    out.sort(
-        key=lambda b: (-abs(b.shadow_price_usd_per_day_per_usd * b.value_usd), b.limit, b.scope)
-    )
     return out

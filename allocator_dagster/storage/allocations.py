@@ -13,6 +13,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from allocator_dagster.model import IDLE, Holdings
+from allocator_dagster.money import to_cents
 from allocator_dagster.parameters import AllocationParameters, DynamicLists
 from allocator_dagster.rebalance import AllocationReport
 from allocator_dagster.snapshots import Snapshot
@@ -40,10 +41,8 @@ def read_holdings(conn: sa.Connection, day: dt.date) -> Holdings | None:
     ).all()
     if not rows:
         return None
-    positions = {p: Decimal(a).quantize(Decimal("0.01")) for p, a in rows if p != IDLE}
-    idle = next(
-        (Decimal(a).quantize(Decimal("0.01")) for p, a in rows if p == IDLE), Decimal("0.00")
-    )
+    positions = {p: to_cents(a) for p, a in rows if p != IDLE}
+    idle = next((to_cents(a) for p, a in rows if p == IDLE), Decimal("0.00"))
     return Holdings(positions=positions, idle_usd=idle)
 
 
@@ -257,8 +256,8 @@ def read_allocation(conn: sa.Connection, day: dt.date) -> StoredAllocation | Non
         decision=row.decision,
         result_hash=row.result_hash,
         snapshot_id=row.snapshot_id,
-        total_usd=Decimal(row.total_usd).quantize(Decimal("0.01")),
-        amounts={p: Decimal(a).quantize(Decimal("0.01")) for p, a, _ in details},
+        total_usd=to_cents(row.total_usd),
+        amounts={p: to_cents(a) for p, a, _ in details},
         weights={p: float(w) for p, _, w in details},
         report=dict(row.report),
     )

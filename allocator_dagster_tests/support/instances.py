@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from allocator_dagster.model import Holdings, to_cents
+from allocator_dagster.model import Holdings
+from allocator_dagster.money import to_cents
 from allocator_dagster.parameters import AllocationParameters, DynamicLists
 from allocator_dagster.sources.records import FORECAST_COLUMNS, POOL_COLUMNS
 

@@ -34,6 +34,7 @@ from pydantic import Field
 from allocator_dagster.daily_allocation import DayOutcome, run_day
 from allocator_dagster.defs.allocation.resources import AllocationResource, PoolSourceResource
 from allocator_dagster.defs.resources import DatabaseResource
+from allocator_dagster.money import round_usd
 from allocator_dagster.reporting import (
     allocation_chart_markdown,
     allocation_markdown,
@@ -302,9 +303,9 @@ def _results(outcomes: list[DayOutcome], policy: str) -> Iterator[MaterializeRes
         "status": report.status,
         "why": MetadataValue.md(decision_markdown(report)),
         "total_usd": float(report.total_usd),
-        "expected_daily_yield_usd": round(report.daily_yield_usd, 2),
-        "costs_usd": round(report.costs_usd, 2),
-        "objective_usd_per_day": round(report.objective_usd_per_day, 2),
+        "expected_daily_yield_usd": round_usd(report.daily_yield_usd),
+        "costs_usd": round_usd(report.costs_usd),
+        "objective_usd_per_day": round_usd(report.objective_usd_per_day),
         "result_hash": report.result_hash,
         "reproduction": MetadataValue.md(_reproduction_text(outcomes, policy, matched)),
     }

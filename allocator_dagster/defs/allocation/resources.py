@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -11,6 +10,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from allocator_dagster.daily_allocation import AllocationSettings
+from allocator_dagster.money import to_cents
 from allocator_dagster.parameters import AllocationParameters, load_parameters_file
 from allocator_dagster.pool_ingestion import (
     POOL_SOURCES,
@@ -82,6 +82,6 @@ class AllocationResource(ConfigurableResource):
         return AllocationSettings(
             parameters=self.parameters(),
             backend=self.solver,
-            initial_capital_usd=Decimal(str(self.initial_capital_usd)).quantize(Decimal("0.01")),
+            initial_capital_usd=to_cents(self.initial_capital_usd),
             paper_trading=self.paper_trading,
         )

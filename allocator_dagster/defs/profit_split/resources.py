@@ -14,8 +14,8 @@ from typing import Literal
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
+from allocator_dagster.money import whole_cents
 from allocator_dagster.profit_split.daily import metrics_source_from_env
-from allocator_dagster.profit_split.distribution import cents
 from allocator_dagster.profit_split.governance import (
     MULTISIG_APPROVALS_ENV,
     MULTISIG_THRESHOLD_ENV,
@@ -121,7 +121,7 @@ class ProfitSplitConfig(ConfigurableResource):
         """The configured profit as exact cents; a malformed amount is an error, not a rounding."""
         try:
             amount = Decimal(self.default_profit_usd.strip())
-            cents(amount)
+            whole_cents(amount)
         except (InvalidOperation, ValueError):
             raise ValueError(
                 f"default_profit_usd {self.default_profit_usd!r} is not an amount in whole cents"
