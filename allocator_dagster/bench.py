@@ -185,8 +185,11 @@ def _backfill_run(days: int, n_pools: int, single: bool, workdir: str) -> dict:
 
     from allocator_dagster.defs.allocation.assets import allocation_chain, pool_daily_metrics
     from allocator_dagster.defs.allocation.checks import ALLOCATION_CHECKS
-    from allocator_dagster.defs.allocation.resources import AllocationResource, PoolSourceResource
-    from allocator_dagster.defs.resources import DatabaseResource
+    from allocator_dagster.defs.resources import (
+        AllocationResource,
+        DatabaseResource,
+        PoolSourceResource,
+    )
     from allocator_dagster.storage import get_engine
 
     db = Path(workdir) / f"backfill-{'single' if single else 'multi'}.sqlite"

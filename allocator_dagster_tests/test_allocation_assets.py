@@ -12,8 +12,11 @@ from dagster import AssetSelection, DagsterInstance, materialize
 
 from allocator_dagster.defs.allocation.assets import allocation_chain, pool_daily_metrics
 from allocator_dagster.defs.allocation.checks import ALLOCATION_CHECKS, POOL_CHECKS
-from allocator_dagster.defs.allocation.resources import AllocationResource, PoolSourceResource
-from allocator_dagster.defs.resources import DatabaseResource
+from allocator_dagster.defs.resources import (
+    AllocationResource,
+    DatabaseResource,
+    PoolSourceResource,
+)
 from allocator_dagster.model import pool_tokens
 from allocator_dagster.storage import allocations as store
 from allocator_dagster.storage import get_engine

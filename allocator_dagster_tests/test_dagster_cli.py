@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import subprocess
@@ -19,6 +20,8 @@ from allocator_dagster_tests.support.fake_defillama import FakeDefiLlama
 
 fake_defillama = fake_server.fake_defillama
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
+DG = str(Path(sys.executable).with_name("dg"))
+PROJECT = Path(__file__).resolve().parents[1]
 TODAY = dt.datetime.now(dt.UTC).date().isoformat()
 
 
@@ -52,6 +55,54 @@ def _rows(database_url: str) -> int:
             .select_from(pool_daily_metrics)
             .where(pool_daily_metrics.c.metric_date == dt.date.fromisoformat(TODAY))
         ).scalar_one()
+
+
+def test_dg_checks_and_lists_the_project(tmp_path: Path) -> None:
+    """`dg` from the project root finds the dg project and loads every definition of defs/."""
+    env = {**os.environ, **_env(tmp_path, "", "http://127.0.0.1:9")}
+    check = subprocess.run(
+        [DG, "check", "defs"], env=env, cwd=PROJECT, capture_output=True, text=True, timeout=300
+    )
+    assert check.returncode == 0, check.stdout[-2000:] + check.stderr[-2000:]
+    assert "All definitions loaded successfully" in check.stdout
+    listed = subprocess.run(
+        [DG, "list", "defs", "--json"],
+        env=env,
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    defs = json.loads(listed.stdout)
+    assets = {a["asset_key"] for a in defs["assets"]}
+    assert assets == {
+        "pool_daily_metrics",
+        "balances",
+        "allocation_parameters",
+        "solver_output",
+        "asset_allocations",
+        "platform_metrics",
+        "profit_split_proposal",
+        "profit_distribution",
+    }
+    assert {j["name"] for j in defs["jobs"]} == {
+        "daily_allocation_job",
+        "profit_split_job",
+        "review_proposal_job",
+    }
+    assert {s["name"] for s in defs["schedules"]} == {
+        "daily_allocation_job_schedule",
+        "profit_split_daily",
+    }
+    assert {s["name"] for s in defs["sensors"]} == {"list_change_sensor"}
+    assert len(defs["asset_checks"]) == 9
+    assert {r["name"] for r in defs["resources"]} == {
+        "database",
+        "pool_source",
+        "allocation",
+        "profit_split_config",
+    }
 
 
 MATERIALIZE = [
@@ -118,7 +169,7 @@ def test_allocator_run_materialises_both_graphs_into_its_own_instance(
     """The README's first command, as a newcomer runs it: no DAGSTER_HOME, an empty folder."""
     from dagster import DagsterInstance, DagsterRunStatus
 
-    from allocator_dagster.defs.allocation.assets import CHAIN_POOL
+    from allocator_dagster.defs.allocation.partitions import CHAIN_POOL
     from allocator_dagster.storage.schema import asset_allocations, profit_distributions
 
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}

@@ -28,7 +28,8 @@ from dagster_postgres import (
 )
 
 from allocator_dagster.cli.run import QUICKSTART_INSTANCE_YAML
-from allocator_dagster.defs.allocation.assets import CHAIN_KEYS, CHAIN_POOL, allocation_chain
+from allocator_dagster.defs.allocation.assets import CHAIN_KEYS, allocation_chain
+from allocator_dagster.defs.allocation.partitions import CHAIN_POOL
 from allocator_dagster_tests.conftest import create_pg_database, drop_pg_database
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -126,8 +127,9 @@ def test_production_instance_stores_runs_in_postgresql(
 
 def test_the_chain_is_in_a_concurrency_pool_of_one_run() -> None:
     """The pool is on the step itself, so UI materialisations and backfills queue on it too."""
-    from allocator_dagster.definitions import defs
+    from allocator_dagster.definitions import build_definitions
 
+    defs = build_definitions()
     assert allocation_chain.op.pool == CHAIN_POOL
     graph = defs.resolve_asset_graph()
     for key in CHAIN_KEYS:
@@ -146,7 +148,8 @@ def test_workspace_yaml_names_the_code_location() -> None:
     module_name = origin.loadable_target_origin.module_name
     assert module_name == "allocator_dagster.definitions"
 
-    module = __import__(module_name, fromlist=["defs"])
-    assert isinstance(module.defs, Definitions)
-    Definitions.validate_loadable(module.defs)
-    assert module.defs.resolve_asset_graph().get_all_asset_keys()
+    module = __import__(module_name, fromlist=["build_definitions"])
+    defs = module.build_definitions()
+    assert isinstance(defs, Definitions)
+    Definitions.validate_loadable(defs)
+    assert defs.resolve_asset_graph().get_all_asset_keys()

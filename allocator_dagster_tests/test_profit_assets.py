@@ -12,22 +12,23 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from allocator_dagster.cli import main as cli
-from allocator_dagster.defs import profit_split as graph
+from allocator_dagster.definitions import build_definitions
 from allocator_dagster.defs.profit_split import assets as assets_module
 from allocator_dagster.defs.profit_split.assets import (
-    PARTITIONS,
     platform_metrics,
     profit_distribution,
     profit_split_proposal,
 )
 from allocator_dagster.defs.profit_split.checks import distribution_cents_add_up
-from allocator_dagster.defs.profit_split.resources import (
+from allocator_dagster.defs.profit_split.jobs import review_proposal_job
+from allocator_dagster.defs.profit_split.partitions import PARTITIONS
+from allocator_dagster.defs.resources import (
     LLM_API_KEY_ENV,
     LLM_URL_ENV,
+    DatabaseResource,
     ProfitSplitConfig,
     default_profit_split_config,
 )
-from allocator_dagster.defs.resources import DatabaseResource
 from allocator_dagster.profit_split.metrics import sample_metrics
 from allocator_dagster.profit_split.policy import (
     AUTO_APPROVE_REVIEWER,
@@ -158,7 +159,7 @@ def _review_job(
     **config: object,
 ) -> dg.ExecuteInProcessResult:
     review = {"proposal_id": proposal_id, "approve": approve, "by": by, "notes": "job"}
-    return graph.review_proposal_job.execute_in_process(
+    return review_proposal_job.execute_in_process(
         run_config={"ops": {"review_proposal": {"config": review}}},
         resources=resources(database_url, **config),
         instance=instance or dg.DagsterInstance.ephemeral(),
@@ -409,7 +410,7 @@ def test_the_blocking_check_fails_the_run_when_cents_do_not_add_up(
 
 
 def test_the_definitions(monkeypatch: pytest.MonkeyPatch) -> None:
-    defs = graph.defs
+    defs = build_definitions()
     job = defs.resolve_job_def("profit_split_job")
     assert job.partitions_def == PARTITIONS
     assert PARTITIONS.start.date() == date(2025, 1, 1) and PARTITIONS.timezone == "UTC"
@@ -417,18 +418,9 @@ def test_the_definitions(monkeypatch: pytest.MonkeyPatch) -> None:
     assert schedule.cron_schedule == "0 6 * * *" and schedule.job_name == "profit_split_job"
     assert defs.resolve_job_def("review_proposal_job") is not None
     asset_graph = defs.resolve_asset_graph()
-    for asset in graph.ASSETS:
+    for asset in (platform_metrics, profit_split_proposal, profit_distribution):
         assert asset_graph.get(asset.key).group_name == "profit_split"
-    (check_key,) = asset_graph.asset_check_keys
-    assert asset_graph.get_check_spec(check_key).blocking
-
-    # Merging with another graph needs the same DatabaseResource object under "database".
-    shared = DatabaseResource()
-    other = dg.Definitions(jobs=[], resources={"database": shared})
-    merged = dg.Definitions.merge(other, graph.build_defs(shared))
-    assert merged.resolve_job_def("profit_split_job").partitions_def == PARTITIONS
-    with pytest.raises(dg.DagsterInvariantViolationError):
-        dg.Definitions.merge(dg.Definitions(resources={"database": DatabaseResource()}), defs)
+    assert asset_graph.get_check_spec(distribution_cents_add_up.check_key).blocking
 
     monkeypatch.delenv(LLM_URL_ENV, raising=False)
     monkeypatch.delenv(LLM_API_KEY_ENV, raising=False)

@@ -21,9 +21,8 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from allocator_dagster.defs.profit_split import ASSETS
-from allocator_dagster.defs.profit_split.resources import ProfitSplitConfig
-from allocator_dagster.defs.resources import DatabaseResource
+from allocator_dagster.defs.profit_split.assets import platform_metrics, profit_split_proposal
+from allocator_dagster.defs.resources import DatabaseResource, ProfitSplitConfig
 from allocator_dagster.profit_split.llm import LLMConfig, LLMProposer, parse_answer
 from allocator_dagster.profit_split.metrics import sample_metrics
 from allocator_dagster.profit_split.policy import SEED_SPLIT, RulesProposer, Split
@@ -398,7 +397,12 @@ def test_the_key_never_reaches_dagster_metadata_logs_or_run_config(
     instance = dg.DagsterInstance.ephemeral()
     caplog.set_level(logging.DEBUG)
     results = [
-        dg.materialize(ASSETS[:2], partition_key=partition, resources=resources, instance=instance)
+        dg.materialize(
+            [platform_metrics, profit_split_proposal],
+            partition_key=partition,
+            resources=resources,
+            instance=instance,
+        )
         for partition in ("2025-04-02", "2025-04-03")
     ]
     assert all(result.success for result in results)

@@ -10,15 +10,19 @@ import dagster as dg
 from click.testing import CliRunner
 
 from allocator_dagster.cli import main as cli
-from allocator_dagster.defs import profit_split as graph
-from allocator_dagster.defs.profit_split.assets import PARTITIONS
-from allocator_dagster.defs.profit_split.resources import ProfitSplitConfig
-from allocator_dagster.defs.resources import DatabaseResource
+from allocator_dagster.defs.profit_split.assets import (
+    platform_metrics,
+    profit_distribution,
+    profit_split_proposal,
+)
+from allocator_dagster.defs.profit_split.partitions import PARTITIONS
+from allocator_dagster.defs.resources import DatabaseResource, ProfitSplitConfig
 from allocator_dagster.profit_split.governance import ReviewPolicy
 from allocator_dagster.storage import get_engine
 from allocator_dagster.storage import profit_split as store
 from allocator_dagster.storage.activity import list_activity
 
+ASSETS = [platform_metrics, profit_split_proposal, profit_distribution]
 LAST = date.fromisoformat(PARTITIONS.get_last_partition_key())
 DAYS = [LAST - timedelta(days=29 - i) for i in range(30)]
 POLICY = {"multisig_threshold_pct": "4", "multisig_approvals": 2}
@@ -37,7 +41,7 @@ def test_a_30_day_run_with_reviews_is_fully_logged(database_url: str) -> None:
     proposed_days, maintained_days, left_open = [], [], []
     for index, day in enumerate(DAYS):
         result = dg.materialize(
-            graph.ASSETS,
+            ASSETS,
             partition_key=day.isoformat(),
             resources=resources,
             instance=instance,
@@ -79,7 +83,7 @@ def test_a_30_day_run_with_reviews_is_fully_logged(database_url: str) -> None:
     # a re-run of the whole range decides nothing again
     for day in DAYS[:3]:
         dg.materialize(
-            graph.ASSETS, partition_key=day.isoformat(), resources=resources, instance=instance
+            ASSETS, partition_key=day.isoformat(), resources=resources, instance=instance
         )
 
     assert proposed_days and maintained_days and left_open

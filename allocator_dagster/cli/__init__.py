@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-
 import click
 
-# Each sub-command lives in its own module next to this one and exposes `command` (or `group`).
-_SUBCOMMANDS = ("solve", "pools", "lists", "proposals", "run", "activity", "metrics")
+from allocator_dagster.cli import activity, lists, metrics, pools, proposals, run, solve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,11 +12,5 @@ def main() -> None:
     """Daily DeFi capital allocation and profit-split governance."""
 
 
-for _name in _SUBCOMMANDS:
-    try:
-        _module = importlib.import_module(f"allocator_dagster.cli.{_name}")
-    except ModuleNotFoundError as exc:  # a sub-command not written yet
-        if exc.name != f"allocator_dagster.cli.{_name}":
-            raise
-        continue
+for _module in (solve, pools, lists, proposals, run, activity, metrics):
     main.add_command(_module.command)

@@ -302,7 +302,7 @@ def analyze_command(
 ) -> None:
     """Analyze a day and propose once (the profit rebalancer's call): a day already decided
     keeps its answer. --format json prints the specification's response."""
-    from allocator_dagster.defs.profit_split.resources import (
+    from allocator_dagster.defs.resources import (
         LLM_API_KEY_ENV,
         LLM_MODEL_ENV,
         LLM_URL_ENV,

@@ -1,7 +1,7 @@
 """`allocator run`: materialise both asset graphs for a range of days, as a Dagster run.
 
 The runs go to the Dagster instance in DAGSTER_HOME (default: ./.dagster_home, created on first
-use), so `dagster dev` with the same DAGSTER_HOME shows them in the UI.
+use), so `dg dev` with the same DAGSTER_HOME shows them in the UI.
 """
 
 from __future__ import annotations
@@ -48,9 +48,10 @@ def materialize_range(
     """One run per graph covering start..end (single-run backfill); returns (graph, ok, which runs)."""
     from dagster import AssetSelection, DagsterInstance, materialize
 
-    from allocator_dagster.definitions import defs
-    from allocator_dagster.defs.allocation.assets import ensure_chain_pool
+    from allocator_dagster.definitions import build_definitions
+    from allocator_dagster.defs.allocation.partitions import ensure_chain_pool
 
+    defs = build_definitions()
     instance = DagsterInstance.get()
     ensure_chain_pool(instance)
     results = []
@@ -156,7 +157,8 @@ def command(days: int, end_day: dt.datetime | None, graph: str, fresh_snapshots:
         failed |= not ok
     click.echo("")
     click.echo("Where to look:")
-    click.echo(f"  UI:      DAGSTER_HOME={home} dagster dev -m allocator_dagster.definitions")
+    project = Path(__file__).resolve().parents[2]  # the dg project: pyproject.toml's folder
+    click.echo(f"  UI:      DAGSTER_HOME={home} dg dev --target-path {project}")
     click.echo(
         "           then open http://127.0.0.1:3000 (Assets, Runs, the daily_allocation_job)"
     )

@@ -1,12 +1,54 @@
-"""Resources shared by both asset graphs: the application database."""
+"""Every resource of the code location, and how the environment selects a deployment.
+
+Environment variables (documented in the README) choose the deployment without editing code:
+ALLOCATOR_DATABASE_URL (unset: the embedded SQLite file), ALLOCATOR_POOL_SOURCE (sample |
+defillama), DEFILLAMA_BASE_URL, ALLOCATOR_PARAMS_FILE, ALLOCATOR_SOLVER and the LLM settings of
+the profit split. A variable that is set is passed as an `EnvVar`, so its value (a database
+password, an API key) is read at run time and never shown or stored in run config; an unset one
+gives the embedded default, because Dagster fails every run that references an unset EnvVar.
+Percentages of the profit split are given as numbers and read as the Decimal of their shortest
+decimal form (5.0 -> Decimal('5.0')); money as strings.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Literal
+
+import dagster as dg
 import sqlalchemy as sa
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
+from allocator_dagster.daily_allocation import AllocationSettings
+from allocator_dagster.money import to_cents, whole_cents
+from allocator_dagster.parameters import AllocationParameters, load_parameters_file
+from allocator_dagster.pool_ingestion import (
+    POOL_SOURCES,
+    IngestResult,
+    ingest_defillama_day,
+    ingest_sample_day,
+    sample_universe,
+)
+from allocator_dagster.profit_split.daily import metrics_source_from_env
+from allocator_dagster.profit_split.governance import (
+    MULTISIG_APPROVALS_ENV,
+    MULTISIG_THRESHOLD_ENV,
+    REVIEWERS_ENV,
+    ReviewPolicy,
+)
+from allocator_dagster.profit_split.llm import LLMConfig, LLMProposer
+from allocator_dagster.profit_split.policy import AutoApprovePolicy, RulesProposer
+from allocator_dagster.sources.defillama import DEFAULT_BASE_URL
 from allocator_dagster.storage import get_engine
+from allocator_dagster.storage.lists import seed_lists_if_empty
+
+LLM_URL_ENV = "ALLOCATOR_LLM_URL"
+LLM_MODEL_ENV = "ALLOCATOR_LLM_MODEL"
+LLM_API_KEY_ENV = "ALLOCATOR_LLM_API_KEY"
 
 
 class DatabaseResource(ConfigurableResource):
@@ -19,3 +61,209 @@ class DatabaseResource(ConfigurableResource):
 
     def engine(self) -> sa.Engine:
         return get_engine(self.database_url or None)
+
+
+class PoolSourceResource(ConfigurableResource):
+    """Pool data in DefiLlama's yields format: the bundled sample or the live API."""
+
+    source: str = Field(default="sample", description="sample | defillama (ALLOCATOR_POOL_SOURCE)")
+    defillama_base_url: str = Field(default=DEFAULT_BASE_URL, description="DEFILLAMA_BASE_URL")
+    timeout_seconds: float = 30.0
+    retries: int = 5
+    sample_seed: int = 7
+    sample_pools: int = 1200
+
+    def ingest(self, engine: sa.Engine, day: dt.date) -> IngestResult:
+        if self.source not in POOL_SOURCES:
+            raise ValueError(f"pool source must be one of {POOL_SOURCES}, got {self.source!r}")
+        if self.source == "sample":
+            return ingest_sample_day(
+                engine, day, sample_universe(self.sample_seed, self.sample_pools)
+            )
+        from allocator_dagster.sources.defillama import DefiLlamaClient
+
+        client = DefiLlamaClient(
+            base_url=self.defillama_base_url, timeout=self.timeout_seconds, retries=self.retries
+        )
+        return ingest_defillama_day(engine, day, client.pools)
+
+    def seed_lists(self, engine: sa.Engine) -> bool:
+        """In sample mode, start with the sample's default lists when the list tables are empty."""
+        if self.source != "sample":
+            return False
+        lists = sample_universe(self.sample_seed, self.sample_pools).default_lists()
+        return seed_lists_if_empty(
+            engine, lists, by="sample-seed", reason="initial lists of the sample deployment"
+        )
+
+
+class AllocationResource(ConfigurableResource):
+    """Parameters and solver of the daily allocation (MODEL.md)."""
+
+    parameters_file: str = Field(
+        default="",
+        description="PARAMS.yaml with MODEL.md's parameters (ALLOCATOR_PARAMS_FILE); empty: defaults",
+    )
+    solver: str = Field(default="convex", description="convex | milp (ALLOCATOR_SOLVER)")
+    initial_capital_usd: float = 10_000_000.0
+    paper_trading: bool = Field(
+        default=True,
+        description="roll the ledger forward from each day's allocation (sample deployment)",
+    )
+
+    def parameters(self) -> AllocationParameters:
+        if not self.parameters_file:
+            return AllocationParameters()
+        params, _lists = load_parameters_file(Path(self.parameters_file))
+        return params
+
+    def settings(self) -> AllocationSettings:
+        return AllocationSettings(
+            parameters=self.parameters(),
+            backend=self.solver,
+            initial_capital_usd=to_cents(self.initial_capital_usd),
+            paper_trading=self.paper_trading,
+        )
+
+
+def _decimal(value: float | int) -> Decimal:
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
+class ProfitSplitConfig(ConfigurableResource):
+    """How proposals are made and approved, and where metrics and profit come from."""
+
+    proposer: Literal["rules", "llm"] = Field(
+        default="rules", description="'rules' (deterministic) or 'llm' (falls back to rules)."
+    )
+    llm_url: str = Field(default="", description=f"Chat-completions URL ({LLM_URL_ENV}).")
+    llm_model: str = Field(default="", description=f"Model name ({LLM_MODEL_ENV}).")
+    llm_api_key: str = Field(default="", description=f"API key ({LLM_API_KEY_ENV}).")
+    llm_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
+    max_step_pct: float = Field(
+        default=5.0, gt=0, le=100, description="Most points any category moves per proposal."
+    )
+    min_change_pct: float = Field(
+        default=0.5, ge=0, description="Smaller largest moves are not worth a rebalance."
+    )
+    auto_approve: bool = Field(default=False, description="Approve small confident changes.")
+    auto_approve_min_confidence: float = Field(default=0.8, ge=0, le=1)
+    auto_approve_max_change_pct: float = Field(default=2.0, ge=0, le=100)
+    profit_source: Literal["realised_yield", "configured"] = Field(
+        default="realised_yield",
+        description="The allocation graph's realised yield of the day, or default_profit_usd.",
+    )
+    default_profit_usd: str = Field(
+        default="1000.00",
+        description="Profit in USD (a string, exact cents) when there is no realised yield.",
+    )
+    metrics_source: Literal["sample", "database"] = Field(
+        default="sample",
+        description="Deterministic sample metrics, or the metrics tables (production: a day "
+        "without metrics is not proposed). Default from ALLOCATOR_METRICS_SOURCE.",
+    )
+    multisig_threshold_pct: str = Field(
+        default="",
+        description=f"Moves of this many points or more need several approvals "
+        f"({MULTISIG_THRESHOLD_ENV}); empty: one approval is enough.",
+    )
+    multisig_approvals: int = Field(
+        default=2,
+        ge=1,
+        le=20,
+        description=f"Distinct approvals above the threshold ({MULTISIG_APPROVALS_ENV}).",
+    )
+    reviewers: list[str] = Field(
+        default_factory=list,
+        description=f"Who may review ({REVIEWERS_ENV}, comma-separated); empty: anyone.",
+    )
+    sample_scenario: Literal["auto", "steady", "rapid_growth", "declining", "treasury_critical"] = (
+        Field(default="auto", description="Scenario of the sample metrics ('auto' cycles daily).")
+    )
+
+    def rules_proposer(self) -> RulesProposer:
+        """The deterministic proposer, also the LLM's fallback."""
+        return RulesProposer(
+            max_step=_decimal(self.max_step_pct), min_change=_decimal(self.min_change_pct)
+        )
+
+    def make_proposer(self) -> RulesProposer | LLMProposer:
+        """The configured proposer; the LLM one always has the rules as its fallback."""
+        if self.proposer == "rules":
+            return self.rules_proposer()
+        config = LLMConfig(
+            url=self.llm_url,
+            model=self.llm_model,
+            api_key=self.llm_api_key,
+            timeout_seconds=self.llm_timeout_seconds,
+        )
+        return LLMProposer(config=config, fallback=self.rules_proposer())
+
+    def review_policy(self) -> ReviewPolicy:
+        """Who may review and how many approvals a change needs (the same rules as the CLI's)."""
+        return ReviewPolicy.from_settings(
+            self.multisig_threshold_pct, self.multisig_approvals, self.reviewers
+        )
+
+    def auto_approve_policy(self) -> AutoApprovePolicy:
+        """The opt-in policy; disabled unless auto_approve is set."""
+        return AutoApprovePolicy(
+            enabled=self.auto_approve,
+            min_confidence=_decimal(self.auto_approve_min_confidence),
+            max_change=_decimal(self.auto_approve_max_change_pct),
+        )
+
+    def default_profit(self) -> Decimal:
+        """The configured profit as exact cents; a malformed amount is an error, not a rounding."""
+        try:
+            amount = Decimal(self.default_profit_usd.strip())
+            whole_cents(amount)
+        except (InvalidOperation, ValueError):
+            raise ValueError(
+                f"default_profit_usd {self.default_profit_usd!r} is not an amount in whole cents"
+            ) from None
+        if amount < 0:
+            raise ValueError("default_profit_usd must not be negative")
+        return amount
+
+
+def _env(name: str, default: str = "") -> str | EnvVar:
+    """An EnvVar when the variable is set, else the embedded default."""
+    return EnvVar(name) if os.environ.get(name) else default
+
+
+def default_profit_split_config() -> ProfitSplitConfig:
+    """The profit split's resource: defaults, with the LLM, metrics and review settings from
+    the environment (the review settings are the same the command line reads)."""
+    policy = ReviewPolicy.from_env()
+    return ProfitSplitConfig(
+        llm_url=_env(LLM_URL_ENV),
+        llm_model=_env(LLM_MODEL_ENV),
+        llm_api_key=_env(LLM_API_KEY_ENV),
+        metrics_source=metrics_source_from_env(),
+        multisig_threshold_pct="" if policy.threshold_pct is None else str(policy.threshold_pct),
+        multisig_approvals=policy.approvals,
+        reviewers=sorted(policy.reviewers),
+    )
+
+
+def deployment_resources() -> dict[str, ConfigurableResource]:
+    """The resources of both graphs, selected by the environment (read when called)."""
+    return {
+        "database": DatabaseResource(database_url=_env("ALLOCATOR_DATABASE_URL")),
+        "pool_source": PoolSourceResource(
+            source=_env("ALLOCATOR_POOL_SOURCE", "sample"),
+            defillama_base_url=_env("DEFILLAMA_BASE_URL", DEFAULT_BASE_URL),
+        ),
+        "allocation": AllocationResource(
+            parameters_file=_env("ALLOCATOR_PARAMS_FILE"),
+            solver=_env("ALLOCATOR_SOLVER", "convex"),
+        ),
+        "profit_split_config": default_profit_split_config(),
+    }
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    """The code location's resources, bound when Dagster loads the definitions."""
+    return dg.Definitions(resources=deployment_resources())

@@ -6,11 +6,8 @@ The last four are one non-subsettable step: day D's balances follow from day D-1
 A range of days runs in one run, in date order (single-run backfill policy).
 """
 
-import datetime as dt
-import gc
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from typing import Literal
 
@@ -21,8 +18,6 @@ from dagster import (
     AssetSpec,
     BackfillPolicy,
     Config,
-    DagsterInstance,
-    DailyPartitionsDefinition,
     MaterializeResult,
     MetadataValue,
     TimeWindowPartitionMapping,
@@ -32,8 +27,13 @@ from dagster import (
 from pydantic import Field
 
 from allocator_dagster.daily_allocation import DayOutcome, run_day
-from allocator_dagster.defs.allocation.resources import AllocationResource, PoolSourceResource
-from allocator_dagster.defs.resources import DatabaseResource
+from allocator_dagster.defs.allocation.partitions import CHAIN_POOL, GROUP, daily_partitions
+from allocator_dagster.defs.partitions import partition_days
+from allocator_dagster.defs.resources import (
+    AllocationResource,
+    DatabaseResource,
+    PoolSourceResource,
+)
 from allocator_dagster.money import round_usd
 from allocator_dagster.reporting import (
     allocation_chart_markdown,
@@ -42,64 +42,7 @@ from allocator_dagster.reporting import (
     decision_markdown,
     top_pools_markdown,
 )
-
-START_DATE = "2025-01-01"
-# end_offset=1: today's partition exists, so today's allocation can run (and sensors can force it)
-daily_partitions = DailyPartitionsDefinition(start_date=START_DATE, timezone="UTC", end_offset=1)
-GROUP = "allocation"
-FORCE_TAG = "allocator/forced_reallocation"
-FORCE_REASONS_TAG = "allocator/force_reasons"
-# The chain's concurrency pool. dagster.yaml limits every pool to one run at a time (run
-# granularity), so runs that contain the chain queue behind each other however they were launched
-# (schedule, sensor, UI materialisation or backfill): two runs must never write the same day.
-CHAIN_POOL = "allocator_chain"
-CHAIN_POOL_LIMIT = 1
-
-
-def ensure_chain_pool(instance: DagsterInstance) -> bool:
-    """Give the chain's pool its limit of one run if the instance has none yet (True: set now).
-
-    Dagster creates a pool's default limit only when it first sees a queued run in it, and lets
-    the runs of that first pass through unchecked; setting the limit beforehand closes that gap.
-    A limit the operator set explicitly is left as it is.
-    """
-    storage = instance.event_log_storage
-    if not storage.supports_global_concurrency_limits:
-        return False
-    explicit = {p.name for p in storage.get_pool_limits() if not p.from_default}
-    if CHAIN_POOL in explicit:
-        return False
-    storage.set_concurrency_slots(CHAIN_POOL, CHAIN_POOL_LIMIT)
-    return True
-
-
-@contextmanager
-def frozen_heap() -> Iterator[None]:
-    """Run a loop over many days with the objects that already exist frozen out of the GC.
-
-    A range run allocates many short-lived objects per day; without this every full collection
-    also scans everything loaded before the loop (Dagster, pandas, cvxpy), which is most of the
-    heap. Nothing is leaked: the objects are unfrozen afterwards. Left alone when something
-    else in the process has frozen objects.
-    """
-    if gc.get_freeze_count():
-        yield
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
-def partition_days(context: AssetExecutionContext) -> list[dt.date]:
-    window = context.partition_time_window
-    days = []
-    day = window.start.date()
-    while day < window.end.date():
-        days.append(day)
-        day += dt.timedelta(days=1)
-    return days
+from allocator_dagster.runtime import frozen_heap
 
 
 @asset(

@@ -9,35 +9,17 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
-    Failure,
     MetadataValue,
     asset_check,
     multi_asset_check,
 )
 
 from allocator_dagster.daily_allocation import check_stored_day
-from allocator_dagster.defs.allocation.assets import frozen_heap
+from allocator_dagster.defs.partitions import partition_days
 from allocator_dagster.defs.resources import DatabaseResource
 from allocator_dagster.pool_ingestion import check_pool_day
+from allocator_dagster.runtime import frozen_heap
 from allocator_dagster.storage import allocations as store
-
-
-def _run_days(context: AssetCheckExecutionContext) -> list[dt.date]:
-    """The days of the run: one partition or a partition range, from the run's tags."""
-    tags = context.op_execution_context.run.tags
-    if "dagster/partition" in tags:
-        return [dt.date.fromisoformat(tags["dagster/partition"])]
-    first = tags.get("dagster/asset_partition_range_start")
-    last = tags.get("dagster/asset_partition_range_end")
-    if not (first and last):
-        # every asset here is partitioned: a run without a partition checked nothing, say so
-        raise Failure("the run names no partition, so there is no day to check")
-    day, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
-    days = []
-    while day <= end:
-        days.append(day)
-        day += dt.timedelta(days=1)
-    return days
 
 
 def _category_results(
@@ -48,7 +30,7 @@ def _category_results(
 ) -> Iterator[AssetCheckResult]:
     """Evaluate each day of the run once, then one result per selected check (by category)."""
     engine = database.engine()
-    days = _run_days(context)
+    days = partition_days(context)
     found: dict[str, list[str]] = {category: [] for category, _ in checks.values()}
     with frozen_heap():
         for day in days:
@@ -119,7 +101,7 @@ def reproduced_hash_matches(
     engine = database.engine()
     mismatches, reproduced = [], 0
     with engine.connect() as conn:
-        for day in _run_days(context):
+        for day in partition_days(context):
             stored = store.read_allocation(conn, day)
             info = (stored.report.get("reproduction") if stored else None) or {}
             if info.get("policy") != "reproduce" or info.get("matched") is None:

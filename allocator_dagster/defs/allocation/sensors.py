@@ -13,11 +13,8 @@ from dagster import (
     sensor,
 )
 
-from allocator_dagster.defs.allocation.assets import (
-    CHAIN_KEYS,
-    FORCE_REASONS_TAG,
-    FORCE_TAG,
-)
+from allocator_dagster.defs.allocation.assets import CHAIN_KEYS
+from allocator_dagster.defs.allocation.partitions import FORCE_REASONS_TAG, FORCE_TAG
 from allocator_dagster.defs.resources import DatabaseResource
 from allocator_dagster.dynamic_lists import forced_reasons, held_pools_from_details
 from allocator_dagster.storage import allocations as store

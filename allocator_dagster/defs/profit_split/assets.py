@@ -9,10 +9,11 @@ from decimal import Decimal
 from typing import Any
 
 import dagster as dg
-from dagster import AssetCheckExecutionContext, AssetExecutionContext
+from dagster import AssetExecutionContext
 
-from allocator_dagster.defs.profit_split.resources import ProfitSplitConfig
-from allocator_dagster.defs.resources import DatabaseResource
+from allocator_dagster.defs.partitions import partition_day
+from allocator_dagster.defs.profit_split.partitions import GROUP, PARTITIONS
+from allocator_dagster.defs.resources import DatabaseResource, ProfitSplitConfig
 from allocator_dagster.profit_split.daily import propose_day, proposer_name, read_metrics
 from allocator_dagster.profit_split.distribution import distribute, distribution_moment
 from allocator_dagster.profit_split.metrics import PlatformMetrics
@@ -24,9 +25,6 @@ from allocator_dagster.profit_split.policy import (
     read_signals,
 )
 from allocator_dagster.storage import profit_split as store
-
-PARTITIONS = dg.DailyPartitionsDefinition(start_date="2025-01-01", timezone="UTC")
-GROUP = "profit_split"
 
 
 def split_table(
@@ -51,10 +49,6 @@ def split_table(
     return dg.MetadataValue.md("\n".join(lines))
 
 
-def _day(context: AssetExecutionContext | AssetCheckExecutionContext) -> Any:
-    return PARTITIONS.time_window_for_partition_key(context.partition_key).start.date()
-
-
 @dg.asset(
     partitions_def=PARTITIONS,
     group_name=GROUP,
@@ -67,7 +61,7 @@ def platform_metrics(
     profit_split_config: ProfitSplitConfig,
 ) -> dg.Output[PlatformMetrics]:
     engine = database.engine()
-    day = _day(context)
+    day = partition_day(context)
     current = store.ensure_active_split(engine)
     try:
         metrics = read_metrics(
@@ -209,7 +203,7 @@ def profit_distribution(
     profit_split_config: ProfitSplitConfig,
 ) -> dg.Output[dict[str, str]]:
     engine = database.engine()
-    day = _day(context)
+    day = partition_day(context)
     notes: list[str] = []
     realised = None
     if profit_split_config.profit_source == "realised_yield":

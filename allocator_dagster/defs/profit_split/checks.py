@@ -11,7 +11,9 @@ from decimal import Decimal
 import dagster as dg
 from dagster import AssetCheckExecutionContext
 
-from allocator_dagster.defs.profit_split.assets import PARTITIONS, profit_distribution
+from allocator_dagster.defs.partitions import partition_day
+from allocator_dagster.defs.profit_split.assets import profit_distribution
+from allocator_dagster.defs.profit_split.partitions import PARTITIONS
 from allocator_dagster.defs.resources import DatabaseResource
 from allocator_dagster.profit_split.distribution import distribute
 from allocator_dagster.profit_split.policy import CATEGORIES, Split
@@ -62,8 +64,7 @@ with warnings.catch_warnings():
     def distribution_cents_add_up(
         context: AssetCheckExecutionContext, database: DatabaseResource
     ) -> dg.AssetCheckResult:
-        day = PARTITIONS.time_window_for_partition_key(context.partition_key).start.date()
-        rows = store.read_distribution(database.engine(), day)
+        rows = store.read_distribution(database.engine(), partition_day(context))
         problems = distribution_problems(rows)
         return dg.AssetCheckResult(
             passed=not problems,

@@ -5,10 +5,10 @@ import dagster as dg
 from dagster import OpExecutionContext
 from pydantic import Field
 
-from allocator_dagster.defs.profit_split.assets import GROUP, proposal_metadata
+from allocator_dagster.defs.profit_split.assets import proposal_metadata
 from allocator_dagster.defs.profit_split.observations import proposal_observations
-from allocator_dagster.defs.profit_split.resources import ProfitSplitConfig
-from allocator_dagster.defs.resources import DatabaseResource
+from allocator_dagster.defs.profit_split.partitions import GROUP
+from allocator_dagster.defs.resources import DatabaseResource, ProfitSplitConfig
 from allocator_dagster.profit_split.governance import PolicyError
 from allocator_dagster.storage import profit_split as store
 

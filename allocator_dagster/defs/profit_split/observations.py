@@ -26,7 +26,8 @@ def proposal_observations(
     engine: sa.Engine, changed: Iterable[store.StoredProposal], *, reason: str
 ) -> list[dg.AssetObservation]:
     """One observation per changed proposal that is a day's proposal (the asset's partitions)."""
-    from allocator_dagster.defs.profit_split.assets import PARTITIONS, proposal_metadata
+    from allocator_dagster.defs.profit_split.assets import proposal_metadata
+    from allocator_dagster.defs.profit_split.partitions import PARTITIONS
 
     keys = set(PARTITIONS.get_partition_keys())
     observations = []

@@ -1,0 +1,38 @@
+"""The calendar both graphs share: the first day, and the days a run covers."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from dagster import AssetCheckExecutionContext, AssetExecutionContext, Failure
+
+# The first daily partition of both graphs.
+FIRST_DAY = "2025-01-01"
+
+
+def partition_days(context: AssetExecutionContext | AssetCheckExecutionContext) -> list[dt.date]:
+    """The days of the run, in date order: its one partition or its partition range.
+
+    Read from Dagster's `partition_key_range`, which a check that is not itself partitioned
+    also has when its run targets partitions of the asset (`partition_keys` needs the run's
+    partitions definition, which a checks-only run lacks). Every asset here is
+    daily-partitioned, so a run without a partition has no day to work on: an error that
+    says so, not an empty loop.
+    """
+    if not (context.has_partition_key or context.has_partition_key_range):
+        raise Failure("the run names no partition, so there is no day to work on")
+    keys = context.partition_key_range
+    day, last = dt.date.fromisoformat(keys.start), dt.date.fromisoformat(keys.end)
+    days = []
+    while day <= last:
+        days.append(day)
+        day += dt.timedelta(days=1)
+    return days
+
+
+def partition_day(context: AssetExecutionContext | AssetCheckExecutionContext) -> dt.date:
+    """The one day of a single-partition run."""
+    days = partition_days(context)
+    if len(days) != 1:
+        raise Failure(f"expected one partition, the run covers {len(days)} days")
+    return days[0]

@@ -1,0 +1,14 @@
+"""The profit-split graph's partitions and group (defined here only).
+
+No end_offset: day D's profit is known once D is over, so the last partition is yesterday's
+(the allocation graph's set also has today's, which a forced reallocation needs).
+"""
+
+from __future__ import annotations
+
+from dagster import DailyPartitionsDefinition
+
+from allocator_dagster.defs.partitions import FIRST_DAY
+
+PARTITIONS = DailyPartitionsDefinition(start_date=FIRST_DAY, timezone="UTC")
+GROUP = "profit_split"
