@@ -28,7 +28,15 @@ from allocator_dagster.parameters import AllocationParameters, DynamicLists, sha
 SNAPSHOT_MODES = ("original", "fresh")
 # The modules whose behaviour decides an allocation: a change to any of them changes code_version.
 _CORE_MODULES = (
-    "model.py",
+    "model/__init__.py",
+    "model/diagnosis.py",
+    "model/eligibility.py",
+    "model/evaluation.py",
+    "model/holdings.py",
+    "model/presolve.py",
+    "model/problem.py",
+    "model/results.py",
+    "money.py",
     "parameters.py",
     "rebalance.py",
     "solvers/__init__.py",

@@ -23,7 +23,7 @@ from allocator_dagster_tests.support.instances import (
     shuffled,
     universe_of,
 )
-from allocator_dagster_tests.test_solvers import reference_linear
+from allocator_dagster_tests.support.references import reference_linear
 
 BACKENDS = ("convex", "milp")
 DAY = 36500.0
@@ -364,7 +364,7 @@ def test_random_days_keep_the_invariants(seed):
     backend = BACKENDS[seed % 2]
     if backend == "convex":
         total = round(float(rng.uniform(1e5, 3e6)), 2)  # any cents
-    else:  # whole 0.20 USD: see test_solvers.test_milp_feasible_when_caps_are_fractional_cents
+    else:  # whole 0.20 USD: see solvers/test_milp.py::test_milp_feasible_when_caps_are_fractional_cents
         total = round(int(rng.uniform(1e5, 3e6) * 5) * 0.2, 2)
     h = random_holdings(rng, u, total, extra_pools=("gone",) if seed % 4 == 0 else ())
     p = random_params(rng, total, n, min_improvement_usd=float(rng.choice([0.0, 50.0])))

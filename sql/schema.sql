@@ -2,8 +2,8 @@
 --
 -- GENERATED from allocator_dagster/storage/schema.py -- do not edit by hand. Regenerate with:
 --     python -m allocator_dagster.storage.ddl > sql/schema.sql
--- allocator_dagster_tests/test_schema.py proves that this file matches the metadata and that
--- applying it builds the same database as the Alembic migrations (storage/migrations).
+-- allocator_dagster_tests/storage/test_schema.py proves that this file matches the metadata
+-- and that applying it builds the same database as the Alembic migrations (storage/migrations).
 
 CREATE TABLE allocation_parameters (
     snapshot_id SERIAL NOT NULL,

@@ -20,8 +20,8 @@ HEADER = f"""\
 --
 -- GENERATED from allocator_dagster/storage/schema.py -- do not edit by hand. Regenerate with:
 --     {REGENERATE_COMMAND}
--- allocator_dagster_tests/test_schema.py proves that this file matches the metadata and that
--- applying it builds the same database as the Alembic migrations (storage/migrations).
+-- allocator_dagster_tests/storage/test_schema.py proves that this file matches the metadata
+-- and that applying it builds the same database as the Alembic migrations (storage/migrations).
 """
 
 

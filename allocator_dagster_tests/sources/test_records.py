@@ -16,8 +16,8 @@ from allocator_dagster.sources.records import (
     validate_pool_records,
 )
 
-FIXTURE = Path(__file__).parent / "fixtures" / "defillama" / "pools.json"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "defillama" / "pools_2026-07-31.json"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "defillama" / "pools.json"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "defillama" / "pools_2026-07-31.json"
 
 
 def record(**overrides) -> dict:

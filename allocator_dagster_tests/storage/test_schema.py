@@ -47,7 +47,7 @@ from allocator_dagster.storage.schema import (
 )
 from allocator_dagster_tests.conftest import create_pg_database, drop_pg_database
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_SQL = REPO_ROOT / "sql" / "schema.sql"
 NOW = datetime(2025, 3, 1, 6, 30, 15, 123456, tzinfo=UTC)
 

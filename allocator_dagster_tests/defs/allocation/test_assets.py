@@ -7,16 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import sqlalchemy as sa
-import yaml
-from dagster import AssetSelection, DagsterInstance, materialize
 
-from allocator_dagster.defs.allocation.assets import allocation_chain, pool_daily_metrics
-from allocator_dagster.defs.allocation.checks import ALLOCATION_CHECKS, POOL_CHECKS
-from allocator_dagster.defs.resources import (
-    AllocationResource,
-    DatabaseResource,
-    PoolSourceResource,
-)
 from allocator_dagster.model import pool_tokens
 from allocator_dagster.storage import allocations as store
 from allocator_dagster.storage import get_engine
@@ -26,63 +17,21 @@ from allocator_dagster.storage.schema import (
     blacklisted_tokens,
     daily_ledger,
 )
-from allocator_dagster.storage.schema import (
-    pool_daily_metrics as pool_table,
+from allocator_dagster_tests.support.allocation_runs import (
+    chain_resources,
+    checks_passed,
+    run_days,
+    write_params_file,
 )
 
 DAY1 = dt.date(2026, 3, 1)
-SAMPLE_POOLS = 400
-ASSETS = [pool_daily_metrics, allocation_chain, *POOL_CHECKS, *ALLOCATION_CHECKS]
-
-
-def _resources(database_url: str, params_file: Path | None = None, solver: str = "convex") -> dict:
-    return {
-        "database": DatabaseResource(database_url=database_url),
-        "pool_source": PoolSourceResource(sample_pools=SAMPLE_POOLS),
-        "allocation": AllocationResource(parameters_file=str(params_file or ""), solver=solver),
-    }
-
-
-def _params_file(tmp_path: Path, **overrides) -> Path:
-    path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(overrides))
-    return path
-
-
-def run_days(
-    resources: dict,
-    start: dt.date,
-    end: dt.date | None = None,
-    *,
-    config: dict | None = None,
-    selection=None,
-):
-    end = end or start
-    tags = {
-        "dagster/asset_partition_range_start": start.isoformat(),
-        "dagster/asset_partition_range_end": end.isoformat(),
-    }
-    run_config = {"ops": {"allocation_chain": {"config": config}}} if config else None
-    return materialize(
-        ASSETS,
-        instance=DagsterInstance.ephemeral(),
-        resources=resources,
-        tags=tags,
-        run_config=run_config,
-        selection=selection,
-        raise_on_error=False,
-    )
-
-
-def _checks_passed(result) -> dict[str, bool]:
-    return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
 
 
 def test_chain_runs_a_range_in_date_order_and_rematerialising_replaces(database_url: str) -> None:
-    resources = _resources(database_url)
+    resources = chain_resources(database_url)
     result = run_days(resources, DAY1, DAY1 + dt.timedelta(days=2))
     assert result.success
-    assert all(_checks_passed(result).values()), _checks_passed(result)
+    assert all(checks_passed(result).values()), checks_passed(result)
     checked = {
         e.check_name: e.metadata["days_checked"].value
         for e in result.get_asset_check_evaluations()
@@ -123,7 +72,7 @@ def test_chain_runs_a_range_in_date_order_and_rematerialising_replaces(database_
 
 
 def test_day_without_the_previous_day_is_refused_with_a_clear_error(database_url: str) -> None:
-    resources = _resources(database_url)
+    resources = chain_resources(database_url)
     assert run_days(resources, DAY1).success
     result = run_days(resources, DAY1 + dt.timedelta(days=5))
     assert not result.success
@@ -134,7 +83,7 @@ def test_day_without_the_previous_day_is_refused_with_a_clear_error(database_url
 
 
 def test_yield_only_day_places_only_the_idle_cash(database_url: str, tmp_path: Path) -> None:
-    params = _params_file(
+    params = write_params_file(
         tmp_path,
         tvl_limit_percentage=1.0,
         position_max_pct_pool_tvl=1.0,
@@ -148,7 +97,7 @@ def test_yield_only_day_places_only_the_idle_cash(database_url: str, tmp_path: P
         min_pools=4,
         min_position_usd=10_000,
     )
-    resources = _resources(database_url, params)
+    resources = chain_resources(database_url, params)
     # day 1 pays the move costs before it earns anything, so day 2 starts with less capital and
     # positions at the 30 % cap break it (a full reallocation); from day 3 the capital grows
     day3 = DAY1 + dt.timedelta(days=2)
@@ -166,7 +115,7 @@ def test_yield_only_day_places_only_the_idle_cash(database_url: str, tmp_path: P
 
 
 def test_blacklisted_held_token_forces_an_exit(database_url: str) -> None:
-    resources = _resources(database_url)
+    resources = chain_resources(database_url)
     assert run_days(resources, DAY1).success
     engine = get_engine(database_url)
     with engine.connect() as conn:
@@ -186,7 +135,7 @@ def test_blacklisted_held_token_forces_an_exit(database_url: str) -> None:
         )
     result = run_days(resources, DAY1 + dt.timedelta(days=1))
     assert result.success
-    assert all(_checks_passed(result).values())
+    assert all(checks_passed(result).values())
     with engine.connect() as conn:
         day2 = store.read_allocation(conn, DAY1 + dt.timedelta(days=1))
     assert day1.amounts[pool] > 0
@@ -205,9 +154,9 @@ def test_infeasible_day_keeps_the_previous_allocation_in_force(
     database_url: str, tmp_path: Path
 ) -> None:
     engine = get_engine(database_url)
-    assert run_days(_resources(database_url), DAY1).success
-    impossible = _params_file(tmp_path, min_pools=5000, min_position_usd=1000)
-    result = run_days(_resources(database_url, impossible), DAY1 + dt.timedelta(days=1))
+    assert run_days(chain_resources(database_url), DAY1).success
+    impossible = write_params_file(tmp_path, min_pools=5000, min_position_usd=1000)
+    result = run_days(chain_resources(database_url, impossible), DAY1 + dt.timedelta(days=1))
     assert result.success  # an infeasible day is a recorded outcome, not a crash
     with engine.connect() as conn:
         day2 = store.read_allocation(conn, DAY1 + dt.timedelta(days=1))
@@ -226,73 +175,9 @@ def test_infeasible_day_keeps_the_previous_allocation_in_force(
 
 
 def test_milp_backend_runs_the_chain(database_url: str, tmp_path: Path) -> None:
-    result = run_days(_resources(database_url, solver="milp"), DAY1)
+    result = run_days(chain_resources(database_url, solver="milp"), DAY1)
     assert result.success
     with get_engine(database_url).connect() as conn:
         day = store.read_allocation(conn, DAY1)
     assert day.report["backend"] == "milp"
     assert sum(day.amounts.values()) == Decimal("10000000.00")
-
-
-def test_checks_fail_when_a_stored_allocation_breaks_a_limit(database_url: str) -> None:
-    resources = _resources(database_url)
-    assert run_days(resources, DAY1).success
-    engine = get_engine(database_url)
-    with engine.begin() as conn:
-        rows = conn.execute(
-            sa.select(asset_allocation_details.c.pool_id, asset_allocation_details.c.amount_usd)
-            .where(asset_allocation_details.c.allocation_date == DAY1)
-            .order_by(asset_allocation_details.c.amount_usd.desc())
-        ).all()
-        (big, big_amount), (small, small_amount) = rows[0], rows[-1]
-        # move almost everything of the smallest position into the largest: caps break, sums hold
-        moved = small_amount - Decimal("1.00")
-        for pool, amount in ((big, big_amount + moved), (small, Decimal("1.00"))):
-            conn.execute(
-                asset_allocation_details.update()
-                .where(
-                    asset_allocation_details.c.allocation_date == DAY1,
-                    asset_allocation_details.c.pool_id == pool,
-                )
-                .values(amount_usd=amount)
-            )
-    checks_only = run_days(
-        resources, DAY1, selection=AssetSelection.checks_for_assets("asset_allocations")
-    )
-    passed = _checks_passed(checks_only)
-    assert passed["limits_hold"] is False
-    assert passed["details_add_up"] is True
-
-
-def test_pool_checks_fail_on_bad_stored_metrics(database_url: str) -> None:
-    resources = _resources(database_url)
-    day2 = DAY1 + dt.timedelta(days=1)
-    assert run_days(resources, DAY1, day2).success
-    engine = get_engine(database_url)
-    with engine.begin() as conn:
-        pools = (
-            conn.execute(
-                sa.select(pool_table.c.pool_id)
-                .where(pool_table.c.metric_date == day2)
-                .order_by(pool_table.c.pool_id)
-            )
-            .scalars()
-            .all()
-        )
-        # most of the day vanished (a partial answer) and one forecast is infinite
-        conn.execute(
-            pool_table.delete().where(
-                pool_table.c.metric_date == day2,
-                pool_table.c.pool_id.in_(pools[: int(len(pools) * 0.7)]),
-            )
-        )
-        conn.execute(
-            pool_table.update()
-            .where(pool_table.c.metric_date == day2, pool_table.c.pool_id == pools[-1])
-            .values(tvl_forecast=float("inf"))
-        )
-    checks_only = run_days(
-        resources, day2, selection=AssetSelection.checks_for_assets("pool_daily_metrics")
-    )
-    passed = _checks_passed(checks_only)
-    assert passed == {"no_duplicate_pools": True, "finite_values": False, "row_count_sane": False}

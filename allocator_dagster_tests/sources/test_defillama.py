@@ -31,7 +31,7 @@ from allocator_dagster_tests.support.fake_defillama import FakeDefiLlama
 
 fake_defillama = fake_server.fake_defillama  # the fixture: a fresh fake API for each test
 
-FIXTURES = Path(__file__).parent / "fixtures" / "defillama"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "defillama"
 CHART_POOLS = sorted(p.stem for p in (FIXTURES / "chart").glob("*.json"))
 SAVE_DAY = date(2026, 7, 31)
 

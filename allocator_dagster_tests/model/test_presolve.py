@@ -1,6 +1,6 @@
 """The dominance presolve: it never removes held pools, never changes the optimum, and does
 nothing for the diluted model. The optimum is checked with the independent reference of
-test_solvers (scipy/HiGHS from MODEL.md), not with the backends alone."""
+support.references (scipy/HiGHS from MODEL.md), not with the backends alone."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from allocator_dagster_tests.support.instances import (
     random_holdings,
     universe_of,
 )
-from allocator_dagster_tests.test_solvers import SETTINGS, reference_linear
+from allocator_dagster_tests.support.references import SETTINGS, reference_linear
 
 
 def dominated_instance(seed: int, yield_model: str = "linear"):

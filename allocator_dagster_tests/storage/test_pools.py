@@ -32,7 +32,7 @@ from allocator_dagster.storage.pools import (
 )
 from allocator_dagster.storage.schema import pool_daily_metrics, pool_rejections
 
-FIXTURE = Path(__file__).parent / "fixtures" / "defillama" / "pools.json"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "defillama" / "pools.json"
 DAY = date(2026, 3, 10)
 STAMP = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 

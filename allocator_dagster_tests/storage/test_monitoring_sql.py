@@ -18,7 +18,7 @@ from allocator_dagster.profit_split.policy import Proposal, Split
 from allocator_dagster.storage import profit_split as store
 
 D = Decimal
-SQL_DIR = Path(__file__).resolve().parents[1] / "sql" / "monitoring"
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql" / "monitoring"
 on_postgresql = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 # The queries exactly as the specification ("Profit Rebalancer - Dynamic Allocation Manager",

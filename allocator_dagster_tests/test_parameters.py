@@ -1,0 +1,81 @@
+"""Allocation parameters and dynamic lists of MODEL.md: ranges, defaults, validation.
+
+Every expectation here is derived from MODEL.md (the contract), not from the implementation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from allocator_dagster.parameters import (
+    FRACTION_FIELDS,
+    ParameterError,
+    parameters_from_mapping,
+)
+
+
+class TestParameters:
+    @pytest.mark.parametrize("name", FRACTION_FIELDS)
+    @pytest.mark.parametrize("value", [-0.01, 1.01, 5.0, math.nan, math.inf])
+    def test_fraction_outside_unit_interval_is_rejected_naming_the_field(self, name, value):
+        with pytest.raises(ParameterError) as info:
+            parameters_from_mapping({name: value})
+        assert name in str(info.value)
+
+    @pytest.mark.parametrize("name", FRACTION_FIELDS)
+    @pytest.mark.parametrize("value", [0.0, 1.0, 0.05])
+    def test_fraction_bounds_are_inclusive(self, name, value):
+        p, _ = parameters_from_mapping({name: value})
+        assert getattr(p, name) == value
+
+    def test_min_pools_without_min_position_is_invalid(self):
+        with pytest.raises(ParameterError) as info:
+            parameters_from_mapping({"min_pools": 3, "min_position_usd": 0})
+        message = str(info.value)
+        assert "min_pools" in message and "min_position_usd" in message
+
+    def test_min_pools_zero_with_zero_minimum_is_valid(self):
+        p, _ = parameters_from_mapping({"min_pools": 0, "min_position_usd": 0})
+        assert p.min_pools == 0 and p.min_position_usd == 0
+
+    @pytest.mark.parametrize("field", ["tvl_limit_pct", "approved_token", "minPools"])
+    def test_unknown_field_is_rejected_naming_it(self, field):
+        with pytest.raises(ParameterError) as info:
+            parameters_from_mapping({field: 1})
+        assert field in str(info.value)
+
+    def test_error_message_names_the_source(self):
+        with pytest.raises(ParameterError) as info:
+            parameters_from_mapping({"group1_max_pct": 2}, source="PARAMS.yaml")
+        assert "PARAMS.yaml" in str(info.value) and "group1_max_pct" in str(info.value)
+
+    @pytest.mark.parametrize(
+        "data, field",
+        [
+            ({"yield_model": "quadratic"}, "yield_model"),
+            ({"gas_usd": {"Ethereum": -1.0}}, "gas_usd"),
+            ({"cost_horizon_days": 0}, "cost_horizon_days"),
+            ({"min_pools": -1}, "min_pools"),
+            ({"pool_groups": {"p1": 4}}, "pool_groups"),
+            ({"approved_tokens": "USDC"}, "approved_tokens"),
+        ],
+    )
+    def test_other_invalid_values_name_their_field(self, data, field):
+        with pytest.raises(ParameterError) as info:
+            parameters_from_mapping(data)
+        assert field in str(info.value)
+
+    def test_mapping_is_split_into_parameters_and_lists(self):
+        p, lst = parameters_from_mapping(
+            {
+                "approved_tokens": ["USDT", "USDC", "USDC"],
+                "approved_protocols": ["aave-v3"],
+                "min_pools": 2,
+                "min_position_usd": 100,
+            }
+        )
+        assert p.min_pools == 2
+        assert lst.approved_tokens == ("USDC", "USDT")
+        assert lst.approved_protocols == ("aave-v3",)
