@@ -9,9 +9,9 @@ lists ("what would we do today with that day's data").
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from functools import partial
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -31,12 +31,15 @@ from allocator_dagster.paper_trading import roll_forward
 from allocator_dagster.parameters import AllocationParameters, DynamicLists
 from allocator_dagster.rebalance import AllocationReport, decide_with_problem
 from allocator_dagster.snapshots import Snapshot, hash_holdings, hash_universe, take_snapshot
-from allocator_dagster.solvers import BACKENDS, solver_versions
+from allocator_dagster.solvers import BACKENDS, Backend, solver_versions
 from allocator_dagster.storage import allocations as store
 from allocator_dagster.storage.lists import read_lists
 from allocator_dagster.storage.pools import load_pool_day
 
-SNAPSHOT_POLICIES = ("reproduce", "fresh")
+# reproduce: solve from the snapshot the day already has; fresh: snapshot today's parameters.
+SnapshotPolicy = Literal["reproduce", "fresh"]
+SNAPSHOT_POLICIES: tuple[SnapshotPolicy, ...] = get_args(SnapshotPolicy)
+SnapshotUsed = Literal["new", "stored"]
 # Stored amounts are whole cents and every limit sits on the cent grid, so a stored allocation
 # must meet its limits exactly: half a cent absorbs float noise, one cent over is a breach.
 STORED_TOLERANCE_USD = HALF_CENT_USD
@@ -51,13 +54,14 @@ class AllocationSettings:
     """Configuration of the chain (the Dagster resource builds one)."""
 
     parameters: AllocationParameters
-    backend: str = "convex"
+    backend: Backend = Backend.CONVEX
     initial_capital_usd: Decimal = Decimal("10000000.00")
     paper_trading: bool = True
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ValueError(f"solver backend must be one of {BACKENDS}, got {self.backend!r}")
+        object.__setattr__(self, "backend", Backend(self.backend))
 
 
 @dataclass
@@ -65,7 +69,7 @@ class DayOutcome:
     day: dt.date
     report: AllocationReport
     snapshot: Snapshot
-    snapshot_used: str  # "new" | "stored"
+    snapshot_used: SnapshotUsed
     universe: pd.DataFrame
     holdings: Holdings
     previous_hash: str | None
@@ -144,7 +148,7 @@ def run_day(
     day: dt.date,
     settings: AllocationSettings,
     *,
-    snapshot_policy: str = "reproduce",
+    snapshot_policy: SnapshotPolicy = "reproduce",
     force_reasons: list[str] | None = None,
     successor_in_run: bool = False,
 ) -> DayOutcome:
@@ -159,86 +163,22 @@ def run_day(
         raise ValueError(
             f"snapshot policy must be one of {SNAPSHOT_POLICIES}, got {snapshot_policy!r}"
         )
-    universe = load_pool_day(engine, day)
-    if universe.empty:
-        raise DayInputError(
-            f"no pool metrics stored for {day}: materialise pool_daily_metrics for {day} first"
-        )
+    universe = _pool_day(engine, day)
     with engine.begin() as conn:
-        holdings, first_day = _holdings_for(conn, day, settings)
-        if first_day:
-            store.write_holdings(conn, day, holdings, source="initial")
+        holdings = _start_balances(conn, day, settings)
         stored = store.snapshot_in_force(conn, day) if snapshot_policy == "reproduce" else None
         previous = store.read_allocation(conn, day)
         if snapshot_policy == "fresh" and not successor_in_run:
-            following = store.read_allocation(conn, day + dt.timedelta(days=1))
-            if following is not None:
-                raise DayInputError(
-                    f"a fresh re-run of {day} changes the balances of {following.allocation_date}, which "
-                    f"already has an allocation: re-run {day} together with the days after it (a range up "
-                    "to the last allocated day), or use snapshot=reproduce"
-                )
+            _refuse_orphaning_the_next_day(conn, day)
         if force_reasons is None and snapshot_policy == "reproduce" and previous is not None:
             # a day forced by the sensor is reproduced with the same reasons
             force_reasons = (previous.report.get("reproduction") or {}).get("force_reasons") or None
-        metrics_hash = hash_universe(universe)
-        if stored is None:
-            versions = {"backend": settings.backend, **solver_versions()}
-            snapshot = take_snapshot(
-                day,
-                settings.parameters,
-                read_lists(conn),
-                universe,
-                holdings,
-                mode="original" if snapshot_policy == "reproduce" else "fresh",
-                solver_versions=versions,
-                metrics_hash=metrics_hash,
-            )
-            snapshot_used = "new"
-        else:
-            snapshot, snapshot_used = stored, "stored"
-        inputs_match = (
-            snapshot.metrics_hash == metrics_hash
-            and snapshot.balances_hash == hash_holdings(holdings)
+        snapshot, snapshot_used, inputs_match = _snapshot_for(
+            conn, day, settings, universe, holdings, stored, snapshot_policy
         )
-        backend = snapshot.solver_versions.get("backend", settings.backend)
-        try:
-            report, problem, ineligible = decide_with_problem(
-                universe,
-                holdings,
-                snapshot.parameters,
-                snapshot.lists,
-                backend,
-                force_reasons=force_reasons,
-            )
-        except ModelInputError as exc:
-            raise DayInputError(f"{day}: {exc}") from None
-        amounts = {line.pool: line.amount_usd for line in report.lines}
-        problems: list[str] = []
-        if report.is_new_allocation:
-            problems = [
-                v.message
-                for v in allocation_violations(
-                    universe,
-                    holdings,
-                    snapshot.parameters,
-                    snapshot.lists,
-                    amounts,
-                    report.total_usd,
-                    built=(problem, ineligible),
-                )
-            ]
-            if problems:
-                # never store an allocation that breaks the model: keep the last good one in force
-                raise RuntimeError(
-                    f"{day}: the solver's allocation breaks the model: " + "; ".join(problems)
-                )
-        snapshot_id = (
-            snapshot.snapshot_id
-            if snapshot.snapshot_id is not None
-            else store.save_snapshot(conn, snapshot)
-        )
-        snapshot = Snapshot(**{**snapshot.__dict__, "snapshot_id": snapshot_id})
+        report, problems = _solve(day, universe, holdings, snapshot, settings, force_reasons)
+        if snapshot.snapshot_id is None:
+            snapshot = replace(snapshot, snapshot_id=store.save_snapshot(conn, snapshot))
         reproduction = {
             "policy": snapshot_policy,
             "snapshot_used": snapshot_used,
@@ -247,8 +187,7 @@ def run_day(
             "inputs_match_snapshot": inputs_match,
             "force_reasons": list(force_reasons or []),
         }
-        outcome = partial(
-            DayOutcome,
+        outcome = DayOutcome(
             day=day,
             report=report,
             snapshot=snapshot,
@@ -257,32 +196,165 @@ def run_day(
             holdings=holdings,
             previous_hash=reproduction["previous_hash"],
             inputs_match_snapshot=inputs_match,
+            next_holdings=None,
             limit_violations=problems,
         )
-        if snapshot_policy == "reproduce" and reproduction["matched"] is False:
-            # keep the stored record (and the next day's ledger) as they are; say what happened
-            store.record_reproduction(
-                conn, day, {**reproduction, "attempted_hash": report.result_hash}
-            )
-            return outcome(next_holdings=None, written=False)
-        store.write_allocation(conn, day, report, snapshot_id, extra={"reproduction": reproduction})
-        next_holdings = None
-        if settings.paper_trading:
-            observed = dict(
-                zip(universe["pool"].astype(str), universe["apy"].astype(float), strict=True)
-            )
-            executed = amounts if report.is_new_allocation else None
-            next_holdings = roll_forward(
+        return _store(conn, outcome, settings, reproduction)
+
+
+def _pool_day(engine: sa.Engine, day: dt.date) -> pd.DataFrame:
+    """The day's stored pool universe; a day without one cannot run."""
+    universe = load_pool_day(engine, day)
+    if universe.empty:
+        raise DayInputError(
+            f"no pool metrics stored for {day}: materialise pool_daily_metrics for {day} first"
+        )
+    return universe
+
+
+def _start_balances(conn: sa.Connection, day: dt.date, settings: AllocationSettings) -> Holdings:
+    """The day's start balances; the ledger's first day stores the initial capital."""
+    holdings, first_day = _holdings_for(conn, day, settings)
+    if first_day:
+        store.write_holdings(conn, day, holdings, source="initial")
+    return holdings
+
+
+def _refuse_orphaning_the_next_day(conn: sa.Connection, day: dt.date) -> None:
+    """A fresh re-run alone would change balances the next day's allocation started from."""
+    following = store.read_allocation(conn, day + dt.timedelta(days=1))
+    if following is not None:
+        raise DayInputError(
+            f"a fresh re-run of {day} changes the balances of {following.allocation_date}, which "
+            f"already has an allocation: re-run {day} together with the days after it (a range up "
+            "to the last allocated day), or use snapshot=reproduce"
+        )
+
+
+def _snapshot_for(
+    conn: sa.Connection,
+    day: dt.date,
+    settings: AllocationSettings,
+    universe: pd.DataFrame,
+    holdings: Holdings,
+    stored: Snapshot | None,
+    snapshot_policy: SnapshotPolicy,
+) -> tuple[Snapshot, SnapshotUsed, bool]:
+    """(snapshot, "new" or "stored", whether today's inputs are the snapshot's inputs)."""
+    metrics_hash = hash_universe(universe)
+    if stored is None:
+        versions = {"backend": settings.backend.value, **solver_versions()}  # plain data
+        snapshot = take_snapshot(
+            day,
+            settings.parameters,
+            read_lists(conn),
+            universe,
+            holdings,
+            mode="original" if snapshot_policy == "reproduce" else "fresh",
+            solver_versions=versions,
+            metrics_hash=metrics_hash,
+        )
+        snapshot_used = "new"
+    else:
+        snapshot, snapshot_used = stored, "stored"
+    inputs_match = (
+        snapshot.metrics_hash == metrics_hash and snapshot.balances_hash == hash_holdings(holdings)
+    )
+    return snapshot, snapshot_used, inputs_match
+
+
+def _solve(
+    day: dt.date,
+    universe: pd.DataFrame,
+    holdings: Holdings,
+    snapshot: Snapshot,
+    settings: AllocationSettings,
+    force_reasons: list[str] | None,
+) -> tuple[AllocationReport, list[str]]:
+    """The decision under the snapshot's parameters and lists, proven sound before it is stored.
+
+    Returns the report and the limit violations of a new allocation, which are always empty:
+    an allocation that breaks the model raises, and the last good one stays in force.
+    """
+    backend = Backend(snapshot.solver_versions.get("backend", settings.backend))
+    try:
+        report, problem, ineligible = decide_with_problem(
+            universe,
+            holdings,
+            snapshot.parameters,
+            snapshot.lists,
+            backend,
+            force_reasons=force_reasons,
+        )
+    except ModelInputError as exc:
+        raise DayInputError(f"{day}: {exc}") from None
+    problems: list[str] = []
+    if report.is_new_allocation:
+        problems = [
+            v.message
+            for v in allocation_violations(
+                universe,
                 holdings,
-                executed,
-                observed,
-                gas_usd={line.pool: line.gas_usd for line in report.lines} if executed else None,
-                conversion_usd={line.pool: line.conversion_usd for line in report.lines}
-                if executed
-                else None,
+                snapshot.parameters,
+                snapshot.lists,
+                _amounts(report),
+                report.total_usd,
+                built=(problem, ineligible),
             )
-            store.write_holdings(conn, day + dt.timedelta(days=1), next_holdings, source="paper")
-    return outcome(next_holdings=next_holdings)
+        ]
+        if problems:
+            raise RuntimeError(
+                f"{day}: the solver's allocation breaks the model: " + "; ".join(problems)
+            )
+    return report, problems
+
+
+def _store(
+    conn: sa.Connection, outcome: DayOutcome, settings: AllocationSettings, reproduction: dict
+) -> DayOutcome:
+    """Write the allocation and, on paper, the next day's balances.
+
+    In reproduce mode a result that differs from the stored one is only recorded: the stored
+    record (and the next day's ledger) stay as they are.
+    """
+    day, report = outcome.day, outcome.report
+    if reproduction["policy"] == "reproduce" and reproduction["matched"] is False:
+        store.record_reproduction(conn, day, {**reproduction, "attempted_hash": report.result_hash})
+        return replace(outcome, written=False)
+    store.write_allocation(
+        conn, day, report, outcome.snapshot.snapshot_id, extra={"reproduction": reproduction}
+    )
+    if not settings.paper_trading:
+        return outcome
+    next_holdings = _paper_trade(conn, day, outcome.universe, outcome.holdings, report)
+    return replace(outcome, next_holdings=next_holdings)
+
+
+def _amounts(report: AllocationReport) -> dict[str, Decimal]:
+    return {line.pool: line.amount_usd for line in report.lines}
+
+
+def _paper_trade(
+    conn: sa.Connection,
+    day: dt.date,
+    universe: pd.DataFrame,
+    holdings: Holdings,
+    report: AllocationReport,
+) -> Holdings:
+    """Execute the decision on paper at the day's observed APYs; store the next day's balances."""
+    observed = dict(zip(universe["pool"].astype(str), universe["apy"].astype(float), strict=True))
+    executed = _amounts(report) if report.is_new_allocation else None
+    next_holdings = roll_forward(
+        holdings,
+        executed,
+        observed,
+        gas_usd={line.pool: line.gas_usd for line in report.lines} if executed else None,
+        conversion_usd={line.pool: line.conversion_usd for line in report.lines}
+        if executed
+        else None,
+    )
+    store.write_holdings(conn, day + dt.timedelta(days=1), next_holdings, source="paper")
+    return next_holdings
 
 
 CHECK_CATEGORIES = tuple(kind.value for kind in ViolationKind)

@@ -3,12 +3,14 @@
 - `sample`: the bundled deterministic universe; the forecast reads the sample's own history, so
   a day's rows never depend on which other days happen to be stored.
 - `defillama`: today's `/pools` snapshot from the live API (history is built by storing every
-  day, or imported with `allocator pools import-history`); a past day must already be stored.
+  day, or imported with `allocator pools import-history`, i.e. `import_history` below); a past
+  day must already be stored.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -17,11 +19,15 @@ import pandas as pd
 import sqlalchemy as sa
 
 from allocator_dagster.forecast import LOOKBACK_DAYS, attach_forecast
-from allocator_dagster.sources.records import Rejection
+from allocator_dagster.sources.defillama import DefiLlamaClient, fetch_history
+from allocator_dagster.sources.records import PoolSource, Rejection
 from allocator_dagster.sources.sample import SampleUniverse
-from allocator_dagster.storage.pools import load_pool_day, load_pool_history, replace_pool_day
-
-POOL_SOURCES = ("sample", "defillama")
+from allocator_dagster.storage.pools import (
+    load_pool_day,
+    load_pool_history,
+    replace_pool_day,
+    upsert_pool_rows,
+)
 
 
 class PoolDataError(RuntimeError):
@@ -31,7 +37,7 @@ class PoolDataError(RuntimeError):
 @dataclass
 class IngestResult:
     day: dt.date
-    source: str
+    source: PoolSource
     universe: pd.DataFrame
     rejections: list[Rejection] = field(default_factory=list)
     stored_rows: int = 0
@@ -55,8 +61,8 @@ def ingest_sample_day(
         else pd.DataFrame(columns=["date", "pool", "tvlUsd", "apy", "apyBase", "apyReward"])
     )
     frame = attach_forecast(universe, history, day)
-    stored = replace_pool_day(engine, day, frame, rejections, source="sample")
-    return IngestResult(day, "sample", frame, rejections, stored)
+    stored = replace_pool_day(engine, day, frame, rejections, source=PoolSource.SAMPLE)
+    return IngestResult(day, PoolSource.SAMPLE, frame, rejections, stored)
 
 
 def ingest_defillama_day(
@@ -75,12 +81,65 @@ def ingest_defillama_day(
                 f"the DefiLlama /pools endpoint only serves today ({today}); no snapshot of {day} is "
                 f"stored. Import past days with `allocator pools import-history`."
             )
-        return IngestResult(day, "defillama", stored, [], len(stored), reused_stored_day=True)
+        return IngestResult(
+            day, PoolSource.DEFILLAMA, stored, [], len(stored), reused_stored_day=True
+        )
     universe, rejections = fetch_today()
     history = load_pool_history(engine, before=day, days=LOOKBACK_DAYS)
     frame = attach_forecast(universe, history, day)
-    stored_rows = replace_pool_day(engine, day, frame, rejections, source="defillama")
-    return IngestResult(day, "defillama", frame, rejections, stored_rows)
+    stored_rows = replace_pool_day(engine, day, frame, rejections, source=PoolSource.DEFILLAMA)
+    return IngestResult(day, PoolSource.DEFILLAMA, frame, rejections, stored_rows)
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What `import_history` did: pools fetched, days and rows written, rows it rejected."""
+
+    pools_requested: int
+    pools_with_history: int
+    days_written: int
+    rows_written: int
+    first_day: dt.date | None
+    last_day: dt.date | None
+    rejections: tuple[tuple[str, Rejection], ...] = field(default=())
+
+
+def import_history(
+    client: DefiLlamaClient,
+    engine: sa.Engine,
+    *,
+    pool_ids: Sequence[str],
+    start: dt.date,
+    end: dt.date,
+    progress: Callable[[int, int, str], None] | None = None,
+    universe: pd.DataFrame | None = None,
+) -> ImportSummary:
+    """Fetch `/chart` for each pool and store days start..end in `pool_daily_metrics`.
+
+    Every chart is fetched before anything is written, so an API failure leaves the database
+    untouched; then each day is written in its own transaction, replacing only these pools'
+    rows of that day, so re-running is idempotent and a day's other pools (a full `/pools`
+    snapshot stored by `fetch`) are kept.
+    """
+    fetched = fetch_history(
+        client, pool_ids=pool_ids, start=start, end=end, progress=progress, universe=universe
+    )
+    days = fetched.days
+    ingested_at = dt.datetime.now(dt.UTC)
+    rows = 0
+    for day, frame in days.items():
+        rows += upsert_pool_rows(
+            engine, day, frame, source=PoolSource.DEFILLAMA_CHART, ingested_at=ingested_at
+        )
+    return ImportSummary(
+        pools_requested=len(pool_ids),
+        pools_with_history=fetched.pools_with_history,
+        days_written=len(days),
+        rows_written=rows,
+        first_day=min(days) if days else None,
+        last_day=max(days) if days else None,
+        rejections=fetched.rejections,
+    )
 
 
 POOL_CHECKS = ("duplicates", "finite_values", "row_count")

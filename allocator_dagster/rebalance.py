@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
+from enum import StrEnum
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,7 @@ from allocator_dagster.model import (
     Holdings,
     Problem,
     SolveOutcome,
+    SolveStatus,
     build_problem,
     diagnose,
     evaluate,
@@ -30,10 +32,17 @@ from allocator_dagster.model import (
 )
 from allocator_dagster.money import CENT, cents_down, to_cents
 from allocator_dagster.parameters import AllocationParameters, DynamicLists, sha256_of
-from allocator_dagster.solvers import solve
+from allocator_dagster.solvers import Backend, solve
 from allocator_dagster.solvers.sensitivity import binding_limits
 
-DECISIONS = ("full", "yield-only", "forced", "hold")
+
+class Decision(StrEnum):
+    """What a day does with the portfolio (MODEL.md's rebalance decision), as stored."""
+
+    FULL = "full"  # reallocate everything
+    YIELD_ONLY = "yield-only"  # place only the idle cash
+    FORCED = "forced"  # a full reallocation a forced exit (or a sensor) demands
+    HOLD = "hold"  # infeasible or failed: the holdings stay as they are
 
 
 @dataclass(frozen=True)
@@ -76,10 +85,10 @@ class PoolLine:
 class AllocationReport:
     """Everything MODEL.md's "What every solve reports" asks for, for one day."""
 
-    status: str
-    decision: str
+    status: SolveStatus
+    decision: Decision
     reasons: list[str]
-    backend: str
+    backend: Backend
     total_usd: Decimal
     lines: list[PoolLine]
     daily_yield_usd: float
@@ -100,7 +109,7 @@ class AllocationReport:
 
     @property
     def is_new_allocation(self) -> bool:
-        return self.status in ("optimal", "feasible") and self.decision != "hold"
+        return self.status.has_solution and self.decision != Decision.HOLD
 
     def result_payload(self) -> dict[str, object]:
         """The deterministic part of the report (no timings): what `result_hash` covers."""
@@ -299,7 +308,7 @@ def _summary(reasons: dict[str, str]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def _alternative(name: str, outcome: SolveOutcome, evaluation: Evaluation | None) -> dict:
+def _alternative(outcome: SolveOutcome, evaluation: Evaluation | None) -> dict:
     if evaluation is None:
         return {"status": outcome.status}
     return {
@@ -316,7 +325,7 @@ def decide(
     holdings: Holdings,
     params: AllocationParameters,
     lists: DynamicLists,
-    backend: str = "convex",
+    backend: Backend = Backend.CONVEX,
     *,
     force_reasons: list[str] | None = None,
 ) -> AllocationReport:
@@ -335,7 +344,7 @@ def decide_with_problem(
     holdings: Holdings,
     params: AllocationParameters,
     lists: DynamicLists,
-    backend: str = "convex",
+    backend: Backend = Backend.CONVEX,
     *,
     force_reasons: list[str] | None = None,
 ) -> tuple[AllocationReport, Problem, dict[str, str]]:
@@ -352,7 +361,7 @@ def _decide(
     universe: pd.DataFrame,
     holdings: Holdings,
     params: AllocationParameters,
-    backend: str,
+    backend: Backend,
     force_reasons: list[str] | None,
 ) -> AllocationReport:
     total = holdings.total_usd
@@ -364,51 +373,51 @@ def _decide(
         "ineligible_summary": _summary(ineligible),
     }
     if total <= 0:
-        no_capital = SolveOutcome("infeasible", None, backend, 0.0, message="no capital")
+        no_capital = SolveOutcome(SolveStatus.INFEASIBLE, None, backend, 0.0, message="no capital")
         return _hold(problem, no_capital, universe, holdings, common, params.pool_groups)
     full = solve(problem, backend)
-    alternatives: dict[str, dict] = {}
+    alternatives: dict[Decision, dict] = {}
     # "feasible": a time limit stopped the search with a usable, not proven optimal, answer
     if full.x is None:
         return _hold(problem, full, universe, holdings, common, params.pool_groups)
     full_eval = evaluate(problem, full.x)
-    alternatives["full"] = _alternative("full", full, full_eval)
+    alternatives[Decision.FULL] = _alternative(full, full_eval)
     exactness = list(full.exactness)
     seconds = full.solve_seconds
     chosen = full
     chosen_problem = problem
     reasons: list[str] = []
     if problem.forced_exits or force_reasons:
-        decision = "forced"
+        decision = Decision.FORCED
         reasons += [f"forced exit: {e.reason}" for e in problem.forced_exits]
         reasons += [f"forced reallocation requested: {r}" for r in (force_reasons or [])]
     elif not problem.is_held.any():
-        decision = "full"
+        decision = Decision.FULL
         reasons.append("nothing is held yet: the whole capital is placed")
     else:
         yield_problem = problem.yield_only()
         only = solve(yield_problem, backend)
         seconds += only.solve_seconds
         if only.x is None:
-            decision = "full"
+            decision = Decision.FULL
             why = diagnose(yield_problem) or [f"yield-only problem is {only.status}"]
             reasons.append(
                 "yield-only is infeasible, so the portfolio is reallocated: " + "; ".join(why)
             )
-            alternatives["yield-only"] = {"status": only.status}
+            alternatives[Decision.YIELD_ONLY] = {"status": only.status}
         else:
             only_eval = evaluate(yield_problem, only.x)
-            alternatives["yield-only"] = _alternative("yield-only", only, only_eval)
+            alternatives[Decision.YIELD_ONLY] = _alternative(only, only_eval)
             gain = full_eval.horizon_value_usd - only_eval.horizon_value_usd
             if gain > params.min_improvement_usd:
-                decision = "full"
+                decision = Decision.FULL
                 reasons.append(
                     f"full reallocation earns {gain:,.2f} USD more over {params.cost_horizon_days} days "
                     f"after costs than placing only the idle cash (min_improvement_usd "
                     f"{params.min_improvement_usd:,.2f})"
                 )
             else:
-                decision = "yield-only"
+                decision = Decision.YIELD_ONLY
                 chosen, chosen_problem, full_eval = only, yield_problem, only_eval
                 exactness = list(only.exactness)
                 reasons.append(
@@ -423,7 +432,9 @@ def _decide(
     x_cents = np.array([float(a) for a in amounts])
     evaluation = evaluate(chosen_problem, x_cents)
     return AllocationReport(
-        status="optimal" if chosen.status == "optimal" else "feasible",
+        status=SolveStatus.OPTIMAL
+        if chosen.status == SolveStatus.OPTIMAL
+        else SolveStatus.FEASIBLE,
         decision=decision,
         reasons=reasons,
         lines=_lines(
@@ -450,7 +461,7 @@ def _hold(
     overrides: dict[str, int],
 ) -> AllocationReport:
     """An infeasible or failed day: say why, keep the current holdings, allocate nothing new."""
-    if outcome.status == "infeasible":
+    if outcome.status == SolveStatus.INFEASIBLE:
         why = diagnose(problem) or [
             "the limits conflict in combination (no single rule explains it); solver: "
             + (outcome.message or "infeasible")
@@ -489,8 +500,10 @@ def _hold(
             )
         )
     return AllocationReport(
-        status="infeasible" if outcome.status == "infeasible" else "failed",
-        decision="hold",
+        status=SolveStatus.INFEASIBLE
+        if outcome.status == SolveStatus.INFEASIBLE
+        else SolveStatus.FAILED,
+        decision=Decision.HOLD,
         reasons=reasons,
         lines=lines,
         daily_yield_usd=0.0,

@@ -7,14 +7,18 @@ from datetime import UTC, date, datetime
 
 import click
 
-from allocator_dagster.pool_ingestion import PoolDataError, ingest_defillama_day, ingest_sample_day
-from allocator_dagster.sources import POOL_SOURCE_ENV, default_sample, pool_source
+from allocator_dagster.pool_ingestion import (
+    PoolDataError,
+    import_history,
+    ingest_defillama_day,
+    ingest_sample_day,
+)
+from allocator_dagster.sources import POOL_SOURCE_ENV, PoolSource, default_sample, pool_source
 from allocator_dagster.sources.defillama import (
     DEFAULT_BASE_URL,
     DefiLlamaClient,
     DefiLlamaError,
     default_history_window,
-    import_history,
     select_pools_for_import,
 )
 from allocator_dagster.storage import StorageError, get_engine, redact
@@ -133,7 +137,7 @@ def fetch_command(day: datetime | None, base_url: str | None, database_url: str 
         raise click.ClickException(str(exc)) from None
     engine = _engine(database_url)
     try:
-        if source == "sample":
+        if source == PoolSource.SAMPLE:
             result = ingest_sample_day(engine, the_day, default_sample())
         else:
             client = DefiLlamaClient(base_url=base_url or DEFAULT_BASE_URL)

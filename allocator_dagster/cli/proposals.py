@@ -27,7 +27,8 @@ from allocator_dagster.profit_split.daily import (
 )
 from allocator_dagster.profit_split.governance import PolicyError, ReviewPolicy
 from allocator_dagster.profit_split.metrics import SCENARIOS
-from allocator_dagster.profit_split.policy import CATEGORIES, Proposal, Split
+from allocator_dagster.profit_split.policy import Proposal, Proposer
+from allocator_dagster.profit_split.split import CATEGORIES, Split
 from allocator_dagster.profit_split.validation import ProposalValidationError
 from allocator_dagster.storage import DATABASE_URL_ENV, StorageError, get_engine
 from allocator_dagster.storage import profit_split as store
@@ -175,7 +176,7 @@ def review_command(
     except (store.ReviewError, store.ProposalNotFound) as exc:
         raise click.ClickException(str(exc)) from None
     row = outcome.proposal
-    if row.status == "active":
+    if row.status == store.ProposalStatus.ACTIVE:
         click.echo(
             f"proposal {row.id} approved by {row.reviewed_by}: {row.split.label()} "
             f"is in force from {_when(row.effective_from)}"
@@ -234,7 +235,7 @@ def propose_command(
         confidence=_pct(confidence),
         should_rebalance=split != current.split,
         reasoning=reasoning,
-        proposer="manual",
+        proposer=Proposer.MANUAL,
     )
     try:
         row = store.store_proposal(

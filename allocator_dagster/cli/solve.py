@@ -9,10 +9,10 @@ from decimal import Decimal
 import click
 
 from allocator_dagster.inputs import InputFileError, read_holdings_csv, read_pools_csv
-from allocator_dagster.model import Holdings, ModelInputError
+from allocator_dagster.model import Holdings, ModelInputError, SolveStatus
 from allocator_dagster.parameters import ParameterError, load_parameters_file
 from allocator_dagster.rebalance import AllocationReport, decide
-from allocator_dagster.solvers import BACKENDS
+from allocator_dagster.solvers import BACKENDS, Backend
 
 
 def render_table(report: AllocationReport) -> str:
@@ -76,7 +76,9 @@ def render_table(report: AllocationReport) -> str:
     show_default=True,
     help="USD held idle when there is no HOLDINGS.csv.",
 )
-@click.option("--solver", type=click.Choice(BACKENDS), default="convex", show_default=True)
+@click.option(
+    "--solver", type=click.Choice(BACKENDS), default=Backend.CONVEX.value, show_default=True
+)
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
@@ -97,7 +99,7 @@ def command(
             if holdings_path
             else Holdings.idle(Decimal(str(capital)))
         )
-        report = decide(universe, holdings, params, lists, solver)
+        report = decide(universe, holdings, params, lists, Backend(solver))
     except (InputFileError, ParameterError, ModelInputError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -105,5 +107,5 @@ def command(
         click.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True, ensure_ascii=False))
     else:
         click.echo(render_table(report))
-    if report.status != "optimal":
+    if report.status != SolveStatus.OPTIMAL:
         sys.exit(1)

@@ -27,7 +27,6 @@ from allocator_dagster.daily_allocation import AllocationSettings
 from allocator_dagster.money import to_cents, whole_cents
 from allocator_dagster.parameters import AllocationParameters, load_parameters_file
 from allocator_dagster.pool_ingestion import (
-    POOL_SOURCES,
     IngestResult,
     ingest_defillama_day,
     ingest_sample_day,
@@ -42,6 +41,7 @@ from allocator_dagster.profit_split.governance import (
 )
 from allocator_dagster.profit_split.llm import LLMConfig, LLMProposer
 from allocator_dagster.profit_split.policy import AutoApprovePolicy, RulesProposer
+from allocator_dagster.sources import POOL_SOURCES
 from allocator_dagster.sources.defillama import DEFAULT_BASE_URL
 from allocator_dagster.storage import get_engine
 from allocator_dagster.storage.lists import seed_lists_if_empty

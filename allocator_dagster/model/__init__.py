@@ -33,7 +33,7 @@ from allocator_dagster.model.problem import (
     Problem,
     build_problem,
 )
-from allocator_dagster.model.results import BindingLimit, ExactnessNote, SolveOutcome
+from allocator_dagster.model.results import BindingLimit, ExactnessNote, SolveOutcome, SolveStatus
 
 __all__ = [
     "CAP_NAMES",
@@ -48,6 +48,7 @@ __all__ = [
     "ModelInputError",
     "Problem",
     "SolveOutcome",
+    "SolveStatus",
     "Violation",
     "ViolationKind",
     "build_problem",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import numpy as np
 
@@ -41,11 +42,27 @@ class ExactnessNote:
         return {"part": self.part, "treatment": self.treatment, "exact": self.exact}
 
 
+class SolveStatus(StrEnum):
+    """How a solve ended; also the stored status of a day's allocation (`asset_allocations`).
+
+    `feasible`: a time limit stopped the search with a usable, not proven optimal, answer.
+    """
+
+    OPTIMAL = "optimal"
+    FEASIBLE = "feasible"
+    INFEASIBLE = "infeasible"
+    FAILED = "failed"
+
+    @property
+    def has_solution(self) -> bool:
+        return self in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE)
+
+
 @dataclass
 class SolveOutcome:
     """What a backend returns for one problem: amounts in USD for `problem.pool_ids`."""
 
-    status: str  # optimal | infeasible | failed
+    status: SolveStatus
     x: np.ndarray | None
     backend: str
     solve_seconds: float

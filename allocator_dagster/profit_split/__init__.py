@@ -8,15 +8,13 @@ from allocator_dagster.profit_split.distribution import distribute, distribution
 from allocator_dagster.profit_split.llm import LLMConfig, LLMProposer
 from allocator_dagster.profit_split.metrics import PlatformMetrics, sample_metrics
 from allocator_dagster.profit_split.policy import (
-    CATEGORIES,
     DEFAULT_BOUNDS,
-    SEED_SPLIT,
     AutoApprovePolicy,
     CategoryBounds,
     Proposal,
     RulesProposer,
-    Split,
 )
+from allocator_dagster.profit_split.split import CATEGORIES, SEED_SPLIT, Split
 from allocator_dagster.profit_split.validation import (
     ProposalValidationError,
     ValidationResult,

@@ -10,12 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from allocator_dagster.money import from_whole_cents, whole_cents
-
-if TYPE_CHECKING:  # policy.py imports this module for `largest_remainder`
-    from allocator_dagster.profit_split.policy import Split
+from allocator_dagster.profit_split.split import Split
 
 WHOLE_IN_BASIS_POINTS = 10_000  # 100.00 % in hundredths of a percent
 

@@ -22,14 +22,13 @@ import urllib3
 
 from allocator_dagster.profit_split.metrics import PlatformMetrics
 from allocator_dagster.profit_split.policy import (
-    CATEGORIES,
-    CATEGORY_LABELS,
     CONFIDENCE_QUANTUM,
     CategoryBounds,
     Proposal,
+    Proposer,
     RulesProposer,
-    Split,
 )
+from allocator_dagster.profit_split.split import CATEGORIES, CATEGORY_LABELS, Split
 from allocator_dagster.profit_split.validation import validate_proposal
 
 logger = logging.getLogger(__name__)
@@ -135,7 +134,7 @@ def parse_answer(content: str) -> Proposal:
         confidence=confidence,
         should_rebalance=rebalance,
         reasoning=reasoning.strip(),
-        proposer="llm",
+        proposer=Proposer.LLM,
     )
 
 

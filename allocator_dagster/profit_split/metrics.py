@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from allocator_dagster.money import to_cents
-from allocator_dagster.profit_split.policy import SEED_SPLIT, Split, to_decimal
+from allocator_dagster.profit_split.split import SEED_SPLIT, Split, to_decimal
 
 Scenario = Literal["auto", "steady", "rapid_growth", "declining", "treasury_critical"]
 SCENARIOS: tuple[str, ...] = ("steady", "rapid_growth", "declining", "treasury_critical")

@@ -1,4 +1,4 @@
-"""The profit split, its bounds, the deterministic proposer and the auto-approve policy.
+"""The split's bounds, the deterministic proposer and the auto-approve policy.
 
 Percentages are `Decimal` with two decimals (what the database stores), so "sums to 100" is an
 exact statement. The rules proposer is deliberately simple: four activity signals make one growth
@@ -10,99 +10,61 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from enum import StrEnum
 
 from allocator_dagster.profit_split.distribution import largest_remainder
-
-if TYPE_CHECKING:  # metrics.py imports Split from here
-    from allocator_dagster.profit_split.metrics import PlatformMetrics
-
-CATEGORIES: tuple[str, ...] = ("reinvestment", "dao", "lucky", "creator")
-CATEGORY_LABELS = {
-    "reinvestment": "reinvestment (system wallet)",
-    "dao": "DAO treasury",
-    "lucky": "lucky lottery",
-    "creator": "creator rewards",
-}
-PROPOSERS: tuple[str, ...] = ("rules", "llm", "manual", "seed")
-HUNDRED = Decimal(100)
-PCT_QUANTUM = Decimal("0.01")
-CONFIDENCE_QUANTUM = Decimal("0.001")
-SIGNAL_QUANTUM = Decimal("0.0001")
+from allocator_dagster.profit_split.metrics import PlatformMetrics
+from allocator_dagster.profit_split.split import (
+    CATEGORIES,
+    HUNDRED,
+    PCT_QUANTUM,
+    Split,
+    fmt_pct,
+    to_decimal,
+)
 
 
-def to_decimal(value: Any) -> Decimal:
-    """An exact Decimal from a Decimal, int or numeric string; floats are refused (0.1 is inexact)."""
-    if isinstance(value, bool | float):
-        raise TypeError(f"expected an exact number (Decimal, int or string), got {value!r}")
-    if isinstance(value, Decimal):
-        return value
-    if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, str):
-        try:
-            return Decimal(value.strip())
-        except InvalidOperation:
-            raise ValueError(f"not a number: {value!r}") from None
-    raise TypeError(f"expected an exact number (Decimal, int or string), got {value!r}")
+class Proposer(StrEnum):
+    """Who made a proposal, as stored in `profit_allocation_log.proposer`."""
+
+    RULES = "rules"  # the deterministic RulesProposer
+    LLM = "llm"  # the LLMProposer (falls back to rules)
+    MANUAL = "manual"  # a person, through the CLI
+    SEED = "seed"  # the fixed starting split
 
 
-def fmt_pct(value: Decimal) -> str:
-    """A percentage with two decimals, the stored precision (80 -> '80.00')."""
-    return f"{value.quantize(PCT_QUANTUM, rounding=ROUND_HALF_EVEN)}"
+PROPOSERS: tuple[str, ...] = tuple(p.value for p in Proposer)  # for messages
 
 
-@dataclass(frozen=True)
-class Split:
-    """Percentages of the platform's profit per category; validity is checked by validation.py."""
+class ProposedBy(StrEnum):
+    """The specification's `proposed_by`: the LLM is `ai`, the rules and the seed `system`."""
 
-    reinvestment: Decimal
-    dao: Decimal
-    lucky: Decimal
-    creator: Decimal
-
-    def __post_init__(self) -> None:
-        for category in CATEGORIES:
-            object.__setattr__(self, category, to_decimal(getattr(self, category)))
+    AI = "ai"
+    MANUAL = "manual"
+    SYSTEM = "system"
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> Split:
-        """From {'reinvestment': ..., 'dao': ..., 'lucky': ..., 'creator': ...}; extra keys are errors."""
-        missing = [c for c in CATEGORIES if c not in values]
-        extra = sorted(set(values) - set(CATEGORIES))
-        if missing or extra:
-            raise ValueError(
-                f"split needs exactly {list(CATEGORIES)}; missing {missing}, extra {extra}"
-            )
-        return cls(**{c: values[c] for c in CATEGORIES})
-
-    def as_dict(self) -> dict[str, Decimal]:
-        """Category -> percentage, always in CATEGORIES order (the tie-break order of cents)."""
-        return {c: getattr(self, c) for c in CATEGORIES}
-
-    def to_json(self) -> dict[str, str]:
-        """Strings, not floats, so the stored audit trail keeps the exact values."""
-        return {c: str(getattr(self, c)) for c in CATEGORIES}
-
-    @property
-    def total(self) -> Decimal:
-        return sum(self.as_dict().values(), Decimal(0))
-
-    def changes_from(self, other: Split) -> dict[str, Decimal]:
-        """Percentage points gained (+) or lost (-) per category relative to `other`."""
-        return {c: getattr(self, c) - getattr(other, c) for c in CATEGORIES}
-
-    def max_change_from(self, other: Split) -> Decimal:
-        """The largest move of any one category, in percentage points."""
-        return max(abs(v) for v in self.changes_from(other).values())
-
-    def label(self) -> str:
-        """'80.00/15.00/3.00/2.00' in the order reinvestment/DAO/lucky/creator."""
-        return "/".join(fmt_pct(getattr(self, c)) for c in CATEGORIES)
+    def of(cls, proposer: Proposer | str) -> ProposedBy:
+        return {
+            Proposer.LLM: cls.AI,
+            Proposer.MANUAL: cls.MANUAL,
+            Proposer.RULES: cls.SYSTEM,
+            Proposer.SEED: cls.SYSTEM,
+        }[Proposer(proposer)]
 
 
-SEED_SPLIT = Split(Decimal(80), Decimal(15), Decimal(3), Decimal(2))
+class ProposalStatus(StrEnum):
+    """The specification's lifecycle: proposed, then active or rejected. A replaced split stays
+    active with its `effective_until` set; the one without is in force (a unique index)."""
+
+    PROPOSED = "proposed"
+    ACTIVE = "active"
+    REJECTED = "rejected"
+
+
+CONFIDENCE_QUANTUM = Decimal("0.001")
+SIGNAL_QUANTUM = Decimal("0.0001")
 
 
 @dataclass(frozen=True)
@@ -149,7 +111,7 @@ class Proposal:
     confidence: Decimal
     should_rebalance: bool
     reasoning: str
-    proposer: str
+    proposer: Proposer
     fallback_reason: str | None = None
     warnings: tuple[str, ...] = ()
 
@@ -396,7 +358,7 @@ class RulesProposer:
             confidence=confidence,
             should_rebalance=rebalance,
             reasoning=" ".join(lines),
-            proposer="rules",
+            proposer=Proposer.RULES,
         )
 
     @staticmethod

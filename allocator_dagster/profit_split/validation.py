@@ -11,13 +11,11 @@ from decimal import Decimal
 
 from allocator_dagster.profit_split.policy import (
     DEFAULT_BOUNDS,
-    HUNDRED,
     PROPOSERS,
     CategoryBounds,
     Proposal,
-    Split,
-    fmt_pct,
 )
+from allocator_dagster.profit_split.split import HUNDRED, Split, fmt_pct
 
 MAX_REASONING_CHARS = 4000
 PCT_DECIMALS = 2  # the precision of a split (profit_distributions.pct is NUMERIC(5, 2))

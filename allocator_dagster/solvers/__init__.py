@@ -7,6 +7,7 @@ and applies the shared exact presolve first.
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 from functools import cache
 
 import numpy as np
@@ -14,22 +15,32 @@ import numpy as np
 from allocator_dagster.model import Problem, SolveOutcome, polish, presolve_dominated
 from allocator_dagster.solvers import _compat  # noqa: F401  - must run before cvxpy is imported
 
-BACKENDS = ("convex", "milp")
+
+class Backend(StrEnum):
+    """The solver backends; the name is stored with each allocation and its snapshot."""
+
+    CONVEX = "convex"
+    MILP = "milp"
+
+
+BACKENDS: tuple[str, ...] = tuple(b.value for b in Backend)  # for messages and choices
 
 
 def _backend(name: str) -> Callable[[Problem], SolveOutcome]:
-    if name == "convex":
+    if name == Backend.CONVEX:
         from allocator_dagster.solvers import convex
 
         return convex.solve
-    if name == "milp":
+    if name == Backend.MILP:
         from allocator_dagster.solvers import milp
 
         return milp.solve
     raise ValueError(f"unknown solver backend {name!r}; choose one of {', '.join(BACKENDS)}")
 
 
-def solve(problem: Problem, backend: str = "convex", *, presolve: bool = True) -> SolveOutcome:
+def solve(
+    problem: Problem, backend: str = Backend.CONVEX, *, presolve: bool = True
+) -> SolveOutcome:
     """Solve `problem`; the returned amounts are aligned with `problem.pool_ids` (all of them)."""
     run = _backend(backend)
     reduced, keep = presolve_dominated(problem) if presolve else (problem, None)

@@ -25,8 +25,10 @@ from allocator_dagster.model import (
     ExactnessNote,
     Problem,
     SolveOutcome,
+    SolveStatus,
     daily_yield,
 )
+from allocator_dagster.solvers import Backend
 
 # weights are fractions of T: a feasibility tolerance of 1e-10 is 0.001 USD on 10 M USD
 TOLERANCES = {
@@ -162,12 +164,12 @@ class _Formulation:
         return cp.Problem(cp.Maximize(base @ self.w + vector_sum(r) - self.costs), self.cons + cuts)
 
 
-def _status(prob: cp.Problem) -> str:
+def _status(prob: cp.Problem) -> SolveStatus:
     if prob.status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
-        return "optimal"
+        return SolveStatus.OPTIMAL
     if prob.status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
-        return "infeasible"
-    return "failed"
+        return SolveStatus.INFEASIBLE
+    return SolveStatus.FAILED
 
 
 def _gas_note(problem: Problem, integer: bool) -> ExactnessNote:
@@ -219,7 +221,9 @@ def solve(problem: Problem) -> SolveOutcome:
     """Solve `problem` with cvxpy; amounts are returned in USD, aligned with `problem.pool_ids`."""
     started = time.perf_counter()
     if problem.n == 0:
-        return SolveOutcome("infeasible", None, "convex", 0.0, message="no eligible pool")
+        return SolveOutcome(
+            SolveStatus.INFEASIBLE, None, Backend.CONVEX, 0.0, message="no eligible pool"
+        )
     integer = problem.needs_integers
     notes = [_gas_note(problem, integer)]
     if problem.presolve_note:
@@ -228,9 +232,9 @@ def solve(problem: Problem) -> SolveOutcome:
         # HiGHS would find the same conflict in its presolve; skip compiling the model.
         notes += _highs_notes(problem, integer, rounds=1)
         return SolveOutcome(
-            "infeasible",
+            SolveStatus.INFEASIBLE,
             None,
-            "convex",
+            Backend.CONVEX,
             time.perf_counter() - started,
             notes,
             message=cp.INFEASIBLE,
@@ -254,16 +258,26 @@ def solve(problem: Problem) -> SolveOutcome:
             notes += _highs_notes(problem, integer, rounds)
     except cp.SolverError as exc:
         return SolveOutcome(
-            "failed", None, "convex", time.perf_counter() - started, notes, message=str(exc)
+            SolveStatus.FAILED,
+            None,
+            Backend.CONVEX,
+            time.perf_counter() - started,
+            notes,
+            message=str(exc),
         )
     status = _status(prob)
-    if status != "optimal" or form.w.value is None:
+    if status != SolveStatus.OPTIMAL or form.w.value is None:
         return SolveOutcome(
-            status, None, "convex", time.perf_counter() - started, notes, message=prob.status
+            status, None, Backend.CONVEX, time.perf_counter() - started, notes, message=prob.status
         )
     x = _clean(problem, np.asarray(form.w.value, dtype=float) * problem.total_usd, form)
     return SolveOutcome(
-        "optimal", x, "convex", time.perf_counter() - started, notes, bound_usd_per_day=bound
+        SolveStatus.OPTIMAL,
+        x,
+        Backend.CONVEX,
+        time.perf_counter() - started,
+        notes,
+        bound_usd_per_day=bound,
     )
 
 
@@ -275,7 +289,7 @@ def _outer_approximation(form: _Formulation) -> tuple[cp.Problem, float, int]:
     for rounds in range(1, OA_MAX_ROUNDS + 1):
         prob = form.oa_problem()
         prob.solve(solver=cp.HIGHS, **MIP_OPTIONS)
-        if _status(prob) != "optimal":
+        if _status(prob) != SolveStatus.OPTIMAL:
             return prob, float("nan"), rounds
         w = np.clip(np.asarray(form.w.value, dtype=float), 0, None)
         bound = float(prob.value)

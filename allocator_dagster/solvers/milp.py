@@ -22,8 +22,15 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.sat.python import cp_model
 
-from allocator_dagster.model import DAYS_PER_YEAR_PCT, ExactnessNote, Problem, SolveOutcome
+from allocator_dagster.model import (
+    DAYS_PER_YEAR_PCT,
+    ExactnessNote,
+    Problem,
+    SolveOutcome,
+    SolveStatus,
+)
 from allocator_dagster.money import int_cents, int_cents_array
+from allocator_dagster.solvers import Backend
 
 UNIT_USD = 0.01
 GAP_USD_PER_DAY = 1e-4
@@ -66,12 +73,14 @@ def solve(
     """Solve `problem` with CP-SAT; amounts in USD aligned with `problem.pool_ids`."""
     started = time.perf_counter()
     if problem.n == 0:
-        return SolveOutcome("infeasible", None, "milp", 0.0, message="no eligible pool")
+        return SolveOutcome(
+            SolveStatus.INFEASIBLE, None, Backend.MILP, 0.0, message="no eligible pool"
+        )
     cents = _Cents.of(problem)
     blocked = np.flatnonzero(cents.lower > cents.upper)
     if len(blocked):
         return SolveOutcome(
-            "infeasible", None, "milp", time.perf_counter() - started,
+            SolveStatus.INFEASIBLE, None, Backend.MILP, time.perf_counter() - started,
             message=f"pool {problem.pool_ids[blocked[0]]}: lower bound above its limit",
         )  # fmt: skip
     model = cp_model.CpModel()
@@ -91,11 +100,16 @@ def solve(
     notes = _exactness_notes(problem, solver)
     if status == cp_model.INFEASIBLE:
         return SolveOutcome(
-            "infeasible", None, "milp", elapsed, notes, message="CP-SAT: infeasible"
+            SolveStatus.INFEASIBLE, None, Backend.MILP, elapsed, notes, message="CP-SAT: infeasible"
         )
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return SolveOutcome(
-            "failed", None, "milp", elapsed, notes, message=f"CP-SAT: {solver.status_name(status)}"
+            SolveStatus.FAILED,
+            None,
+            Backend.MILP,
+            elapsed,
+            notes,
+            message=f"CP-SAT: {solver.status_name(status)}",
         )
     amounts = _amounts(problem, solver, x, trades)
     bound = solver.best_objective_bound
@@ -107,8 +121,12 @@ def solve(
                 False,
             )
         )
-        return SolveOutcome("feasible", amounts, "milp", elapsed, notes, bound_usd_per_day=bound)
-    return SolveOutcome("optimal", amounts, "milp", elapsed, notes, bound_usd_per_day=bound)
+        return SolveOutcome(
+            SolveStatus.FEASIBLE, amounts, Backend.MILP, elapsed, notes, bound_usd_per_day=bound
+        )
+    return SolveOutcome(
+        SolveStatus.OPTIMAL, amounts, Backend.MILP, elapsed, notes, bound_usd_per_day=bound
+    )
 
 
 def _add_allocation_constraints(

@@ -16,24 +16,26 @@ import pandas as pd
 from allocator_dagster.sources.records import (
     FORECAST_COLUMNS,
     POOL_COLUMNS,
+    PoolSource,
     Rejection,
     validate_pool_records,
 )
 from allocator_dagster.sources.sample import SampleUniverse
 
 POOL_SOURCE_ENV = "ALLOCATOR_POOL_SOURCE"
-POOL_SOURCES = ("sample", "defillama")
+# The sources a day's universe can be configured from (history import is not one of them).
+POOL_SOURCES: tuple[str, ...] = (PoolSource.SAMPLE.value, PoolSource.DEFILLAMA.value)
 
 
-def pool_source(value: str | None = None) -> str:
+def pool_source(value: str | None = None) -> PoolSource:
     """The configured pool source (argument, else ALLOCATOR_POOL_SOURCE, else `sample`)."""
-    source = (value or os.environ.get(POOL_SOURCE_ENV) or "sample").strip().lower()
+    source = (value or os.environ.get(POOL_SOURCE_ENV) or PoolSource.SAMPLE).strip().lower()
     if source not in POOL_SOURCES:
         raise ValueError(
             f"{POOL_SOURCE_ENV}={source!r} is not a pool source; "
             f"use one of {', '.join(POOL_SOURCES)}"
         )
-    return source
+    return PoolSource(source)
 
 
 @cache
@@ -44,25 +46,27 @@ def default_sample() -> SampleUniverse:
 
 def load_universe(
     day: date, *, source: str | None = None, base_url: str | None = None
-) -> tuple[pd.DataFrame, list[Rejection], str]:
+) -> tuple[pd.DataFrame, list[Rejection], PoolSource]:
     """(universe, rejections, source name) for `day` from the configured source.
 
     DefiLlama only serves today's snapshot: whatever `day` is, `/pools` answers with now.
     """
     chosen = pool_source(source)
-    if chosen == "sample":
+    if chosen == PoolSource.SAMPLE:
         frame, rejections = default_sample().universe_for(day)
-        return frame, rejections, "sample"
+        return frame, rejections, chosen
     from allocator_dagster.sources.defillama import DEFAULT_BASE_URL, DefiLlamaClient
 
     frame, rejections = DefiLlamaClient(base_url or DEFAULT_BASE_URL).pools()
-    return frame, rejections, "defillama"
+    return frame, rejections, chosen
 
 
 __all__ = [
     "FORECAST_COLUMNS",
     "POOL_COLUMNS",
+    "POOL_SOURCES",
     "POOL_SOURCE_ENV",
+    "PoolSource",
     "Rejection",
     "SampleUniverse",
     "default_sample",

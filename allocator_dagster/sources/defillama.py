@@ -1,11 +1,12 @@
-"""DefiLlama's yields API: the client, and the import of pool history into the database.
+"""DefiLlama's yields API: the client, and the pool history rebuilt from its charts.
 
 `/pools` gives today's universe and `/chart/{pool}` one pool's daily history, both wrapped in
 `{"status": "success", "data": [...]}`. The client retries what is worth retrying (429 and 5xx,
 honouring Retry-After, with exponential backoff; connection and read errors) through urllib3's
 `Retry`, and turns every other failure into one `DefiLlamaError` whose message names the full
 URL and what went wrong, so an operator knows at once whether the network, the service or the
-data is at fault.
+data is at fault. Nothing here touches the database: `pool_ingestion.import_history` stores
+what `fetch_history` returns.
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import requests
-import sqlalchemy as sa
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import (
     ConnectTimeoutError,
@@ -34,19 +34,18 @@ from urllib3.util.retry import Retry
 from allocator_dagster.parameters import DynamicLists
 from allocator_dagster.sources.records import (
     POOL_COLUMNS,
+    PoolSource,
     Rejection,
     apply_apy_rules,
     universe_frame,
     validate_pool_records,
 )
-from allocator_dagster.storage.pools import upsert_pool_rows
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://yields.llama.fi"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 CHART_COLUMNS = ("date", "tvlUsd", "apy", "apyBase", "apyReward")
-HISTORY_SOURCE = "defillama-chart"
 RETRY_AFTER_MAX = 120  # seconds: a Retry-After beyond this is capped, not obeyed for hours
 
 
@@ -94,19 +93,6 @@ def _describe(exc: requests.RequestException, timeout: float, retries: int) -> s
     if isinstance(cause, ProtocolError | ConnectionError):
         return f"connection failed{after}: {text}"
     return f"request failed{after}: {text}"
-
-
-@dataclass(frozen=True)
-class ImportSummary:
-    """What `import_history` did: pools fetched, days and rows written, rows it rejected."""
-
-    pools_requested: int
-    pools_with_history: int
-    days_written: int
-    rows_written: int
-    first_day: date | None
-    last_day: date | None
-    rejections: tuple[tuple[str, Rejection], ...] = field(default=())
 
 
 class DefiLlamaClient:
@@ -191,7 +177,9 @@ class DefiLlamaClient:
 
     def pools(self) -> tuple[pd.DataFrame, list[Rejection]]:
         """Today's pool universe from `/pools`, validated, and the records it rejected."""
-        frame, rejections = validate_pool_records(self._get_data("/pools"), source="defillama")
+        frame, rejections = validate_pool_records(
+            self._get_data("/pools"), source=PoolSource.DEFILLAMA
+        )
         for r in rejections[:20]:
             log.warning(
                 "DefiLlama /pools row %d (%s) rejected: %s", r.row_number, r.pool_id, r.reason
@@ -294,7 +282,7 @@ def validate_chart_rows(
     return frame, rejections
 
 
-# ------------------------------------------------------------------ choosing and importing
+# ------------------------------------------------------------------ choosing and fetching history
 
 
 def _pool_tokens(symbol: str, underlying: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -384,23 +372,33 @@ def history_day_frames(
     return out
 
 
-def import_history(
+@dataclass(frozen=True)
+class FetchedHistory:
+    """Every requested pool's `/chart`, and the universe rows rebuilt from them per day."""
+
+    charts: dict[str, pd.DataFrame]
+    days: dict[date, pd.DataFrame]
+    rejections: tuple[tuple[str, Rejection], ...]
+
+    @property
+    def pools_with_history(self) -> int:
+        return sum(1 for frame in self.charts.values() if not frame.empty)
+
+
+def fetch_history(
     client: DefiLlamaClient,
-    engine: sa.Engine,
     *,
     pool_ids: Sequence[str],
     start: date,
     end: date,
     progress: Callable[[int, int, str], None] | None = None,
     universe: pd.DataFrame | None = None,
-) -> ImportSummary:
-    """Fetch `/chart` for each pool and store days start..end in `pool_daily_metrics`.
+) -> FetchedHistory:
+    """Fetch `/chart` for each pool and rebuild the universe of each day start..end.
 
     Static fields (chain, project, symbol, tokens, flags) come from `/pools` (fetched unless
-    `universe` is given). Every chart is fetched before anything is written, so an API failure
-    leaves the database untouched; then each day is written in its own transaction, replacing
-    only these pools' rows of that day, so re-running is idempotent and a day's other pools
-    (a full `/pools` snapshot stored by `fetch`) are kept.
+    `universe` is given). Nothing is stored here: the ingestion layer writes the days once
+    every chart has arrived, so an API failure midway leaves the database untouched.
     """
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
@@ -420,20 +418,7 @@ def import_history(
         if progress is not None:
             progress(done, total, pool_id)
     days = history_day_frames(universe, charts, start=start, end=end)
-    ingested_at = datetime.now(UTC)
-    rows = 0
-    for day, frame in days.items():
-        rows += upsert_pool_rows(engine, day, frame, source=HISTORY_SOURCE, ingested_at=ingested_at)
-    with_history = sum(1 for f in charts.values() if not f.empty)
-    return ImportSummary(
-        pools_requested=total,
-        pools_with_history=with_history,
-        days_written=len(days),
-        rows_written=rows,
-        first_day=min(days) if days else None,
-        last_day=max(days) if days else None,
-        rejections=tuple(rejected),
-    )
+    return FetchedHistory(charts, days, tuple(rejected))
 
 
 def default_history_window(days: int, today: date | None = None) -> tuple[date, date]:

@@ -20,10 +20,20 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+
+class PoolSource(StrEnum):
+    """Where a day's pool rows came from, as stored in `pool_daily_metrics.source`."""
+
+    SAMPLE = "sample"  # the generated universe (`sample.py`)
+    DEFILLAMA = "defillama"  # the live `/pools` snapshot
+    DEFILLAMA_CHART = "defillama-chart"  # history rebuilt from `/chart/{pool}`
+
 
 POOL_COLUMNS: tuple[str, ...] = (
     "pool",

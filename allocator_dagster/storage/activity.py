@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +22,8 @@ from allocator_dagster.storage.schema import ACTIVITY_EVENTS, ACTIVITY_SUBJECTS,
 
 def json_ready(value: Any) -> Any:
     """Decimals, times and UUIDs as strings: the stored payload keeps exact values."""
+    if isinstance(value, StrEnum):
+        return value.value
     if isinstance(value, Decimal | UUID):
         return str(value)
     if isinstance(value, datetime | date):

@@ -12,10 +12,10 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from allocator_dagster.model import IDLE, Holdings
+from allocator_dagster.model import IDLE, Holdings, SolveStatus
 from allocator_dagster.money import to_cents
 from allocator_dagster.parameters import AllocationParameters, DynamicLists
-from allocator_dagster.rebalance import AllocationReport
+from allocator_dagster.rebalance import AllocationReport, Decision
 from allocator_dagster.snapshots import Snapshot
 from allocator_dagster.storage import activity
 from allocator_dagster.storage.schema import (
@@ -134,8 +134,8 @@ def snapshot_in_force(conn: sa.Connection, day: dt.date) -> Snapshot | None:
 @dataclass(frozen=True)
 class StoredAllocation:
     allocation_date: dt.date
-    status: str
-    decision: str
+    status: SolveStatus
+    decision: Decision
     result_hash: str
     snapshot_id: int
     total_usd: Decimal
@@ -252,8 +252,8 @@ def read_allocation(conn: sa.Connection, day: dt.date) -> StoredAllocation | Non
     ).all()
     return StoredAllocation(
         allocation_date=row.allocation_date,
-        status=row.status,
-        decision=row.decision,
+        status=SolveStatus(row.status),
+        decision=Decision(row.decision),
         result_hash=row.result_hash,
         snapshot_id=row.snapshot_id,
         total_usd=to_cents(row.total_usd),
@@ -268,7 +268,7 @@ def allocation_in_force(conn: sa.Connection, day: dt.date) -> StoredAllocation |
     latest = conn.execute(
         sa.select(sa.func.max(asset_allocations.c.allocation_date)).where(
             asset_allocations.c.allocation_date <= day,
-            asset_allocations.c.status.in_(("optimal", "feasible")),
+            asset_allocations.c.status.in_((SolveStatus.OPTIMAL, SolveStatus.FEASIBLE)),
         )
     ).scalar_one()
     return None if latest is None else read_allocation(conn, latest)

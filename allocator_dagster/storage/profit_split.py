@@ -37,13 +37,14 @@ from allocator_dagster.profit_split.metrics import (
 )
 from allocator_dagster.profit_split.metrics_file import DayMetrics
 from allocator_dagster.profit_split.policy import (
-    CATEGORIES,
     DEFAULT_BOUNDS,
-    SEED_SPLIT,
     CategoryBounds,
     Proposal,
-    Split,
+    ProposalStatus,
+    ProposedBy,
+    Proposer,
 )
+from allocator_dagster.profit_split.split import CATEGORIES, SEED_SPLIT, Split
 from allocator_dagster.profit_split.validation import ensure_valid
 from allocator_dagster.storage import activity
 from allocator_dagster.storage.activity import json_ready
@@ -63,9 +64,7 @@ from allocator_dagster.storage.schema import (
 log = profit_allocation_log
 reviews = profit_proposal_reviews
 days = profit_split_days
-STATUSES = SPLIT_STATUSES
-# The specification's proposed_by for each of this project's proposers.
-PROPOSED_BY = {"llm": "ai", "rules": "system", "seed": "system", "manual": "manual"}
+STATUSES = SPLIT_STATUSES  # for messages and choices
 SEED_NAME = "seed"
 # The fixed 80/15/3/2 split was in force before this graph existed: from the first partition on.
 SEED_EFFECTIVE_FROM = datetime(2025, 1, 1, tzinfo=UTC)
@@ -116,10 +115,10 @@ class StoredProposal:
     id: uuid.UUID
     proposal_date: date
     timestamp: datetime
-    proposer: str
+    proposer: Proposer
     proposer_name: str
-    proposed_by: str
-    status: str
+    proposed_by: ProposedBy
+    status: ProposalStatus
     split: Split
     confidence: Decimal
     should_rebalance: bool
@@ -153,10 +152,10 @@ def _from_row(row: sa.Row) -> StoredProposal:
         id=m["id"],
         proposal_date=m["proposal_date"],
         timestamp=_utc(m["timestamp"]),
-        proposer=m["proposer"],
+        proposer=Proposer(m["proposer"]),
         proposer_name=m["proposer_name"],
-        proposed_by=m["proposed_by"],
-        status=m["status"],
+        proposed_by=ProposedBy(m["proposed_by"]),
+        status=ProposalStatus(m["status"]),
         split=Split(**{c: m[f"{c}_pct"] for c in CATEGORIES}),
         confidence=m["confidence"],
         should_rebalance=bool(m["should_rebalance"]),
@@ -245,7 +244,7 @@ def _insert_proposal(
             id=new_id,
             timestamp=at,
             status="proposed",
-            proposed_by=PROPOSED_BY[proposal.proposer],
+            proposed_by=ProposedBy.of(proposal.proposer),
             **_split_values(proposal.split),
             reasoning=proposal.reasoning,
             confidence=plain(proposal.confidence),
@@ -295,7 +294,7 @@ def store_proposal(
     `based_on` is the split in force it was made against; approving it later requires that split
     to be still in force. Invalid proposals are never stored.
     """
-    if proposal.proposer == "seed":
+    if proposal.proposer == Proposer.SEED:
         raise ValueError("the seed split is stored by ensure_active_split, not as a proposal")
     try:
         name = check_name(proposer_name, "proposer")
@@ -531,7 +530,7 @@ def ensure_active_split(engine: sa.Engine, *, now: datetime | None = None) -> St
                     id=seed_id,
                     timestamp=now,
                     status="active",
-                    proposed_by=PROPOSED_BY["seed"],
+                    proposed_by=ProposedBy.SYSTEM,
                     **_split_values(SEED_SPLIT),
                     reasoning=SEED_REASONING,
                     confidence=Decimal(1),

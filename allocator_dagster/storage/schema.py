@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from allocator_dagster.profit_split.policy import ProposalStatus, ProposedBy, Proposer
+
 metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -193,12 +195,11 @@ asset_allocation_details = sa.Table(
 # ---------------------------------------------------------------- profit split
 
 PROFIT_CATEGORIES = ("reinvestment", "dao", "lucky", "creator")
-# The specification's value sets (profit_allocation_log.status and .proposed_by).
-SPLIT_STATUSES = ("proposed", "active", "rejected")
-PROPOSED_BY_VALUES = ("ai", "manual", "system")
-# This project's detail of who proposed: the rules proposer and the seed are 'system', the LLM
-# is 'ai', a person is 'manual'.
-PROPOSERS = ("rules", "llm", "manual", "seed")
+# The specification's value sets (profit_allocation_log.status and .proposed_by) and this
+# project's detail of who proposed (the rules proposer and the seed are 'system', the LLM 'ai').
+SPLIT_STATUSES = tuple(s.value for s in ProposalStatus)
+PROPOSED_BY_VALUES = tuple(p.value for p in ProposedBy)
+PROPOSERS = tuple(p.value for p in Proposer)
 # Exact NUMERIC as the specification has it; SQLite stores REAL, so the read scale is fixed.
 Pct = sa.Numeric(asdecimal=True, decimal_return_scale=2)
 Confidence = sa.Numeric(asdecimal=True, decimal_return_scale=3)

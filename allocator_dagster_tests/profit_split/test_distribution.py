@@ -15,7 +15,7 @@ from allocator_dagster.profit_split.distribution import (
     distribution_moment,
     largest_remainder,
 )
-from allocator_dagster.profit_split.policy import CATEGORIES, SEED_SPLIT, Split
+from allocator_dagster.profit_split.split import CATEGORIES, SEED_SPLIT, Split
 
 D = Decimal
 

@@ -25,7 +25,8 @@ from allocator_dagster.defs.profit_split.assets import platform_metrics, profit_
 from allocator_dagster.defs.resources import DatabaseResource, ProfitSplitConfig
 from allocator_dagster.profit_split.llm import LLMConfig, LLMProposer, parse_answer
 from allocator_dagster.profit_split.metrics import sample_metrics
-from allocator_dagster.profit_split.policy import SEED_SPLIT, RulesProposer, Split
+from allocator_dagster.profit_split.policy import RulesProposer
+from allocator_dagster.profit_split.split import SEED_SPLIT, Split
 from allocator_dagster.storage import get_engine
 from allocator_dagster.storage import profit_split as store
 from allocator_dagster.storage.schema import profit_allocation_log

@@ -18,16 +18,14 @@ from allocator_dagster.profit_split.metrics import (
     scenario_for_day,
 )
 from allocator_dagster.profit_split.policy import (
-    CATEGORIES,
     DEFAULT_BOUNDS,
-    SEED_SPLIT,
     AutoApprovePolicy,
     CategoryBounds,
     Proposal,
     RulesProposer,
-    Split,
     read_signals,
 )
+from allocator_dagster.profit_split.split import CATEGORIES, SEED_SPLIT, Split
 from allocator_dagster.profit_split.validation import validate_proposal
 
 D = Decimal

@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from allocator_dagster.profit_split.policy import SEED_SPLIT, CategoryBounds, Proposal, Split
+from allocator_dagster.profit_split.policy import CategoryBounds, Proposal
+from allocator_dagster.profit_split.split import SEED_SPLIT, Split
 from allocator_dagster.profit_split.validation import (
     MAX_REASONING_CHARS,
     ProposalValidationError,

@@ -16,11 +16,11 @@ from click.testing import CliRunner
 
 from allocator_dagster.cli import main as cli
 from allocator_dagster.parameters import DynamicLists
+from allocator_dagster.pool_ingestion import import_history
 from allocator_dagster.sources.defillama import (
     DefiLlamaClient,
     DefiLlamaError,
     default_history_window,
-    import_history,
     select_pools_for_import,
     validate_chart_rows,
 )

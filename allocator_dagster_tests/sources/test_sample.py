@@ -13,7 +13,8 @@ import pytest
 
 from allocator_dagster.sources import sample as sample_module
 from allocator_dagster.sources.records import validate_pool_records
-from allocator_dagster.sources.sample import PROTOCOLS, SampleUniverse
+from allocator_dagster.sources.sample import SampleUniverse
+from allocator_dagster.sources.sample_catalogue import PROTOCOLS
 
 TODAY = date(2026, 11, 21)
 EVM = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -39,8 +40,8 @@ def test_same_inputs_give_the_same_bytes_whatever_the_call_order(monkeypatch) ->
     assert second._max_chunks == 2
     for d in reversed(days):
         assert dump(second.records_for(d)) == expected[d]
-    assert dump(second.chart(second.pool_ids[0], TODAY)) == dump(
-        first.chart(first.pool_ids[0], TODAY)
+    assert dump(second.chart(second.pools.pool_ids[0], TODAY)) == dump(
+        first.chart(first.pools.pool_ids[0], TODAY)
     )
     assert dump(SampleUniverse(seed=8).records_for(TODAY)) != expected[TODAY]
 
@@ -136,12 +137,12 @@ def test_bad_rows_are_few_and_rejected(universe: SampleUniverse) -> None:
 def test_chart_agrees_with_daily_records(universe: SampleUniverse) -> None:
     day = date(2026, 6, 15)
     records = {r["pool"]: r for r in universe.records_for(day)}
-    listed_later = next(i for i in range(universe.n_pools) if 10 < universe.listing[i] < 300)
+    listed_later = next(i for i in range(universe.n_pools) if 10 < universe.pools.listing[i] < 300)
     for i in (0, 1, 2, listed_later):
-        pool = universe.pool_ids[i]
+        pool = universe.pools.pool_ids[i]
         rows = universe.chart(pool, day)
         assert rows, pool
-        first_day = universe.start + timedelta(days=max(int(universe.listing[i]), 0))
+        first_day = universe.start + timedelta(days=max(int(universe.pools.listing[i]), 0))
         assert rows[0]["timestamp"] == f"{first_day.isoformat()}T00:00:00.000Z"
         if pool in records:
             last = rows[-1]
@@ -169,8 +170,8 @@ def test_dynamics_rewards_decay_and_spikes(universe: SampleUniverse) -> None:
     # Pools launched in 2025 with rewards: the reward 60 days after launch is below launch's.
     launched = [
         p
-        for i, p in enumerate(universe.pool_ids)
-        if 0 <= universe.listing[i] < 250 and universe.has_reward[i]
+        for i, p in enumerate(universe.pools.pool_ids)
+        if 0 <= universe.pools.listing[i] < 250 and universe.pools.has_reward[i]
     ]
     ratios = []
     for pool in launched:

@@ -193,7 +193,7 @@ def _results(outcomes: list[DayOutcome], policy: str) -> Iterator[MaterializeRes
     last = outcomes[-1]
     report = last.report
     single = len(outcomes) == 1
-    decisions = Counter(o.report.decision for o in outcomes)
+    decisions = Counter(str(o.report.decision) for o in outcomes)
     matched = [o.hash_matched for o in outcomes if o.hash_matched is not None]
     span = {"days": len(outcomes), "first_day": str(outcomes[0].day), "last_day": str(last.day)}
     yield MaterializeResult(
@@ -228,8 +228,8 @@ def _results(outcomes: list[DayOutcome], policy: str) -> Iterator[MaterializeRes
         asset_key=AssetKey("solver_output"),
         metadata={
             **span,
-            "status": report.status,
-            "decision": report.decision,
+            "status": str(report.status),  # Dagster metadata takes plain str, not enums
+            "decision": str(report.decision),
             "decisions": MetadataValue.json(dict(decisions)),
             "why": MetadataValue.md(decision_markdown(report)),
             "objective_usd_per_day": report.objective_usd_per_day,
@@ -242,8 +242,8 @@ def _results(outcomes: list[DayOutcome], policy: str) -> Iterator[MaterializeRes
     )
     allocation_meta = {
         **span,
-        "decision": report.decision,
-        "status": report.status,
+        "decision": str(report.decision),
+        "status": str(report.status),  # Dagster metadata takes plain str, not enums
         "why": MetadataValue.md(decision_markdown(report)),
         "total_usd": float(report.total_usd),
         "expected_daily_yield_usd": round_usd(report.daily_yield_usd),

@@ -17,13 +17,8 @@ from allocator_dagster.defs.resources import DatabaseResource, ProfitSplitConfig
 from allocator_dagster.profit_split.daily import propose_day, proposer_name, read_metrics
 from allocator_dagster.profit_split.distribution import distribute, distribution_moment
 from allocator_dagster.profit_split.metrics import PlatformMetrics
-from allocator_dagster.profit_split.policy import (
-    CATEGORIES,
-    CATEGORY_LABELS,
-    Split,
-    fmt_pct,
-    read_signals,
-)
+from allocator_dagster.profit_split.policy import read_signals
+from allocator_dagster.profit_split.split import CATEGORIES, CATEGORY_LABELS, Split, fmt_pct
 from allocator_dagster.storage import profit_split as store
 
 
@@ -104,9 +99,9 @@ def proposal_metadata(
     """What the UI shows of a stored proposal: also recorded as an observation after a review."""
     return {
         "proposal_id": str(stored.id),
-        "status": stored.status,
+        "status": str(stored.status),  # Dagster metadata takes plain str, not enums
         "in_force": stored.in_force,
-        "proposed_by": stored.proposed_by,
+        "proposed_by": str(stored.proposed_by),
         "proposer": f"{stored.proposer} ({stored.proposer_name})",
         "split": stored.split.label(),
         "approvals": ", ".join(approvals) or "none",

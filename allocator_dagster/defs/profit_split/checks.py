@@ -16,7 +16,7 @@ from allocator_dagster.defs.profit_split.assets import profit_distribution
 from allocator_dagster.defs.profit_split.partitions import PARTITIONS
 from allocator_dagster.defs.resources import DatabaseResource
 from allocator_dagster.profit_split.distribution import distribute
-from allocator_dagster.profit_split.policy import CATEGORIES, Split
+from allocator_dagster.profit_split.split import CATEGORIES, Split
 from allocator_dagster.storage import profit_split as store
 
 

@@ -30,12 +30,8 @@ from allocator_dagster.defs.resources import (
     default_profit_split_config,
 )
 from allocator_dagster.profit_split.metrics import sample_metrics
-from allocator_dagster.profit_split.policy import (
-    AUTO_APPROVE_REVIEWER,
-    SEED_SPLIT,
-    Proposal,
-    Split,
-)
+from allocator_dagster.profit_split.policy import AUTO_APPROVE_REVIEWER, Proposal
+from allocator_dagster.profit_split.split import SEED_SPLIT, Split
 from allocator_dagster.storage import get_engine
 from allocator_dagster.storage import profit_split as store
 from allocator_dagster.storage.schema import daily_ledger
