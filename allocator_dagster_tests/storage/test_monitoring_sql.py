@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from allocator_dagster.profit_split.policy import Proposal, Split
+from allocator_dagster.profit_split.policy import Proposal
+from allocator_dagster.profit_split.split import Split
 from allocator_dagster.storage import profit_split as store
 
 D = Decimal

@@ -17,12 +17,11 @@ from allocator_dagster.profit_split.governance import ReviewPolicy
 from allocator_dagster.profit_split.metrics import sample_metrics
 from allocator_dagster.profit_split.policy import (
     AUTO_APPROVE_REVIEWER,
-    SEED_SPLIT,
     CategoryBounds,
     Proposal,
     RulesProposer,
-    Split,
 )
+from allocator_dagster.profit_split.split import SEED_SPLIT, Split
 from allocator_dagster.profit_split.validation import ProposalValidationError
 from allocator_dagster.storage import profit_split as store
 from allocator_dagster.storage.activity import list_activity
