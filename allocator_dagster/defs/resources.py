@@ -2,7 +2,7 @@
 
 Environment variables (documented in the README) choose the deployment without editing code:
 ALLOCATOR_DATABASE_URL (unset: the embedded SQLite file), ALLOCATOR_POOL_SOURCE (sample |
-defillama), DEFILLAMA_BASE_URL, ALLOCATOR_PARAMS_FILE, ALLOCATOR_SOLVER and the LLM settings of
+history | defillama), ALLOCATOR_HISTORY_FILE, DEFILLAMA_BASE_URL, ALLOCATOR_PARAMS_FILE, ALLOCATOR_SOLVER and the LLM settings of
 the profit split. A variable that is set is passed as an `EnvVar`, so its value (a database
 password, an API key) is read at run time and never shown or stored in run config; an unset one
 gives the embedded default, because Dagster fails every run that references an unset EnvVar.
@@ -29,6 +29,7 @@ from allocator_dagster.parameters import AllocationParameters, load_parameters_f
 from allocator_dagster.pool_ingestion import (
     IngestResult,
     ingest_defillama_day,
+    ingest_history_day,
     ingest_sample_day,
     sample_universe,
 )
@@ -64,9 +65,15 @@ class DatabaseResource(ConfigurableResource):
 
 
 class PoolSourceResource(ConfigurableResource):
-    """Pool data in DefiLlama's yields format: the bundled sample or the live API."""
+    """Pool data in DefiLlama's yields format: the bundled sample, a recording or the live API."""
 
-    source: str = Field(default="sample", description="sample | defillama (ALLOCATOR_POOL_SOURCE)")
+    source: str = Field(
+        default="sample", description="sample | history | defillama (ALLOCATOR_POOL_SOURCE)"
+    )
+    history_file: str = Field(
+        default="",
+        description="recording for the history source: CSV, CSV.gz or folder (ALLOCATOR_HISTORY_FILE)",
+    )
     defillama_base_url: str = Field(default=DEFAULT_BASE_URL, description="DEFILLAMA_BASE_URL")
     timeout_seconds: float = 30.0
     retries: int = 5
@@ -80,6 +87,10 @@ class PoolSourceResource(ConfigurableResource):
             return ingest_sample_day(
                 engine, day, sample_universe(self.sample_seed, self.sample_pools)
             )
+        if self.source == "history":
+            from allocator_dagster.sources.history import history_file, open_history
+
+            return ingest_history_day(engine, day, open_history(history_file(self.history_file)))
         from allocator_dagster.sources.defillama import DefiLlamaClient
 
         client = DefiLlamaClient(
@@ -253,6 +264,7 @@ def deployment_resources() -> dict[str, ConfigurableResource]:
         "database": DatabaseResource(database_url=_env("ALLOCATOR_DATABASE_URL")),
         "pool_source": PoolSourceResource(
             source=_env("ALLOCATOR_POOL_SOURCE", "sample"),
+            history_file=_env("ALLOCATOR_HISTORY_FILE"),
             defillama_base_url=_env("DEFILLAMA_BASE_URL", DEFAULT_BASE_URL),
         ),
         "allocation": AllocationResource(
