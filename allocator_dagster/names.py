@@ -30,14 +30,18 @@ def _visible(char: str) -> bool:
     return unicodedata.category(char) not in ("Cc", "Cf", "Cs", "Co", "Cn")
 
 
+def normal_form(value: str) -> str:
+    """NFKC, invisible characters removed, white space collapsed; may be empty or long."""
+    text = unicodedata.normalize("NFKC", str(value))
+    return _SPACES.sub(" ", "".join(c for c in text if _visible(c))).strip()
+
+
 def clean_name(value: str, field: str = "name") -> str:
-    """The stored form of a name: NFKC, invisible characters removed, white space collapsed.
+    """The stored form of a name (`normal_form`), checked.
 
     Raises ActorNameError when nothing is left or the result exceeds MAX_NAME_LENGTH.
     """
-    text = unicodedata.normalize("NFKC", str(value))
-    text = "".join(c for c in text if _visible(c))
-    text = _SPACES.sub(" ", text).strip()
+    text = normal_form(value)
     if not text:
         raise ActorNameError(f"{field} is empty (after removing invisible characters)")
     if len(text) > MAX_NAME_LENGTH:
@@ -48,11 +52,9 @@ def clean_name(value: str, field: str = "name") -> str:
 
 
 def name_key(value: str) -> str:
-    """The comparison form: the cleaned name, case-folded (and NFKC again, as casefold can
+    """The comparison form: the normal form, case-folded (and NFKC again, as casefold can
     produce characters that NFKC would change). Never raises: stored names of any age compare."""
-    text = unicodedata.normalize("NFKC", str(value))
-    text = _SPACES.sub(" ", "".join(c for c in text if _visible(c))).strip()
-    return unicodedata.normalize("NFKC", text.casefold())
+    return unicodedata.normalize("NFKC", normal_form(value).casefold())
 
 
 def same_actor(a: str, b: str) -> bool:

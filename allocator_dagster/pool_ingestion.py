@@ -2,6 +2,8 @@
 
 - `sample`: the bundled deterministic universe; the forecast reads the sample's own history, so
   a day's rows never depend on which other days happen to be stored.
+- `history`: a recording (`ALLOCATOR_HISTORY_FILE`, `sources/history.py`), each day validated
+  like a live fetch and forecast from the recording's own earlier days, as the sample is.
 - `defillama`: today's `/pools` snapshot from the live API (history is built by storing every
   day, or imported with `allocator pools import-history`, i.e. `import_history` below); a past
   day must already be stored.
@@ -20,6 +22,7 @@ import sqlalchemy as sa
 
 from allocator_dagster.forecast import LOOKBACK_DAYS, attach_forecast
 from allocator_dagster.sources.defillama import DefiLlamaClient, fetch_history
+from allocator_dagster.sources.history import HistoryError, PoolHistory
 from allocator_dagster.sources.records import PoolSource, Rejection
 from allocator_dagster.sources.sample import SampleUniverse
 from allocator_dagster.storage.pools import (
@@ -63,6 +66,24 @@ def ingest_sample_day(
     frame = attach_forecast(universe, history, day)
     stored = replace_pool_day(engine, day, frame, rejections, source=PoolSource.SAMPLE)
     return IngestResult(day, PoolSource.SAMPLE, frame, rejections, stored)
+
+
+def ingest_history_day(engine: sa.Engine, day: dt.date, recording: PoolHistory) -> IngestResult:
+    """Store a recorded day; its forecast reads only the recording's days before it."""
+    try:
+        universe, rejections = recording.universe_for(day)
+    except HistoryError as exc:
+        raise PoolDataError(str(exc)) from None
+    start = max(recording.start, day - dt.timedelta(days=LOOKBACK_DAYS))
+    yesterday = day - dt.timedelta(days=1)
+    history = (
+        recording.history(start, yesterday)
+        if yesterday >= start
+        else pd.DataFrame(columns=["date", "pool", "tvlUsd", "apy", "apyBase", "apyReward"])
+    )
+    frame = attach_forecast(universe, history, day)
+    stored = replace_pool_day(engine, day, frame, rejections, source=PoolSource.HISTORY)
+    return IngestResult(day, PoolSource.HISTORY, frame, rejections, stored)
 
 
 def ingest_defillama_day(

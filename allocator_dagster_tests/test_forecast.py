@@ -1,4 +1,4 @@
-"""The next-day forecast: no look-ahead, sensible on known series, better than persistence, fast."""
+"""The next-day forecast: no look-ahead, one bad day cannot move it, not worse than persistence."""
 
 from __future__ import annotations
 
@@ -6,23 +6,31 @@ import math
 import subprocess
 import sys
 from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from allocator_dagster.forecast import (
+    APY_OFFSET,
     LOOKBACK_DAYS,
+    RULES,
     attach_forecast,
     evaluate_forecast,
     forecast_for_day,
     format_table,
     persistence_for_day,
 )
+from allocator_dagster.rebalance import decide
 from allocator_dagster.sources.records import FORECAST_COLUMNS
 from allocator_dagster.sources.sample import SampleUniverse
+from allocator_dagster_tests.support.instances import default_lists_for, idle, pool_row, universe_of
+from allocator_dagster_tests.test_rebalance import base_params
 
 DAY = date(2026, 5, 1)
+RECORDING = Path(__file__).parent / "fixtures" / "history" / "chart_2025-06.csv"
 
 
 def series(pool: str, days: int, *, tvl, base, reward, end: date = DAY) -> pd.DataFrame:
@@ -90,42 +98,150 @@ def test_output_shape_and_pools_without_history(
 
 
 def test_known_series() -> None:
-    flat, decaying = (lambda a: 1e6), (lambda a: 10 * 0.95**-a)
+    flat = lambda a: 1e6  # noqa: E731
     frames = [
         # Constant everything: the forecast is the constant.
         series("flat", 30, tvl=lambda a: 1e6, base=lambda a: 4.0, reward=lambda a: 0.0),
-        # Reward decaying 5 % a day: the fit continues the decay one more day.
-        series("decay", 30, tvl=flat, base=lambda a: 1.0, reward=decaying),
-        # TVL growing 2 % a day: a damped trend, between persistence and full growth.
-        series("growth", 30, tvl=lambda a: 1e8 * 1.02**-a, base=lambda a: 2.0, reward=lambda a: 0),
-        # One spike yesterday: it must not dominate the base forecast.
+        # One spike yesterday: the forecast does not follow it at all.
         series("spike", 30, tvl=flat, base=lambda a: 50.0 if a == 1 else 5.0, reward=lambda a: 0),
-        # Rewards ended: the forecast is 0.
-        series("ended", 30, tvl=flat, base=lambda a: 3.0, reward=lambda a: 0.0 if a < 5 else 2.0),
-        # A new campaign started two days ago: the forecast follows the new level.
-        series("restart", 30, tvl=flat, base=lambda a: 1.0, reward=lambda a: 20 if a <= 2 else 0.5),
+        # Rewards ended two days ago: they are not forecast any more.
+        series("ended", 30, tvl=flat, base=lambda a: 3.0, reward=lambda a: 0.0 if a <= 2 else 2.0),
+        # TVL moving a few percent a day: persistence (a TVL is not a glitch for moving).
+        series("grow", 30, tvl=lambda a: 1e8 * 1.02**-a, base=lambda a: 2.0, reward=lambda a: 0),
     ]  # fmt: skip
     forecast = forecast_for_day(pd.concat(frames, ignore_index=True), DAY).set_index("pool")
     assert forecast.loc["flat", "apy_base_forecast"] == pytest.approx(4.0)
     assert forecast.loc["flat", "tvl_forecast"] == pytest.approx(1e6)
     assert forecast.loc["flat", "apy_reward_forecast"] == 0.0
-    assert forecast.loc["decay", "apy_reward_forecast"] == pytest.approx(10 * 0.95**0, rel=1e-6)
-    grown = forecast.loc["growth", "tvl_forecast"] / (1e8 / 1.02)  # vs yesterday's TVL
-    assert 1.0 < grown < 1.02 and grown == pytest.approx(1.02**0.8, rel=1e-6)
-    assert forecast.loc["spike", "apy_base_forecast"] < 15.0
-    assert forecast.loc["ended", "apy_reward_forecast"] == 0.0
-    assert 10.0 < forecast.loc["restart", "apy_reward_forecast"] <= 20.0
+    assert forecast.loc["spike", "apy_base_forecast"] == pytest.approx(5.0)
+    assert forecast.loc["ended", "apy_reward_forecast"] == pytest.approx(0.0)
+    assert forecast.loc["grow", "tvl_forecast"] == pytest.approx(1e8 / 1.02, rel=1e-9)
 
 
-def test_gaps_in_history_forecast_several_days_ahead() -> None:
-    growth = series("g", 30, tvl=lambda a: 1e8 * 1.02**-a, base=lambda a: 2.0, reward=lambda a: 0)
-    decay = series("d", 30, tvl=lambda a: 1e6, base=lambda a: 1.0, reward=lambda a: 10 * 0.95**-a)
-    frame = pd.concat([growth, decay], ignore_index=True)
-    three_days_later = forecast_for_day(frame, DAY + timedelta(days=2)).set_index("pool")
-    damped = 0.8 + 0.8**2 + 0.8**3
-    expected = 1e8 / 1.02 * 1.02**damped  # from the last TVL (DAY - 1), three damped steps
-    assert three_days_later.loc["g", "tvl_forecast"] == pytest.approx(expected, rel=1e-6)
-    assert three_days_later.loc["d", "apy_reward_forecast"] == pytest.approx(10 * 0.95**2, rel=1e-6)
+def wobble(level: float):
+    """A realistic quiet series around `level`: a few percent of day-to-day noise."""
+    return lambda a: level * (1.0 + 0.04 * math.sin(1.7 * a))
+
+
+def glitched(level: float, glitch: float, *, glitch_age: int = 1):
+    """`level` with noise, except one day `glitch_age` days before DAY."""
+    quiet = wobble(level)
+    return lambda a: glitch if a == glitch_age else quiet(a)
+
+
+@pytest.mark.parametrize("glitch", [5000.0, 350.0, 1e300])
+def test_a_one_day_glitch_does_not_move_the_next_days_forecast(glitch: float) -> None:
+    clean = series("p", 30, tvl=lambda a: 5e7, base=wobble(3.52), reward=lambda a: 0.0)
+    expected = forecast_for_day(clean, DAY).set_index("pool").loc["p"]
+    # the glitch is yesterday's value, the newest the forecast sees
+    bad = series("p", 30, tvl=lambda a: 5e7, base=glitched(3.52, glitch), reward=lambda a: 0.0)
+    got = forecast_for_day(bad, DAY).set_index("pool").loc["p"]
+    assert np.isfinite(got[list(FORECAST_COLUMNS)].to_numpy(dtype=float)).all()
+    assert got["apy_base_forecast"] == pytest.approx(expected["apy_base_forecast"], rel=0.05)
+    assert got["apy_forecast"] < 3.8
+    # and the day after, the glitch two days back, back at 3.52 yesterday
+    after = series(
+        "p", 30, tvl=lambda a: 5e7, base=glitched(3.52, glitch, glitch_age=2), reward=lambda a: 0.0
+    )
+    got = forecast_for_day(after, DAY).set_index("pool").loc["p"]
+    assert got["apy_base_forecast"] == pytest.approx(3.52, abs=0.2)
+
+
+@pytest.mark.parametrize("column", ["apyReward", "tvlUsd"])
+def test_reward_and_tvl_glitches_are_ignored_too(column: str) -> None:
+    frame = series("p", 30, tvl=wobble(5e7), base=wobble(2.0), reward=wobble(1.5))
+    expected = forecast_for_day(frame, DAY).set_index("pool").loc["p"]
+    newest = frame["date"] == frame["date"].max()
+    for value in (1e300, 1e4 * frame.loc[newest, column].iloc[0], 0.0):
+        bad = frame.copy()
+        bad.loc[newest, column] = value
+        bad["apy"] = bad["apyBase"] + bad["apyReward"]
+        got = forecast_for_day(bad, DAY).set_index("pool").loc["p"]
+        for name in FORECAST_COLUMNS:
+            assert got[name] == pytest.approx(expected[name], rel=0.1), (value, name)
+
+
+def test_a_new_level_is_followed_once_it_persists() -> None:
+    days = RULES["base"].persist_days
+
+    def jump(age: int):
+        return lambda a: 10.0 if a <= age else 3.52
+
+    one = series("p", 40, tvl=lambda a: 5e7, base=jump(days - 1), reward=lambda a: 0.0)
+    assert forecast_for_day(one, DAY)["apy_base_forecast"].iloc[0] == pytest.approx(3.52)
+    followed = []
+    for age in range(days, days + 20):
+        frame = series("p", 40, tvl=lambda a: 5e7, base=jump(age), reward=lambda a: 0.0)
+        followed.append(forecast_for_day(frame, DAY)["apy_base_forecast"].iloc[0])
+    assert followed[0] > 4.0  # it moves once the jump has lasted persist_days days
+    assert np.all(np.diff(followed) >= -1e-9)  # and keeps moving toward the new level
+    assert followed[-1] == pytest.approx(10.0, rel=0.05)
+
+
+def test_the_newest_day_moves_the_forecast_at_most_max_step() -> None:
+    """Whatever the newest day's value is, the forecast stays within max_step (log scale) of
+    the level the earlier days give, so all its possible forecasts lie within 2 x max_step:
+    random series with random glitches, the newest value replaced by anything."""
+    rng = np.random.default_rng(11)
+    frames = []
+    for k in range(200):
+        level = rng.lognormal(1.0, 1.0)
+        values = level * rng.lognormal(0.0, rng.uniform(0.01, 0.8), size=40)
+        glitches = rng.random(40) < 0.1
+        values[glitches] *= rng.choice([1e-3, 1e3, 1e300], size=int(glitches.sum()))
+        values = np.minimum(values, 1e300)
+        frames.append(
+            series(f"p{k:03d}", 40, tvl=lambda a: 1e6, base=lambda a, v=values: v[a - 1],
+                   reward=lambda a: 0.0)
+        )  # fmt: skip
+    frame = pd.concat(frames, ignore_index=True)
+    newest = (frame["date"] == frame["date"].max()).to_numpy()
+    outcomes = []
+    for factor in (0.0, 1e-3, 1.0, 30.0, 1e3, 1e300):
+        changed = frame.copy()
+        with np.errstate(over="ignore"):
+            value = np.minimum(changed.loc[newest, "apyBase"].to_numpy() * factor, 1e300)
+        changed.loc[newest, "apyBase"] = value
+        changed.loc[newest, "apy"] = value
+        forecast = forecast_for_day(changed, DAY).set_index("pool")["apy_base_forecast"]
+        assert np.isfinite(forecast).all() and (forecast < 1e7).all()
+        outcomes.append(np.log(forecast.to_numpy() + APY_OFFSET))
+    spread = np.max(outcomes, axis=0) - np.min(outcomes, axis=0)
+    assert spread.max() <= 2 * RULES["base"].max_step + 1e-9
+    assert spread.max() > 0  # the newest day does count, within the cap
+
+
+def test_a_glitch_does_not_pour_money_into_the_pool() -> None:
+    """Six approved pools; pool e pays 3.52 % with a one-day glitch yesterday. The next day's
+    allocation is the one it would be without the glitch (the previous forecast put 2 M USD
+    there), and a 1e300 day does not crash the solve."""
+    rows = [
+        pool_row("a", symbol="USDC", apy=6.0, tvl=1e8, chain="Ethereum"),
+        pool_row("b", symbol="USDT", apy=5.5, tvl=1e8, chain="Arbitrum"),
+        pool_row("c", symbol="DAI", apy=5.0, tvl=1e8, chain="Base"),
+        pool_row("d", symbol="FRAX", apy=4.5, tvl=1e8, chain="Arbitrum"),
+        pool_row("e", symbol="USDC", apy=3.52, tvl=1e8, chain="Base", project="compound-v3"),
+        pool_row("f", symbol="USDT", apy=3.0, tvl=1e8, chain="Base"),
+    ]
+    universe = universe_of(rows)
+
+    def allocation(glitch: float | None) -> dict[str, Decimal]:
+        frames = []
+        for row in rows:
+            level = float(row["apy"])
+            base = (
+                wobble(level) if row["pool"] != "e" or glitch is None else glitched(level, glitch)
+            )
+            frames.append(series(row["pool"], 30, tvl=lambda a: 1e8, base=base, reward=lambda a: 0))
+        day = attach_forecast(universe, pd.concat(frames, ignore_index=True), DAY)
+        report = decide(day, idle(10_000_000), base_params(), default_lists_for(universe))
+        assert report.decision == "full"
+        return {line.pool: line.amount_usd for line in report.lines}
+
+    clean = allocation(None)
+    assert clean.get("e", Decimal(0)) < Decimal("1000000")
+    for glitch in (5000.0, 350.0, 1e300):
+        assert allocation(glitch) == clean, glitch
 
 
 def test_null_parts_follow_the_model() -> None:
@@ -141,13 +257,18 @@ def test_null_parts_follow_the_model() -> None:
     assert forecast.loc["a", "tvl_forecast"] == pytest.approx(1e6)
 
 
-def test_beats_persistence_on_the_sample(sample: SampleUniverse) -> None:
-    table = evaluate_forecast(sample, date(2026, 9, 1), date(2026, 9, 20)).set_index("target")
-    assert table.loc["apy_base", "n"] > 15_000
-    for target in ("apy_base", "apy_reward", "apy", "tvl"):
-        assert table.loc[target, "method_mae"] < table.loc[target, "persistence_mae"], target
-    text = format_table(table.reset_index())
-    assert text.splitlines()[0].startswith("| target | n | MAE method")
+def test_not_worse_than_persistence_on_the_sample(sample: SampleUniverse) -> None:
+    table = evaluate_forecast(sample, date(2026, 9, 1), date(2026, 9, 20))
+    mae = table.set_index(["target", "method"])["mae_normal"]
+    assert table["n"].min() > 15_000
+    for target in ("apy_base", "apy"):
+        assert mae[target, "robust"] < mae[target, "persistence"], target
+    # The sample's rewards start and stop campaigns and its TVLs trend, where waiting for a jump
+    # to persist costs (docs/forecast.md gives the numbers); the loss stays bounded.
+    assert mae["apy_reward", "robust"] < mae["apy_reward", "persistence"] * 1.25
+    assert mae["tvl", "robust"] < mae["tvl", "persistence"] * 1.05
+    text = format_table(table)
+    assert text.splitlines()[0].startswith("| target | method | pool-days | MAE")
 
 
 def test_command_line_evaluation() -> None:
@@ -159,9 +280,26 @@ def test_command_line_evaluation() -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "2026-02-08 .. 2026-02-10" in lines[0]
-    assert [line.split("|")[1].strip() for line in lines[3:]] == [
-        "apy_base",
-        "apy_reward",
-        "apy",
-        "tvl",
+    rows = [[cell.strip() for cell in line.split("|")[1:3]] for line in lines[3:]]
+    assert rows == [
+        [target, method]
+        for method in ("persistence", "previous", "robust")
+        for target in ("apy_base", "apy_reward", "apy", "tvl")
     ]
+
+
+def test_command_line_on_a_recording() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "allocator_dagster.forecast", "evaluate", "--history",
+         str(RECORDING), "--start", "2025-06-10", "--end", "2025-06-28"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "2025-06-10 .. 2025-06-28" in result.stdout.splitlines()[0]
+    assert len(result.stdout.splitlines()) == 3 + 12
+    missing = subprocess.run(
+        [sys.executable, "-m", "allocator_dagster.forecast", "evaluate", "--history", "/nonexistent.csv"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert missing.returncode == 2 and "/nonexistent.csv" in missing.stderr
+    assert "Traceback" not in missing.stderr

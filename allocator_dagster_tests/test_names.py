@@ -63,9 +63,9 @@ def _propose(engine: sa.Engine, by: str) -> store.StoredProposal:
         engine,
         proposal,
         proposal_date=date(2025, 3, 1),
-        proposed_by=by,
+        proposer_name=by,
         input_metrics={},
-        current=current.split,
+        based_on=current,
     )
 
 
@@ -75,14 +75,14 @@ def test_nobody_approves_their_own_proposal_under_another_spelling(
 ) -> None:
     proposal = _propose(engine, "alice")
     with pytest.raises(store.ReviewError, match="cannot approve"):
-        store.review_proposal(engine, proposal.proposal_id, approve=True, by=reviewer)
-    assert store.get_proposal(engine, proposal.proposal_id).status == "proposed"
+        store.review_proposal(engine, proposal.id, approve=True, by=reviewer)
+    assert store.get_proposal(engine, proposal.id).status == "proposed"
 
 
 def test_a_long_reviewer_name_is_refused_before_the_database(engine: sa.Engine) -> None:
     proposal = _propose(engine, "alice")
     with pytest.raises(store.ReviewError, match="reviewer's name is 300 characters long"):
-        store.review_proposal(engine, proposal.proposal_id, approve=True, by="b" * 300)
-    with pytest.raises(ValueError, match=r"proposer's name\) is 129 characters long"):
+        store.review_proposal(engine, proposal.id, approve=True, by="b" * 300)
+    with pytest.raises(ValueError, match="proposer's name is 129 characters long"):
         _propose(engine, "c" * 129)
-    assert store.get_proposal(engine, proposal.proposal_id).status == "proposed"
+    assert store.get_proposal(engine, proposal.id).status == "proposed"

@@ -11,6 +11,7 @@ from allocator_dagster.pool_ingestion import (
     PoolDataError,
     import_history,
     ingest_defillama_day,
+    ingest_history_day,
     ingest_sample_day,
 )
 from allocator_dagster.sources import POOL_SOURCE_ENV, PoolSource, default_sample, pool_source
@@ -21,6 +22,7 @@ from allocator_dagster.sources.defillama import (
     default_history_window,
     select_pools_for_import,
 )
+from allocator_dagster.sources.history import HistoryError, history_file, open_history
 from allocator_dagster.storage import StorageError, get_engine, redact
 from allocator_dagster.storage.pools import (
     load_pool_day,
@@ -130,7 +132,7 @@ def import_history_command(
 @click.option("--base-url", default=None, help=f"Yields API URL (default {DEFAULT_BASE_URL}).")
 @database_option
 def fetch_command(day: datetime | None, base_url: str | None, database_url: str | None) -> None:
-    """Store a day's pool snapshot (source: ALLOCATOR_POOL_SOURCE = sample | defillama)."""
+    """Store a day's pool snapshot (source: ALLOCATOR_POOL_SOURCE = sample | history | defillama)."""
     the_day = day.date() if day else datetime.now(UTC).date()
     try:
         source = pool_source()
@@ -140,10 +142,12 @@ def fetch_command(day: datetime | None, base_url: str | None, database_url: str 
     try:
         if source == PoolSource.SAMPLE:
             result = ingest_sample_day(engine, the_day, default_sample())
+        elif source == PoolSource.HISTORY:
+            result = ingest_history_day(engine, the_day, open_history(history_file()))
         else:
             client = DefiLlamaClient(base_url=base_url or DEFAULT_BASE_URL)
             result = ingest_defillama_day(engine, the_day, client.pools)
-    except (DefiLlamaError, PoolDataError) as exc:
+    except (DefiLlamaError, PoolDataError, HistoryError) as exc:
         raise click.ClickException(shown(exc, lines=True)) from None
     except (StorageError, ValueError) as exc:
         raise click.ClickException(shown(exc, lines=True)) from None

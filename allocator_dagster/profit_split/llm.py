@@ -189,7 +189,12 @@ class LLMProposer:
         """The model's proposal if it is valid, otherwise the rules' proposal and the reason."""
         try:
             proposal = self.ask(metrics)
-            result = validate_proposal(proposal, bounds=self.bounds, current=metrics.current_split)
+            result = validate_proposal(
+                proposal,
+                bounds=self.bounds,
+                current=metrics.current_split,
+                max_step=self.fallback.max_step,
+            )
             if not result.ok:
                 raise LLMAnswerError("the proposal is invalid: " + "; ".join(result.errors))
             return replace(proposal, warnings=result.warnings)

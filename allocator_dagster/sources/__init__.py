@@ -2,7 +2,8 @@
 
 Nothing here imports dagster: the assets call these functions, and so do the CLI and the tests.
 `ALLOCATOR_POOL_SOURCE` chooses where a day's universe comes from: `sample` (the default, the
-generated universe, no network) or `defillama` (the live `/pools` snapshot).
+generated universe, no network), `history` (a recording, `ALLOCATOR_HISTORY_FILE`, see
+`sources/history.py`) or `defillama` (the live `/pools` snapshot).
 """
 
 from __future__ import annotations
@@ -24,7 +25,11 @@ from allocator_dagster.sources.sample import SampleUniverse
 
 POOL_SOURCE_ENV = "ALLOCATOR_POOL_SOURCE"
 # The sources a day's universe can be configured from (history import is not one of them).
-POOL_SOURCES: tuple[str, ...] = (PoolSource.SAMPLE.value, PoolSource.DEFILLAMA.value)
+POOL_SOURCES: tuple[str, ...] = (
+    PoolSource.SAMPLE.value,
+    PoolSource.HISTORY.value,
+    PoolSource.DEFILLAMA.value,
+)
 
 
 def pool_source(value: str | None = None) -> PoolSource:
@@ -54,6 +59,11 @@ def load_universe(
     chosen = pool_source(source)
     if chosen == PoolSource.SAMPLE:
         frame, rejections = default_sample().universe_for(day)
+        return frame, rejections, chosen
+    if chosen == PoolSource.HISTORY:
+        from allocator_dagster.sources.history import history_file, open_history
+
+        frame, rejections = open_history(history_file()).universe_for(day)
         return frame, rejections, chosen
     from allocator_dagster.sources.defillama import DEFAULT_BASE_URL, DefiLlamaClient
 

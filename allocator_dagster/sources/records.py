@@ -32,6 +32,7 @@ class PoolSource(StrEnum):
 
     SAMPLE = "sample"  # the generated universe (`sample.py`)
     DEFILLAMA = "defillama"  # the live `/pools` snapshot
+    HISTORY = "history"  # a recording replayed day by day (`history.py`)
     DEFILLAMA_CHART = "defillama-chart"  # history rebuilt from `/chart/{pool}`
 
 

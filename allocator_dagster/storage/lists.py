@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from allocator_dagster.dynamic_lists import Change, ListValueError, normalise
 from allocator_dagster.names import ActorNameError, clean_name
 from allocator_dagster.parameters import DynamicLists
+from allocator_dagster.storage import activity
 from allocator_dagster.storage.db import write_transaction
 from allocator_dagster.storage.schema import (
     LIST_TABLES,
@@ -74,6 +75,15 @@ def change_list(
                 )
             )
             change_id = int(result.inserted_primary_key[0])
+            activity.record(
+                conn,
+                "list_change",
+                actor=by,
+                subject_type="list_change",
+                subject_id=change_id,
+                payload={"list": list_name, "action": action, "value": entry, "reason": reason},
+                at=now,
+            )
     except sa.exc.IntegrityError:
         # only a concurrent add of the same entry is expected here; anything else is raised
         with engine.connect() as conn:

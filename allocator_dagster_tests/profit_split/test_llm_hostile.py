@@ -67,15 +67,15 @@ def test_a_key_cut_at_200_characters_leaks_no_part_of_it(
         engine,
         proposal,
         proposal_date=METRICS.metric_date,
-        proposed_by="llm:test-model",
+        proposer_name="llm:test-model",
         input_metrics=METRICS.to_json(),
-        current=seed.split,
+        based_on=seed,
     )
     with engine.connect() as conn:
         rows = conn.execute(sa.select(profit_allocation_log)).all()
     assert all(_fragments(repr(tuple(row))) == [] for row in rows)
     shown = CliRunner().invoke(
-        main, ["proposals", "--database-url", url, "show", str(stored.proposal_id)]
+        main, ["proposals", "--database-url", url, "show", str(stored.id)]
     )
     assert shown.exit_code == 0 and "HTTP 500" in shown.output
     assert _fragments(shown.output) == []
