@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from allocator_dagster.model import IDLE, Holdings
-from allocator_dagster.money import to_cents
+from allocator_dagster.money import AmountTooLargeError, check_usd, to_cents
 from allocator_dagster.sources.records import (
     FORECAST_COLUMNS,
     POOL_COLUMNS,
@@ -194,6 +194,11 @@ def read_holdings_csv(path: str | Path) -> Holdings:
             continue
         if amount < 0:
             errors.append(f"line {line} (pool {pool}): field 'amount_usd' is negative: {raw}")
+            continue
+        try:
+            check_usd(amount, "field 'amount_usd'")
+        except AmountTooLargeError as exc:
+            errors.append(f"line {line} (pool {pool}): {exc}")
             continue
         if pool == IDLE:
             if idle is not None:

@@ -14,6 +14,24 @@ import numpy as np
 CENT = Decimal("0.01")
 CENTS_PER_USD = 100
 HALF_CENT_USD = 0.005  # float amounts closer than this are the same number of cents
+# The largest capital or holding accepted (one trillion USD): its cents (1e14) stay exact in a
+# float64 (exact integers up to 2**53, about 9e15) and far inside CP-SAT's int64 cents, so both
+# solvers keep cent precision; above it the cvxpy backend fails and Decimal's 28 digits overflow.
+MAX_USD = Decimal(10) ** 12
+
+
+class AmountTooLargeError(ValueError):
+    """A USD amount above MAX_USD; the message names the amount and the limit."""
+
+
+def check_usd(amount: Decimal | float, what: str) -> None:
+    """Refuse an amount no treasury holds before any arithmetic on it can overflow."""
+    value = Decimal(str(amount))
+    if value.is_finite() and abs(value) > MAX_USD:
+        raise AmountTooLargeError(
+            f"{what} is {value:.6E} USD; at most {MAX_USD:,} USD is accepted "
+            "(the solvers keep cent precision up to that)"
+        )
 
 
 def to_cents(value: float | Decimal | str) -> Decimal:

@@ -150,11 +150,20 @@ class AllocationReport:
         return out
 
 
+class CentRoundingError(ValueError):
+    """The solver's answer cannot be put on the cent grid within every limit; the day holds."""
+
+
 def cents_exact(x: np.ndarray, problem: Problem, total: Decimal) -> list[Decimal]:
     """Amounts in cents that add up to `total` exactly, within every pool and group limit.
 
-    Floors, then hands the missing cents to the largest remainders (ties by pool id), skipping a
-    pool or group with no cent of room. Untouched holdings keep their exact amount.
+    Floors, then hands the missing cents to the largest remainders (ties by pool id), only to
+    pools and groups with a cent of room: first the pools the answer trades, then (when those
+    are full, e.g. a solver answer short of the total by its tolerance with every traded pool at
+    its limit) held pools it left untouched. Surplus cents come off the largest traded
+    positions that stay above their floor. Untouched holdings otherwise keep their exact amount.
+    Raises CentRoundingError when no cent can go anywhere without breaking a limit: a wrong
+    amount is never returned.
     """
     amounts: list[Decimal] = []
     untouched = problem.untouched(x)
@@ -176,26 +185,52 @@ def cents_exact(x: np.ndarray, problem: Problem, total: Decimal) -> list[Decimal
         for k in (1, 2, 3)
     }
     remainders.sort(key=lambda r: (-r[0], r[1]))
+    spare = sorted(  # untouched held pools, largest first: the last place for missing cents
+        (i for i in range(len(amounts)) if untouched[i] and amounts[i] > 0),
+        key=lambda i: (-amounts[i], problem.pool_ids[i]),
+    )
 
     def room(i: int) -> bool:
         pool_ok = upper[i] is None or amounts[i] + CENT <= upper[i]
         return pool_ok and group_room[int(problem.group[i])] >= CENT
 
-    while steps > 0 and remainders:
-        candidates = [r for r in remainders if room(r[2])] or remainders  # last resort: any
-        for _, _, i in candidates:
+    for tier in ([r[2] for r in remainders], spare):
+        while steps > 0:
+            candidates = [i for i in tier if room(i)]
+            if not candidates:
+                break
+            for i in candidates:
+                if steps == 0 or not room(i):
+                    continue
+                amounts[i] += CENT
+                group_room[int(problem.group[i])] -= CENT
+                steps -= 1
+    floor_usd = [
+        to_cents(max(float(problem.lower[i]), problem.min_position_usd)) for i in range(len(x))
+    ]
+    while steps < 0:
+        order = [
+            i
+            for i in sorted(
+                (i for i in range(len(amounts)) if amounts[i] > 0 and not untouched[i]),
+                key=lambda i: (-amounts[i], problem.pool_ids[i]),
+            )
+            if amounts[i] - CENT >= floor_usd[i]
+        ]
+        if not order:
+            break
+        for i in order:
             if steps == 0:
                 break
-            amounts[i] += CENT
-            group_room[int(problem.group[i])] -= CENT
-            steps -= 1
-    if steps < 0:
-        order = sorted(
-            (i for i in range(len(amounts)) if amounts[i] > 0 and not untouched[i]),
-            key=lambda i: (-amounts[i], problem.pool_ids[i]),
+            amounts[i] -= CENT
+            group_room[int(problem.group[i])] += CENT
+            steps += 1
+    if steps:
+        raise CentRoundingError(
+            f"the solver's answer is {abs(steps) * CENT:,.2f} USD "
+            f"{'short of' if steps > 0 else 'over'} the capital of {total:,.2f} USD and no pool "
+            "has a cent of room left within its limits"
         )
-        for k in range(-steps):
-            amounts[order[k % len(order)]] -= CENT
     return amounts
 
 
@@ -428,7 +463,11 @@ def _decide(
                 )
     x = chosen.x
     assert x is not None
-    amounts = cents_exact(x, chosen_problem, total)
+    try:
+        amounts = cents_exact(x, chosen_problem, total)
+    except CentRoundingError as exc:
+        failed = SolveOutcome(SolveStatus.FAILED, None, backend, seconds, message=str(exc))
+        return _hold(problem, failed, universe, holdings, common, params.pool_groups)
     x_cents = np.array([float(a) for a in amounts])
     evaluation = evaluate(chosen_problem, x_cents)
     return AllocationReport(

@@ -138,37 +138,70 @@ CREATE TABLE pool_rejections (
 );
 
 CREATE TABLE profit_allocation_log (
-    proposal_id SERIAL NOT NULL,
-    proposal_date DATE NOT NULL,
-    created_at TIMESTAMP WITH TIME ZONE NOT NULL,
-    proposer VARCHAR(16) NOT NULL,
-    proposed_by VARCHAR(128) NOT NULL,
-    status VARCHAR(16) NOT NULL,
-    reinvestment_pct NUMERIC(5, 2) NOT NULL,
-    dao_pct NUMERIC(5, 2) NOT NULL,
-    lucky_pct NUMERIC(5, 2) NOT NULL,
-    creator_pct NUMERIC(5, 2) NOT NULL,
-    confidence NUMERIC(4, 3) NOT NULL,
-    should_rebalance BOOLEAN NOT NULL,
+    id UUID NOT NULL,
+    timestamp TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+    status TEXT NOT NULL,
+    proposed_by TEXT NOT NULL,
+    reinvestment_pct NUMERIC NOT NULL,
+    dao_pct NUMERIC NOT NULL,
+    lucky_pct NUMERIC NOT NULL,
+    creator_pct NUMERIC NOT NULL,
     reasoning TEXT NOT NULL,
-    warnings JSONB NOT NULL,
+    confidence NUMERIC NOT NULL,
     input_metrics JSONB NOT NULL,
-    fallback_reason TEXT,
-    reviewed_by VARCHAR(128),
     reviewed_at TIMESTAMP WITH TIME ZONE,
+    reviewed_by TEXT,
     review_notes TEXT,
     effective_from TIMESTAMP WITH TIME ZONE,
-    effective_to TIMESTAMP WITH TIME ZONE,
-    CONSTRAINT pk_profit_allocation_log PRIMARY KEY (proposal_id),
-    CONSTRAINT ck_profit_allocation_log_status_enum CHECK (status IN ('proposed', 'rejected', 'active', 'superseded')),
-    CONSTRAINT ck_profit_allocation_log_proposer_enum CHECK (proposer IN ('rules', 'llm', 'manual', 'seed')),
-    CONSTRAINT ck_profit_allocation_log_pct_range CHECK (reinvestment_pct BETWEEN 0 AND 100 AND dao_pct BETWEEN 0 AND 100 AND lucky_pct BETWEEN 0 AND 100 AND creator_pct BETWEEN 0 AND 100),
-    CONSTRAINT ck_profit_allocation_log_pct_sum_100 CHECK (ROUND(reinvestment_pct + dao_pct + lucky_pct + creator_pct, 2) = 100),
+    effective_until TIMESTAMP WITH TIME ZONE,
+    proposal_date DATE NOT NULL,
+    proposer TEXT NOT NULL,
+    proposer_name TEXT NOT NULL,
+    should_rebalance BOOLEAN NOT NULL,
+    warnings JSONB NOT NULL,
+    fallback_reason TEXT,
+    based_on_id UUID,
+    legacy_id INTEGER,
+    CONSTRAINT pk_profit_allocation_log PRIMARY KEY (id),
+    CONSTRAINT ck_profit_allocation_log_status_values CHECK (status IN ('proposed', 'active', 'rejected')),
+    CONSTRAINT ck_profit_allocation_log_proposed_by_values CHECK (proposed_by IN ('ai', 'manual', 'system')),
+    CONSTRAINT ck_profit_allocation_log_reinvestment_pct_range CHECK (reinvestment_pct >= 0 AND reinvestment_pct <= 100),
+    CONSTRAINT ck_profit_allocation_log_dao_pct_range CHECK (dao_pct >= 0 AND dao_pct <= 100),
+    CONSTRAINT ck_profit_allocation_log_lucky_pct_range CHECK (lucky_pct >= 0 AND lucky_pct <= 100),
+    CONSTRAINT ck_profit_allocation_log_creator_pct_range CHECK (creator_pct >= 0 AND creator_pct <= 100),
     CONSTRAINT ck_profit_allocation_log_confidence_range CHECK (confidence >= 0 AND confidence <= 1),
-    CONSTRAINT ck_profit_allocation_log_active_has_effective_from CHECK (status NOT IN ('active', 'superseded') OR effective_from IS NOT NULL)
+    CONSTRAINT valid_total CHECK (reinvestment_pct + dao_pct + lucky_pct + creator_pct = 100),
+    CONSTRAINT ck_profit_allocation_log_proposer_values CHECK (proposer IN ('rules', 'llm', 'manual', 'seed')),
+    CONSTRAINT ck_profit_allocation_log_active_has_effective_from CHECK (status <> 'active' OR effective_from IS NOT NULL),
+    CONSTRAINT ck_profit_allocation_log_effective_range CHECK (effective_until IS NULL OR (effective_from IS NOT NULL AND effective_until >= effective_from)),
+    CONSTRAINT fk_profit_allocation_log_based_on_id_profit_allocation_log FOREIGN KEY(based_on_id) REFERENCES profit_allocation_log (id),
+    CONSTRAINT uq_profit_allocation_log_legacy_id UNIQUE (legacy_id)
 );
 CREATE INDEX ix_profit_allocation_log_proposal_date ON profit_allocation_log (proposal_date);
-CREATE UNIQUE INDEX uq_profit_allocation_log_one_active ON profit_allocation_log (status) WHERE status = 'active';
+CREATE INDEX ix_profit_allocation_log_timestamp ON profit_allocation_log (timestamp);
+CREATE UNIQUE INDEX uq_profit_allocation_log_in_force ON profit_allocation_log (status) WHERE status = 'active' AND effective_until IS NULL;
+
+CREATE TABLE protocol_activity (
+    id SERIAL NOT NULL,
+    occurred_at TIMESTAMP WITH TIME ZONE NOT NULL,
+    actor TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    subject_type TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    payload JSONB NOT NULL,
+    CONSTRAINT pk_protocol_activity PRIMARY KEY (id),
+    CONSTRAINT ck_protocol_activity_event_type_values CHECK (event_type IN ('proposal_stored', 'validation_warnings', 'proposal_maintained', 'review', 'proposal_rejected', 'auto_approval', 'activation', 'deactivation', 'distribution', 'list_change', 'forced_reallocation')),
+    CONSTRAINT ck_protocol_activity_subject_type_values CHECK (subject_type IN ('proposal', 'day', 'distribution', 'list_change', 'allocation'))
+);
+CREATE INDEX ix_protocol_activity_occurred_at ON protocol_activity (occurred_at);
+CREATE FUNCTION protocol_activity_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION USING MESSAGE =
+        'protocol_activity is append-only: UPDATE and DELETE are refused (' || TG_OP || ' refused)';
+END;
+$$;
+CREATE TRIGGER protocol_activity_append_only BEFORE UPDATE OR DELETE ON protocol_activity
+    FOR EACH ROW EXECUTE FUNCTION protocol_activity_append_only();
 
 CREATE TABLE token_performance_daily (
     metric_date DATE NOT NULL,
@@ -204,7 +237,7 @@ CREATE TABLE asset_allocations (
 CREATE TABLE profit_distributions (
     distribution_date DATE NOT NULL,
     category VARCHAR(16) NOT NULL,
-    proposal_id INTEGER NOT NULL,
+    proposal_id UUID NOT NULL,
     profit_usd NUMERIC(20, 2) NOT NULL,
     pct NUMERIC(5, 2) NOT NULL,
     amount_usd NUMERIC(20, 2) NOT NULL,
@@ -212,7 +245,37 @@ CREATE TABLE profit_distributions (
     created_at TIMESTAMP WITH TIME ZONE NOT NULL,
     CONSTRAINT pk_profit_distributions PRIMARY KEY (distribution_date, category),
     CONSTRAINT ck_profit_distributions_category_enum CHECK (category IN ('reinvestment', 'dao', 'lucky', 'creator')),
-    CONSTRAINT fk_profit_distributions_proposal_id_profit_allocation_log FOREIGN KEY(proposal_id) REFERENCES profit_allocation_log (proposal_id)
+    CONSTRAINT fk_profit_distributions_proposal_id_profit_allocation_log FOREIGN KEY(proposal_id) REFERENCES profit_allocation_log (id)
+);
+
+CREATE TABLE profit_proposal_reviews (
+    proposal_id UUID NOT NULL,
+    reviewer TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    reviewed_at TIMESTAMP WITH TIME ZONE NOT NULL,
+    notes TEXT,
+    CONSTRAINT pk_profit_proposal_reviews PRIMARY KEY (proposal_id, reviewer),
+    CONSTRAINT ck_profit_proposal_reviews_decision_values CHECK (decision IN ('approve', 'reject')),
+    CONSTRAINT fk_profit_proposal_reviews_proposal_id_profit_allocation_log FOREIGN KEY(proposal_id) REFERENCES profit_allocation_log (id)
+);
+
+CREATE TABLE profit_split_days (
+    proposal_date DATE NOT NULL,
+    outcome TEXT NOT NULL,
+    proposal_id UUID,
+    in_force_id UUID,
+    proposer TEXT NOT NULL,
+    confidence NUMERIC NOT NULL,
+    reasoning TEXT NOT NULL,
+    fallback_reason TEXT,
+    input_metrics JSONB NOT NULL,
+    decided_at TIMESTAMP WITH TIME ZONE NOT NULL,
+    CONSTRAINT pk_profit_split_days PRIMARY KEY (proposal_date),
+    CONSTRAINT ck_profit_split_days_outcome_values CHECK (outcome IN ('proposed', 'maintain')),
+    CONSTRAINT ck_profit_split_days_proposed_has_id CHECK (outcome = 'maintain' OR proposal_id IS NOT NULL),
+    CONSTRAINT ck_profit_split_days_proposer_values CHECK (proposer IN ('rules', 'llm', 'manual', 'seed')),
+    CONSTRAINT fk_profit_split_days_proposal_id_profit_allocation_log FOREIGN KEY(proposal_id) REFERENCES profit_allocation_log (id),
+    CONSTRAINT fk_profit_split_days_in_force_id_profit_allocation_log FOREIGN KEY(in_force_id) REFERENCES profit_allocation_log (id)
 );
 
 CREATE TABLE asset_allocation_details (

@@ -9,6 +9,7 @@ import click
 from allocator_dagster.dynamic_lists import LIST_KINDS
 from allocator_dagster.storage import StorageError, get_engine
 from allocator_dagster.storage.lists import ListChangeError, change_list, list_entries
+from allocator_dagster.terminal import shown
 
 LIST_CHOICE = click.Choice(sorted(LIST_KINDS))
 
@@ -30,13 +31,14 @@ def show(list_kind: str, database_url: str | None) -> None:
     try:
         rows = list_entries(get_engine(database_url), LIST_KINDS[list_kind])
     except StorageError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {shown(exc, lines=True)}", err=True)
         sys.exit(2)
     if not rows:
         click.echo(f"{list_kind}: empty")
     for row in rows:
         click.echo(
-            f"{row['value']:<48} added {row['added_at']:%Y-%m-%d %H:%M} by {row['added_by']}: {row['reason']}"
+            f"{shown(row['value']):<48} added {row['added_at']:%Y-%m-%d %H:%M} "
+            f"by {shown(row['added_by'])}: {shown(row['reason'])}"
         )
 
 
@@ -53,11 +55,12 @@ def _change(
             by=by,
         )
     except (ListChangeError, StorageError) as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {shown(exc, lines=True)}", err=True)
         sys.exit(2)
     verb = "added to" if action == "add" else "removed from"
     click.echo(
-        f"{change.value} {verb} {list_kind} (change #{change.change_id} by {change.changed_by})"
+        f"{shown(change.value)} {verb} {list_kind} "
+        f"(change #{change.change_id} by {shown(change.changed_by)})"
     )
 
 

@@ -28,6 +28,7 @@ from allocator_dagster.storage.pools import (
     load_pool_day,
     load_pool_rejections,
 )
+from allocator_dagster.terminal import shown
 
 DAY = click.DateTime(formats=["%Y-%m-%d"])
 database_option = click.option(
@@ -43,7 +44,7 @@ def _engine(database_url: str | None):
     try:
         return get_engine(database_url)
     except StorageError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(shown(exc, lines=True)) from None
 
 
 @click.group(name="pools")
@@ -116,9 +117,9 @@ def import_history_command(
                 universe=universe,
             )
     except DefiLlamaError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(shown(exc, lines=True)) from None
     except StorageError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(shown(exc, lines=True)) from None
     click.echo(
         f"stored {summary.rows_written} rows over {summary.days_written} days "
         f"({summary.first_day} .. {summary.last_day}) for {summary.pools_with_history} pools "
@@ -136,7 +137,7 @@ def fetch_command(day: datetime | None, base_url: str | None, database_url: str 
     try:
         source = pool_source()
     except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(shown(exc, lines=True)) from None
     engine = _engine(database_url)
     try:
         if source == PoolSource.SAMPLE:
@@ -147,9 +148,9 @@ def fetch_command(day: datetime | None, base_url: str | None, database_url: str 
             client = DefiLlamaClient(base_url=base_url or DEFAULT_BASE_URL)
             result = ingest_defillama_day(engine, the_day, client.pools)
     except (DefiLlamaError, PoolDataError, HistoryError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(shown(exc, lines=True)) from None
     except (StorageError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(shown(exc, lines=True)) from None
     if result.reused_stored_day:
         click.echo(f"{the_day}: already stored ({result.stored_rows} pools); nothing fetched")
         return
@@ -197,12 +198,16 @@ def show_command(day: datetime, top: int, database_url: str | None) -> None:
     click.echo("-" * len(header))
     for r in largest.itertuples(index=False):
         click.echo(
-            f"{r.pool[:38]:<38} {r.chain[:11]:<11} {r.project[:22]:<22} {r.symbol[:18]:<18} "
+            f"{shown(r.pool)[:38]:<38} {shown(r.chain)[:11]:<11} {shown(r.project)[:22]:<22} "
+            f"{shown(r.symbol)[:18]:<18} "
             f"{_number(r.tvlUsd, 0):>16} {_number(r.apy, 2):>9} {_number(r.apy_forecast, 2):>9} "
             f"{_number(r.tvl_forecast, 0):>16}"
         )
     for rejection in rejections[:10]:
-        click.echo(f"rejected row {rejection.row_number} ({rejection.pool_id}): {rejection.reason}")
+        click.echo(
+            f"rejected row {rejection.row_number} ({shown(rejection.pool_id)}): "
+            f"{shown(rejection.reason)}"
+        )
     if len(rejections) > 10:
         click.echo(f"... and {len(rejections) - 10} more rejected records")
 

@@ -1,34 +1,63 @@
-"""`allocator proposals`: list, inspect and review profit-split proposals.
+"""`allocator proposals`: list, inspect, review, propose, and analyze a day.
 
-Reviewing here is the same operation as the Dagster review job: only a 'proposed' proposal can
-be reviewed, once, and nobody approves their own proposal.
+Reviewing here is the same operation as the Dagster review job, under the same policy (read
+from the environment): only a 'proposed' proposal can be reviewed, nobody approves their own
+proposal, a proposal made against a split no longer in force cannot be approved, and large
+changes need several distinct approvals. Ids are UUIDs; any unique prefix of 4+ digits works,
+and so does the integer id a proposal had before ids were UUIDs.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import os
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 import click
 import sqlalchemy as sa
 
+from allocator_dagster.profit_split.daily import (
+    METRICS_SOURCES,
+    metrics_source_from_env,
+    propose_day,
+    proposer_name,
+    read_metrics,
+)
+from allocator_dagster.profit_split.governance import PolicyError, ReviewPolicy
+from allocator_dagster.profit_split.metrics import SCENARIOS
 from allocator_dagster.profit_split.policy import Proposal, Proposer
 from allocator_dagster.profit_split.split import CATEGORIES, Split
 from allocator_dagster.profit_split.validation import ProposalValidationError
 from allocator_dagster.storage import DATABASE_URL_ENV, StorageError, get_engine
 from allocator_dagster.storage import profit_split as store
+from allocator_dagster.terminal import shown
 
 
 def _engine(ctx: click.Context) -> sa.Engine:
     try:
         return get_engine(ctx.obj or None)
     except StorageError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(shown(exc, lines=True)) from None
 
 
 def _when(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if value else "-"
+
+
+def _find(engine: sa.Engine, reference: str) -> store.StoredProposal:
+    try:
+        return store.find_proposal(engine, reference)
+    except store.ProposalNotFound as exc:
+        raise click.ClickException(shown(exc, lines=True)) from None
+
+
+def _policy() -> ReviewPolicy:
+    try:
+        return ReviewPolicy.from_env()
+    except PolicyError as exc:
+        raise click.ClickException(shown(exc, lines=True)) from None
 
 
 @click.group("proposals")
@@ -40,8 +69,14 @@ def _when(value: datetime | None) -> str:
 )
 @click.pass_context
 def command(ctx: click.Context, database_url: str | None) -> None:
-    """Profit-split proposals: list, show, review (and propose one by hand)."""
+    """Profit-split proposals: list, show, review, propose one by hand, analyze a day."""
     ctx.obj = database_url
+
+
+def _status(row: store.StoredProposal) -> str:
+    if row.status == "active":
+        return "in force" if row.in_force else "replaced"
+    return row.status
 
 
 @command.command("list")
@@ -50,7 +85,7 @@ def command(ctx: click.Context, database_url: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
 @click.pass_context
 def list_command(ctx: click.Context, status: str | None, limit: int, as_json: bool) -> None:
-    """Proposals, newest first."""
+    """Proposals, newest first ('active' rows show whether they are in force or were replaced)."""
     rows = store.list_proposals(_engine(ctx), status=status, limit=limit)
     if as_json:
         for row in rows:
@@ -59,77 +94,109 @@ def list_command(ctx: click.Context, status: str | None, limit: int, as_json: bo
     if not rows:
         click.echo("no proposals" + (f" with status {status}" if status else ""))
         return
-    header = (
-        f"{'ID':>5}  {'date':10}  {'status':10}  {'proposer':8}  {'split R/D/L/C':23}  conf   by"
+    click.echo(
+        f"{'id':8}  {'date':10}  {'status':9}  {'by':6}  {'proposer':8}  {'split R/D/L/C':23}  "
+        "conf   proposer -> reviewers"
     )
-    click.echo(header)
     for row in rows:
         click.echo(
-            f"{row.proposal_id:>5}  {row.proposal_date.isoformat():10}  {row.status:10}  "
-            f"{row.proposer:8}  {row.split.label():23}  {row.confidence:.3f}  {row.proposed_by}"
-            + (f" -> {row.reviewed_by}" if row.reviewed_by else "")
+            f"{row.id.hex[:8]}  {row.proposal_date.isoformat():10}  {_status(row):9}  "
+            f"{row.proposed_by:6}  {row.proposer:8}  {row.split.label():23}  "
+            f"{row.confidence:.3f}  {shown(row.proposer_name)}"
+            + (f" -> {shown(row.reviewed_by)}" if row.reviewed_by else "")
         )
 
 
 @command.command("show")
-@click.argument("proposal_id", type=int)
+@click.argument("proposal_id")
 @click.option("--json", "as_json", is_flag=True, help="The stored row as JSON.")
 @click.pass_context
-def show_command(ctx: click.Context, proposal_id: int, as_json: bool) -> None:
-    """One proposal with its reasoning, warnings and review."""
-    try:
-        row = store.get_proposal(_engine(ctx), proposal_id)
-    except store.ProposalNotFound as exc:
-        raise click.ClickException(str(exc)) from None
+def show_command(ctx: click.Context, proposal_id: str, as_json: bool) -> None:
+    """One proposal with its reasoning, warnings and reviews."""
+    engine = _engine(ctx)
+    row = _find(engine, proposal_id)
+    approvals = store.approvals_of(engine, row.id)
     if as_json:
-        click.echo(json.dumps(row.to_json(), indent=2, sort_keys=True))
+        click.echo(
+            json.dumps({**row.to_json(), "approvals": list(approvals)}, indent=2, sort_keys=True)
+        )
         return
     lines = [
-        f"Proposal {row.proposal_id} for {row.proposal_date.isoformat()}: {row.status}",
-        f"  proposed by {row.proposed_by} ({row.proposer}) at {_when(row.created_at)}",
+        f"Proposal {row.id} for {row.proposal_date.isoformat()}: {_status(row)}",
+        f"  proposed by {shown(row.proposer_name)} ({row.proposed_by}, {row.proposer}) at "
+        f"{_when(row.timestamp)}",
         *(f"  {c:13} {getattr(row.split, c):>6} %" for c in CATEGORIES),
         f"  confidence {row.confidence}; rebalance: {'yes' if row.should_rebalance else 'no'}",
-        f"  reasoning: {row.reasoning}",
-        "  warnings: " + ("; ".join(row.warnings) if row.warnings else "none"),
+        f"  reasoning: {shown(row.reasoning)}",
+        "  warnings: " + ("; ".join(shown(w) for w in row.warnings) if row.warnings else "none"),
     ]
     if row.fallback_reason:
-        lines.append(f"  fallback: {row.fallback_reason}")
-    based_on = row.input_metrics.get("current_proposal_id")
-    if based_on is not None:
-        lines.append(f"  proposed against the split of proposal {based_on}")
+        lines.append(f"  fallback: {shown(row.fallback_reason)}")
+    if row.based_on_id is not None:
+        lines.append(f"  proposed against split {row.based_on_id}")
+    if row.legacy_id is not None:
+        lines.append(f"  id before revision 0004: {row.legacy_id}")
+    if approvals:
+        lines.append(f"  approvals: {', '.join(shown(a) for a in approvals)}")
     if row.reviewed_by:
         lines.append(
-            f"  reviewed by {row.reviewed_by} at {_when(row.reviewed_at)}"
-            + (f": {row.review_notes}" if row.review_notes else "")
+            f"  reviewed by {shown(row.reviewed_by)} at {_when(row.reviewed_at)}"
+            + (f": {shown(row.review_notes)}" if row.review_notes else "")
         )
     if row.effective_from:
-        lines.append(f"  in force from {_when(row.effective_from)} to {_when(row.effective_to)}")
+        lines.append(
+            f"  in force from {_when(row.effective_from)} until {_when(row.effective_until)}"
+        )
     click.echo("\n".join(lines))
 
 
 @command.command("review")
-@click.argument("proposal_id", type=int)
+@click.argument("proposal_id")
 @click.option("--approve/--reject", "approve", default=None, help="The decision (required).")
 @click.option("--by", "by", required=True, help="The reviewer's name.")
 @click.option("--notes", default="", help="Why; stored with the review.")
 @click.pass_context
 def review_command(
-    ctx: click.Context, proposal_id: int, approve: bool | None, by: str, notes: str
+    ctx: click.Context, proposal_id: str, approve: bool | None, by: str, notes: str
 ) -> None:
-    """Approve (the split takes effect now) or reject a proposed split."""
+    """Approve or reject a proposed split. It takes effect when it has the approvals it needs
+    (ALLOCATOR_MULTISIG_THRESHOLD_PCT / ALLOCATOR_MULTISIG_APPROVALS / ALLOCATOR_REVIEWERS)."""
+    from allocator_dagster.defs.profit_split.observations import (
+        proposal_observations,
+        report_to_instance,
+    )
+
     if approve is None:
         raise click.UsageError("give --approve or --reject")
+    engine = _engine(ctx)
+    target = _find(engine, proposal_id)
     try:
-        row = store.review_proposal(_engine(ctx), proposal_id, approve=approve, by=by, notes=notes)
+        outcome = store.review_proposal(
+            engine, target.id, approve=approve, by=by, notes=notes, policy=_policy()
+        )
     except (store.ReviewError, store.ProposalNotFound) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(shown(exc, lines=True)) from None
+    row = outcome.proposal
     if row.status == store.ProposalStatus.ACTIVE:
         click.echo(
-            f"proposal {row.proposal_id} approved by {row.reviewed_by}: {row.split.label()} "
+            f"proposal {row.id} approved by {shown(row.reviewed_by)}: {row.split.label()} "
             f"is in force from {_when(row.effective_from)}"
         )
+    elif row.status == "rejected":
+        click.echo(f"proposal {row.id} rejected by {shown(row.reviewed_by)}")
     else:
-        click.echo(f"proposal {row.proposal_id} rejected by {row.reviewed_by}")
+        click.echo(
+            f"proposal {row.id}: approval {len(outcome.approvals)} of {outcome.required} "
+            f"recorded ({', '.join(shown(a) for a in outcome.approvals)}); it takes effect with "
+            f"{outcome.required - len(outcome.approvals)} more"
+        )
+    for closed in outcome.closed:
+        click.echo(f"closed as stale: proposal {closed.id} ({shown(closed.review_notes)})")
+    where = report_to_instance(
+        proposal_observations(engine, outcome.changed, reason=f"review by {by} (command line)")
+    )
+    if where:
+        click.echo(f"the proposal asset's status is updated in the Dagster instance at {where}")
 
 
 def _pct(value: str) -> Decimal:
@@ -176,15 +243,122 @@ def propose_command(
             engine,
             proposal,
             proposal_date=day.date() if day else datetime.now(UTC).date(),
-            proposed_by=by,
+            proposer_name=by,
             input_metrics={
                 "current_split": current.split.to_json(),
-                "current_proposal_id": current.proposal_id,
+                "current_proposal_id": str(current.id),
             },
-            current=current.split,
+            based_on=current,
         )
     except (ProposalValidationError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"proposal {row.proposal_id} stored as proposed: {row.split.label()}")
+        raise click.ClickException(shown(exc, lines=True)) from None
+    click.echo(f"proposal {row.id} stored as proposed: {row.split.label()}")
     for warning in row.warnings:
-        click.echo(f"warning: {warning}")
+        click.echo(f"warning: {shown(warning)}")
+
+
+def _number(value: Decimal) -> int | float:
+    """A JSON number with the decimal's digits (80 -> 80, 77.1 -> 77.1, 0.85 -> 0.85)."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _allocation(split: Split) -> dict[str, int | float]:
+    return {c: _number(v) for c, v in split.as_dict().items()}
+
+
+@command.command("analyze")
+@click.option(
+    "--day",
+    "day",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="Default: yesterday (UTC).",
+)
+@click.option(
+    "--metrics-source",
+    type=click.Choice(METRICS_SOURCES),
+    default=None,
+    help="Default: ALLOCATOR_METRICS_SOURCE, else sample.",
+)
+@click.option(
+    "--scenario", type=click.Choice(("auto", *SCENARIOS)), default="auto", show_default=True
+)
+@click.option(
+    "--proposer",
+    type=click.Choice(("rules", "llm")),
+    default="rules",
+    show_default=True,
+    help="llm: ALLOCATOR_LLM_URL / _MODEL / _API_KEY, falling back to the rules.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(("json", "table")), default="table", show_default=True
+)
+@click.pass_context
+def analyze_command(
+    ctx: click.Context,
+    day: datetime | None,
+    metrics_source: str | None,
+    scenario: str,
+    proposer: str,
+    fmt: str,
+) -> None:
+    """Analyze a day and propose once (the profit rebalancer's call): a day already decided
+    keeps its answer. --format json prints the specification's response."""
+    from allocator_dagster.defs.resources import (
+        LLM_API_KEY_ENV,
+        LLM_MODEL_ENV,
+        LLM_URL_ENV,
+        ProfitSplitConfig,
+    )
+
+    engine = _engine(ctx)
+    target = day.date() if day else datetime.now(UTC).date() - timedelta(days=1)
+    try:
+        source = metrics_source or metrics_source_from_env()
+        config = ProfitSplitConfig(
+            proposer=proposer,
+            llm_url=os.environ.get(LLM_URL_ENV, ""),
+            llm_model=os.environ.get(LLM_MODEL_ENV, ""),
+            llm_api_key=os.environ.get(LLM_API_KEY_ENV, ""),
+        )
+        outcome = propose_day(
+            engine,
+            target,
+            proposer=config.make_proposer(),
+            read=lambda in_force: read_metrics(engine, target, in_force, source, scenario),
+            name=lambda proposal: proposer_name(proposal, config.llm_model),
+            review_policy=_policy(),
+        )
+    except (store.MetricsUnavailable, ProposalValidationError, ValueError) as exc:
+        raise click.ClickException(shown(exc, lines=True)) from None
+    response = analysis_response(outcome.record, outcome.in_force, outcome.proposal)
+    if fmt == "json":
+        click.echo(json.dumps(response, indent=2))
+        return
+    suggested = "/".join(str(v) for v in response["suggested_allocation"].values())
+    current = "/".join(str(v) for v in response["current_allocation"].values())
+    click.echo(
+        f"{target}: {'rebalance' if response['should_rebalance'] else 'maintain'} "
+        f"{current} -> {suggested} (confidence {response['confidence']})"
+        + (f"; proposal {response['proposal_id']}" if response["proposal_id"] else "")
+        + ("" if outcome.record.created else " [decided before]")
+    )
+    click.echo(f"  {shown(response['reasoning'])}")
+    click.echo(f"  auto-approve: {outcome.auto_approve}")
+
+
+def analysis_response(
+    record: store.DayRecord, in_force: store.StoredProposal, proposal: store.StoredProposal | None
+) -> dict[str, Any]:
+    """The specification's response: success, should_rebalance, current_allocation,
+    suggested_allocation (reinvestment/dao/lucky/creator), reasoning, confidence, proposal_id."""
+    suggested = proposal.split if proposal is not None else in_force.split
+    return {
+        "success": True,
+        "should_rebalance": record.outcome == "proposed",
+        "current_allocation": _allocation(in_force.split),
+        "suggested_allocation": _allocation(suggested),
+        "reasoning": record.reasoning,
+        "confidence": _number(record.confidence),
+        "proposal_id": str(proposal.id) if proposal is not None else None,
+    }

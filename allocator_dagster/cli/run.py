@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
 import sys
+import uuid
 from pathlib import Path
 
 import click
@@ -29,7 +31,90 @@ concurrency:
   pools:
     granularity: run
     default_limit: 1
+# a run whose process died stops blocking the chain's pool (see the repository's dagster.yaml)
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 300
+  cancel_timeout_seconds: 300
+  max_runtime_seconds: 7200
+  poll_interval_seconds: 60
 """
+# every run of one `allocator run` carries these tags: the invocation finds its own runs when it
+# is interrupted, and a later invocation finds runs whose process was killed (SIGKILL, OOM)
+INVOCATION_TAG = "allocator/invocation"
+HOST_TAG = "allocator/host"
+PID_TAG = "allocator/pid"
+
+
+class PartitionRangeError(ValueError):
+    """Days outside the daily partitions; the message gives the partitions' first and last day."""
+
+
+def check_partition_range(start: dt.date, end: dt.date) -> None:
+    """Refuse a range the allocation's daily partitions do not cover, before any run starts."""
+    from allocator_dagster.defs.allocation.partitions import daily_partitions
+
+    first = dt.date.fromisoformat(daily_partitions.get_first_partition_key())
+    last = dt.date.fromisoformat(daily_partitions.get_last_partition_key())
+    outside = [day for day in (start, end) if not first <= day <= last]
+    if outside:
+        raise PartitionRangeError(
+            f"there is no partition for {outside[0]}: the daily partitions run from {first} to "
+            f"{last} (today, UTC); choose --end and --days inside them"
+        )
+
+
+def fail_unfinished_runs(invocation: str, reason: str) -> list[str]:
+    """Mark this invocation's runs that are not finished as failed (they would stay STARTED and
+    hold the chain's concurrency pool); returns their ids."""
+    from dagster import DagsterInstance, RunsFilter
+    from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES
+
+    instance = DagsterInstance.get()
+    failed = []
+    for run in instance.get_runs(
+        filters=RunsFilter(tags={INVOCATION_TAG: invocation}, statuses=NOT_FINISHED_STATUSES)
+    ):
+        instance.report_run_failed(run, reason)
+        failed.append(run.run_id)
+    return failed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def fail_dead_runs() -> list[tuple[str, int]]:
+    """Mark failed the unfinished runs of earlier `allocator run` processes on this host that no
+    longer exist: a killed process (SIGKILL cannot be caught) leaves its run STARTED, and a
+    STARTED run holds the chain's concurrency pool. Returns (run id, pid) of each."""
+    from dagster import DagsterInstance, RunsFilter
+    from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES
+
+    instance = DagsterInstance.get()
+    host = os.uname().nodename
+    dead = []
+    for run in instance.get_runs(
+        filters=RunsFilter(tags={HOST_TAG: host}, statuses=NOT_FINISHED_STATUSES)
+    ):
+        pid = run.tags.get(PID_TAG, "")
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
+            instance.report_run_failed(
+                run, f"the allocator run process {pid} that executed this run is gone (killed)"
+            )
+            dead.append((run.run_id, int(pid)))
+    return dead
+
+
+def _terminate_as_interrupt(signum: int, _frame: object) -> None:
+    """SIGTERM ends `allocator run` the way Ctrl-C does, so its runs are marked failed."""
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
 
 def _dagster_home() -> Path:
@@ -43,7 +128,12 @@ def _dagster_home() -> Path:
 
 
 def materialize_range(
-    start: dt.date, end: dt.date, *, graphs: tuple[str, ...], run_config: dict | None = None
+    start: dt.date,
+    end: dt.date,
+    *,
+    graphs: tuple[str, ...],
+    run_config: dict | None = None,
+    tags: dict[str, str] | None = None,
 ) -> list[tuple[str, bool, str]]:
     """One run per graph covering start..end (single-run backfill); returns (graph, ok, which runs)."""
     from dagster import AssetSelection, DagsterInstance, materialize
@@ -84,11 +174,16 @@ def materialize_range(
                 instance=instance,
                 resources=defs.resources,
                 tags={
-                    "dagster/asset_partition_range_start": first.isoformat(),
-                    "dagster/asset_partition_range_end": last.isoformat(),
-                }
-                if first != last
-                else {},
+                    **(tags or {}),
+                    **(
+                        {
+                            "dagster/asset_partition_range_start": first.isoformat(),
+                            "dagster/asset_partition_range_end": last.isoformat(),
+                        }
+                        if first != last
+                        else {}
+                    ),
+                },
                 partition_key=first.isoformat() if first == last else None,
                 run_config=config,
                 raise_on_error=False,
@@ -135,10 +230,19 @@ def materialize_range(
     "--fresh-snapshots", is_flag=True, help="Take new snapshots instead of reproducing stored ones."
 )
 def command(days: int, end_day: dt.datetime | None, graph: str, fresh_snapshots: bool) -> None:
-    """Materialise the daily allocation (and the profit split) for a range of days."""
-    home = _dagster_home()
+    """Materialise the daily allocation (and the profit split) for a range of days.
+
+    Interrupted (Ctrl-C, SIGTERM), it marks its unfinished runs failed before it exits, so no
+    run is left STARTED to block the chain's queue.
+    """
     end = end_day.date() if end_day else dt.datetime.now(dt.UTC).date()
     start = end - dt.timedelta(days=days - 1)
+    try:
+        check_partition_range(start, end)
+    except PartitionRangeError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    home = _dagster_home()
     graphs = ("allocation", "profit_split") if graph == "all" else (graph,)
     click.echo(f"Dagster instance: {home}")
     click.echo(f"Application database: {redact(default_database_url())}")
@@ -150,7 +254,28 @@ def command(days: int, end_day: dt.datetime | None, graph: str, fresh_snapshots:
             }
         }
     }
-    results = materialize_range(start, end, graphs=graphs, run_config=run_config)
+    for run_id, pid in fail_dead_runs():
+        click.echo(f"Marked run {run_id} failed: its allocator run process {pid} was killed")
+    invocation = uuid.uuid4().hex
+    tags = {INVOCATION_TAG: invocation, HOST_TAG: os.uname().nodename, PID_TAG: str(os.getpid())}
+    previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    try:
+        results = materialize_range(start, end, graphs=graphs, run_config=run_config, tags=tags)
+    except BaseException as exc:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not stop the cleanup
+        why = "interrupted" if isinstance(exc, KeyboardInterrupt) else type(exc).__name__
+        failed = fail_unfinished_runs(
+            invocation, f"allocator run was {why}; the run did not finish"
+        )
+        if failed:
+            click.echo(f"{why}: marked run(s) {', '.join(failed)} failed", err=True)
+        if isinstance(exc, KeyboardInterrupt):
+            click.echo("interrupted: nothing more was run", err=True)
+            sys.exit(130)
+        raise
+    finally:
+        if signal.getsignal(signal.SIGTERM) in (_terminate_as_interrupt, signal.SIG_IGN):
+            signal.signal(signal.SIGTERM, previous)
     failed = False
     for name, ok, runs in results:
         click.echo(f"  {name:<13} {'succeeded' if ok else 'FAILED'}   {runs}")

@@ -10,9 +10,11 @@ import click
 
 from allocator_dagster.inputs import InputFileError, read_holdings_csv, read_pools_csv
 from allocator_dagster.model import Holdings, ModelInputError, SolveStatus
+from allocator_dagster.money import MAX_USD
 from allocator_dagster.parameters import ParameterError, load_parameters_file
 from allocator_dagster.rebalance import AllocationReport, decide
 from allocator_dagster.solvers import BACKENDS, Backend
+from allocator_dagster.terminal import shown
 
 
 def render_table(report: AllocationReport) -> str:
@@ -20,7 +22,7 @@ def render_table(report: AllocationReport) -> str:
     out = [
         f"Decision: {report.decision}   status: {report.status}   solver: {report.backend}",
         "Why:",
-        *[f"  - {r}" for r in report.reasons],
+        *[f"  - {shown(r)}" for r in report.reasons],
         "",
         f"Capital            {report.total_usd:>18,.2f} USD",
         f"Daily yield        {report.daily_yield_usd:>18,.2f} USD/day",
@@ -34,12 +36,13 @@ def render_table(report: AllocationReport) -> str:
     out += [header, "-" * len(header)]
     for line in report.lines:
         out.append(
-            f"{line.pool[:38]:<38} {line.symbol[:18]:<18} {line.project[:18]:<18} {line.chain[:10]:<10} "
+            f"{shown(line.pool)[:38]:<38} {shown(line.symbol)[:18]:<18} "
+            f"{shown(line.project)[:18]:<18} {shown(line.chain)[:10]:<10} "
             f"{line.amount_usd:>16,.2f} {line.weight:>8.2%} {line.delta_usd:>+16,.2f} {line.apy_used:>7.2f}"
         )
     if report.binding_limits:
         out += ["", "Binding limits (shadow prices from the continuous solve):"]
-        out += [f"  - {b.description}" for b in report.binding_limits[:15]]
+        out += [f"  - {shown(b.description)}" for b in report.binding_limits[:15]]
         if len(report.binding_limits) > 15:
             out.append(f"  ... and {len(report.binding_limits) - 15} more")
     out += ["", "Model treatment:"]
@@ -71,7 +74,7 @@ def render_table(report: AllocationReport) -> str:
 )
 @click.option(
     "--capital",
-    type=click.FloatRange(min=0, min_open=True),
+    type=click.FloatRange(min=0, min_open=True, max=float(MAX_USD)),
     default=10_000_000.0,
     show_default=True,
     help="USD held idle when there is no HOLDINGS.csv.",
@@ -101,7 +104,7 @@ def command(
         )
         report = decide(universe, holdings, params, lists, Backend(solver))
     except (InputFileError, ParameterError, ModelInputError) as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {shown(exc, lines=True)}", err=True)
         sys.exit(2)
     if fmt == "json":
         click.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True, ensure_ascii=False))

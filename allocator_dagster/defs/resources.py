@@ -33,8 +33,15 @@ from allocator_dagster.pool_ingestion import (
     ingest_sample_day,
     sample_universe,
 )
+from allocator_dagster.profit_split.daily import metrics_source_from_env
+from allocator_dagster.profit_split.governance import (
+    MULTISIG_APPROVALS_ENV,
+    MULTISIG_THRESHOLD_ENV,
+    REVIEWERS_ENV,
+    ReviewPolicy,
+)
 from allocator_dagster.profit_split.llm import LLMConfig, LLMProposer
-from allocator_dagster.profit_split.policy import AutoApprovePolicy, Proposal, RulesProposer
+from allocator_dagster.profit_split.policy import AutoApprovePolicy, RulesProposer
 from allocator_dagster.sources import POOL_SOURCES
 from allocator_dagster.sources.defillama import DEFAULT_BASE_URL
 from allocator_dagster.storage import get_engine
@@ -43,7 +50,6 @@ from allocator_dagster.storage.lists import seed_lists_if_empty
 LLM_URL_ENV = "ALLOCATOR_LLM_URL"
 LLM_MODEL_ENV = "ALLOCATOR_LLM_MODEL"
 LLM_API_KEY_ENV = "ALLOCATOR_LLM_API_KEY"
-RULES_PROPOSED_BY = "rules-proposer"
 
 
 class DatabaseResource(ConfigurableResource):
@@ -163,7 +169,24 @@ class ProfitSplitConfig(ConfigurableResource):
         description="Profit in USD (a string, exact cents) when there is no realised yield.",
     )
     metrics_source: Literal["sample", "database"] = Field(
-        default="sample", description="Deterministic sample metrics, or the metrics tables."
+        default="sample",
+        description="Deterministic sample metrics, or the metrics tables (production: a day "
+        "without metrics is not proposed). Default from ALLOCATOR_METRICS_SOURCE.",
+    )
+    multisig_threshold_pct: str = Field(
+        default="",
+        description=f"Moves of this many points or more need several approvals "
+        f"({MULTISIG_THRESHOLD_ENV}); empty: one approval is enough.",
+    )
+    multisig_approvals: int = Field(
+        default=2,
+        ge=1,
+        le=20,
+        description=f"Distinct approvals above the threshold ({MULTISIG_APPROVALS_ENV}).",
+    )
+    reviewers: list[str] = Field(
+        default_factory=list,
+        description=f"Who may review ({REVIEWERS_ENV}, comma-separated); empty: anyone.",
     )
     sample_scenario: Literal["auto", "steady", "rapid_growth", "declining", "treasury_critical"] = (
         Field(default="auto", description="Scenario of the sample metrics ('auto' cycles daily).")
@@ -187,9 +210,11 @@ class ProfitSplitConfig(ConfigurableResource):
         )
         return LLMProposer(config=config, fallback=self.rules_proposer())
 
-    def proposed_by(self, proposal: Proposal) -> str:
-        """The proposer's name in the log; a rules fallback for the LLM is the rules' proposal."""
-        return f"llm:{self.llm_model}" if proposal.proposer == "llm" else RULES_PROPOSED_BY
+    def review_policy(self) -> ReviewPolicy:
+        """Who may review and how many approvals a change needs (the same rules as the CLI's)."""
+        return ReviewPolicy.from_settings(
+            self.multisig_threshold_pct, self.multisig_approvals, self.reviewers
+        )
 
     def auto_approve_policy(self) -> AutoApprovePolicy:
         """The opt-in policy; disabled unless auto_approve is set."""
@@ -219,11 +244,17 @@ def _env(name: str, default: str = "") -> str | EnvVar:
 
 
 def default_profit_split_config() -> ProfitSplitConfig:
-    """The profit split's resource: defaults, with the LLM settings from the environment."""
+    """The profit split's resource: defaults, with the LLM, metrics and review settings from
+    the environment (the review settings are the same the command line reads)."""
+    policy = ReviewPolicy.from_env()
     return ProfitSplitConfig(
         llm_url=_env(LLM_URL_ENV),
         llm_model=_env(LLM_MODEL_ENV),
         llm_api_key=_env(LLM_API_KEY_ENV),
+        metrics_source=metrics_source_from_env(),
+        multisig_threshold_pct="" if policy.threshold_pct is None else str(policy.threshold_pct),
+        multisig_approvals=policy.approvals,
+        reviewers=sorted(policy.reviewers),
     )
 
 

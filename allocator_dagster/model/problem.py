@@ -19,7 +19,12 @@ from allocator_dagster.model.eligibility import (
     screen,
 )
 from allocator_dagster.model.holdings import Holdings
-from allocator_dagster.money import HALF_CENT_USD, to_cent_grid
+from allocator_dagster.money import (
+    HALF_CENT_USD,
+    AmountTooLargeError,
+    check_usd,
+    to_cent_grid,
+)
 from allocator_dagster.parameters import AllocationParameters, DynamicLists
 
 DAYS_PER_YEAR_PCT = 36500.0  # APY in percent per year -> daily fraction
@@ -148,6 +153,10 @@ def build_problem(
     Forecast columns are used where present (MODEL.md), falling back to current values.
     Column-wise: the token and protocol rules are memoised per (symbol, underlying, project).
     """
+    try:
+        check_usd(holdings.total_usd, "the total capital")
+    except AmountTooLargeError as exc:
+        raise ModelInputError(str(exc)) from None
     frame = _pool_frame(universe)
     tvl_now = number_column(frame, "tvlUsd")
     apy_now, base_now, reward_now = effective_apy_columns(frame)

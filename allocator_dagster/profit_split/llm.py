@@ -37,6 +37,35 @@ CHAT_COMPLETIONS_PATH = "/chat/completions"
 REDACTED = "[redacted]"
 
 
+# A fragment of at least this many characters of the API key is redacted: an error body cut at
+# 200 characters can end with the key's first characters, and a few of them narrow a search.
+KEY_FRAGMENT = 8
+
+
+def redact_secret(text: str, secret: str, fragment: int = KEY_FRAGMENT) -> str:
+    """`text` with `secret` and every run of `fragment` or more of its consecutive characters
+    replaced by REDACTED (a secret shorter than `fragment` is redacted where it appears whole)."""
+    if not secret or not text:
+        return text
+    size = min(fragment, len(secret))
+    grams = {secret[i : i + size] for i in range(len(secret) - size + 1)}
+    covered = [False] * len(text)
+    for i in range(len(text) - size + 1):
+        if text[i : i + size] in grams:
+            covered[i : i + size] = [True] * size
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if covered[i]:
+            out.append(REDACTED)
+            while i < len(text) and covered[i]:
+                i += 1
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
 class LLMAnswerError(Exception):
     """Why an LLM answer cannot be used; the message becomes the fallback reason."""
 
@@ -96,6 +125,8 @@ def parse_answer(content: str) -> Proposal:
         )
     except json.JSONDecodeError as exc:
         raise LLMAnswerError(f"the answer is not JSON ({exc.msg} at position {exc.pos})") from None
+    except RecursionError:
+        raise LLMAnswerError("the answer is JSON nested too deeply to read") from None
     if not isinstance(data, dict):
         raise LLMAnswerError("the answer is not a JSON object")
     percentages: dict[str, Decimal] = {}
@@ -151,21 +182,25 @@ class LLMProposer:
         return self.fallback.bounds
 
     def scrub(self, text: str) -> str:
-        """`text` with the API key removed, wherever it appears."""
-        key = self.config.api_key
-        return text.replace(key, REDACTED) if key else text
+        """`text` with the API key removed, wherever it appears (see `redact_secret`)."""
+        return redact_secret(text, self.config.api_key)
 
     def propose(self, metrics: PlatformMetrics) -> Proposal:
         """The model's proposal if it is valid, otherwise the rules' proposal and the reason."""
         try:
             proposal = self.ask(metrics)
-            result = validate_proposal(proposal, bounds=self.bounds, current=metrics.current_split)
+            result = validate_proposal(
+                proposal,
+                bounds=self.bounds,
+                current=metrics.current_split,
+                max_step=self.fallback.max_step,
+            )
             if not result.ok:
                 raise LLMAnswerError("the proposal is invalid: " + "; ".join(result.errors))
             return replace(proposal, warnings=result.warnings)
         except LLMAnswerError as exc:
             reason = self.scrub(str(exc))
-        except (ArithmeticError, ValueError, TypeError) as exc:  # e.g. a 1E+400 confidence
+        except (ArithmeticError, ValueError, TypeError, RecursionError) as exc:  # e.g. 1E+400
             reason = self.scrub(f"the answer could not be read ({type(exc).__name__}: {exc})")
         logger.warning("LLM proposal not used, falling back to the rules proposer: %s", reason)
         fallback = self.fallback.propose(metrics)
@@ -253,6 +288,8 @@ class LLMProposer:
             raise LLMAnswerError(
                 "the endpoint did not return a chat-completions JSON body"
             ) from None
+        except RecursionError:
+            raise LLMAnswerError("the response body is JSON nested too deeply to read") from None
         try:
             content = envelope["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError):

@@ -68,7 +68,7 @@ class PlatformMetrics:
     treasury: DaoTreasury
     community: CommunityGrowth
     current_split: Split
-    current_proposal_id: int | None = None
+    current_proposal_id: str | None = None  # the id of the split in force
     source: str = "sample"
     scenario: str | None = None
 
@@ -103,13 +103,17 @@ class PlatformMetrics:
         return cls(
             metric_date=date.fromisoformat(data["metric_date"]),
             current_split=Split.from_mapping(data["current_split"]),
-            current_proposal_id=data.get("current_proposal_id"),
+            current_proposal_id=(
+                None
+                if data.get("current_proposal_id") is None
+                else str(data["current_proposal_id"])
+            ),
             source=data.get("source", "sample"),
             scenario=data.get("scenario"),
             **sections,
         )
 
-    def with_current_split(self, split: Split, proposal_id: int | None) -> PlatformMetrics:
+    def with_current_split(self, split: Split, proposal_id: str | None) -> PlatformMetrics:
         return PlatformMetrics(
             metric_date=self.metric_date,
             engagement=self.engagement,
@@ -147,7 +151,7 @@ def sample_metrics(
     day: date,
     scenario: Scenario | str = "auto",
     current_split: Split = SEED_SPLIT,
-    current_proposal_id: int | None = None,
+    current_proposal_id: str | None = None,
 ) -> PlatformMetrics:
     """Deterministic sample metrics for `day` in `scenario` ('auto' picks one per day)."""
     chosen = scenario_for_day(day) if scenario == "auto" else scenario

@@ -35,6 +35,34 @@ class Proposer(StrEnum):
 
 
 PROPOSERS: tuple[str, ...] = tuple(p.value for p in Proposer)  # for messages
+
+
+class ProposedBy(StrEnum):
+    """The specification's `proposed_by`: the LLM is `ai`, the rules and the seed `system`."""
+
+    AI = "ai"
+    MANUAL = "manual"
+    SYSTEM = "system"
+
+    @classmethod
+    def of(cls, proposer: Proposer | str) -> ProposedBy:
+        return {
+            Proposer.LLM: cls.AI,
+            Proposer.MANUAL: cls.MANUAL,
+            Proposer.RULES: cls.SYSTEM,
+            Proposer.SEED: cls.SYSTEM,
+        }[Proposer(proposer)]
+
+
+class ProposalStatus(StrEnum):
+    """The specification's lifecycle: proposed, then active or rejected. A replaced split stays
+    active with its `effective_until` set; the one without is in force (a unique index)."""
+
+    PROPOSED = "proposed"
+    ACTIVE = "active"
+    REJECTED = "rejected"
+
+
 CONFIDENCE_QUANTUM = Decimal("0.001")
 SIGNAL_QUANTUM = Decimal("0.0001")
 

@@ -18,7 +18,7 @@ from allocator_dagster.profit_split.policy import (
 from allocator_dagster.profit_split.split import HUNDRED, Split, fmt_pct
 
 MAX_REASONING_CHARS = 4000
-PCT_DECIMALS = 2  # NUMERIC(5, 2) in profit_allocation_log
+PCT_DECIMALS = 2  # the precision of a split (profit_distributions.pct is NUMERIC(5, 2))
 CONFIDENCE_DECIMALS = 3  # NUMERIC(4, 3)
 
 # The design's thresholds: (warn below, warn above); None means no threshold on that side.
@@ -100,8 +100,10 @@ def validate_proposal(
     *,
     bounds: CategoryBounds = DEFAULT_BOUNDS,
     current: Split | None = None,
+    max_step: Decimal | None = None,
 ) -> ValidationResult:
-    """Every rule at once; `current` (the split in force) enables the no-rebalance consistency rule."""
+    """Every rule at once. With `current` (the split in force): a no-rebalance proposal must
+    repeat it, and with `max_step` no category may move more than `max_step` points from it."""
     errors = split_errors(proposal.split, bounds)
     confidence = proposal.confidence
     if not _exact_number(confidence):
@@ -123,6 +125,13 @@ def validate_proposal(
             f"should_rebalance is false but the split {proposal.split.label()} differs from the "
             f"split in force {current.label()}"
         )
+    if current is not None and max_step is not None and not errors:
+        for category, change in proposal.split.changes_from(current).items():
+            if abs(change) > max_step:
+                errors.append(
+                    f"{category} moves {fmt_pct(abs(change))} points from the split in force "
+                    f"{current.label()}, more than the maximum step of {fmt_pct(max_step)}"
+                )
     if not isinstance(proposal.reasoning, str) or not proposal.reasoning.strip():
         errors.append("reasoning is empty")
     elif len(proposal.reasoning) > MAX_REASONING_CHARS:
@@ -137,9 +146,10 @@ def ensure_valid(
     *,
     bounds: CategoryBounds = DEFAULT_BOUNDS,
     current: Split | None = None,
+    max_step: Decimal | None = None,
 ) -> Proposal:
     """The proposal with its warnings attached, or ProposalValidationError listing every error."""
-    result = validate_proposal(proposal, bounds=bounds, current=current)
+    result = validate_proposal(proposal, bounds=bounds, current=current, max_step=max_step)
     if not result.ok:
         raise ProposalValidationError(result.errors)
     return replace(proposal, warnings=result.warnings)

@@ -14,6 +14,7 @@ import numpy as np
 
 from allocator_dagster.model import Problem, SolveOutcome, polish, presolve_dominated
 from allocator_dagster.solvers import _compat  # noqa: F401  - must run before cvxpy is imported
+from allocator_dagster.solvers._output import native_output_to_stderr
 
 
 class Backend(StrEnum):
@@ -44,7 +45,8 @@ def solve(
     """Solve `problem`; the returned amounts are aligned with `problem.pool_ids` (all of them)."""
     run = _backend(backend)
     reduced, keep = presolve_dominated(problem) if presolve else (problem, None)
-    outcome = run(reduced)
+    with native_output_to_stderr():  # solver libraries print to descriptor 1 directly
+        outcome = run(reduced)
     if outcome.x is not None:
         x = outcome.x
         if keep is not None and reduced is not problem:

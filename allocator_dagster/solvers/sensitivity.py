@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from allocator_dagster.model import CAP_NAMES, DAYS_PER_YEAR_PCT, BindingLimit, Problem
+from allocator_dagster.solvers._output import native_output_to_stderr
 from allocator_dagster.solvers.convex import vector_sum
 
 TOL_USD = 0.01
@@ -46,7 +47,8 @@ def binding_limits(problem: Problem, x: np.ndarray) -> list[BindingLimit]:
     if around is None:
         return []
     try:
-        around.prob.solve(solver=around.solver)
+        with native_output_to_stderr():  # solver libraries print to descriptor 1 directly
+            around.prob.solve(solver=around.solver)
     except cp.SolverError:
         return []
     if around.prob.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or around.w.value is None:

@@ -17,6 +17,7 @@ from allocator_dagster.money import to_cents
 from allocator_dagster.parameters import AllocationParameters, DynamicLists
 from allocator_dagster.rebalance import AllocationReport, Decision
 from allocator_dagster.snapshots import Snapshot
+from allocator_dagster.storage import activity
 from allocator_dagster.storage.schema import (
     allocation_parameters,
     asset_allocation_details,
@@ -156,6 +157,25 @@ def write_allocation(
     An infeasible or failed day stores its status and reasons with no detail rows: the previous
     allocation stays in force.
     """
+    previous_hash = conn.execute(
+        sa.select(asset_allocations.c.result_hash).where(asset_allocations.c.allocation_date == day)
+    ).scalar()
+    if report.decision == "forced" and previous_hash != report.result_hash:
+        # a forced reallocation is an event of the transparency log; reproducing it is not
+        activity.record(
+            conn,
+            "forced_reallocation",
+            actor="system",
+            subject_type="allocation",
+            subject_id=day,
+            payload={
+                "reasons": list(report.reasons),
+                "status": report.status,
+                "total_usd": report.total_usd,
+                "result_hash": report.result_hash,
+            },
+            at=_now(),
+        )
     conn.execute(
         asset_allocation_details.delete().where(asset_allocation_details.c.allocation_date == day)
     )

@@ -6,8 +6,11 @@ Embedded default: a SQLite file in the local data folder. Production: the SQLAlc
 
 from __future__ import annotations
 
+import fcntl
 import os
-from functools import cache
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -46,8 +49,17 @@ def redact(url: str) -> str:
         return "<invalid URL>"
 
 
-@cache
+_ENGINES: dict[str, sa.Engine] = {}
+
+
 def _engine(url: str) -> sa.Engine:
+    """One engine (one connection pool) per URL and process."""
+    if url not in _ENGINES:
+        _ENGINES[url] = _create_engine(url)
+    return _ENGINES[url]
+
+
+def _create_engine(url: str) -> sa.Engine:
     kwargs: dict = {"future": True}
     if url.startswith("sqlite"):
         # One writer at a time; wait instead of failing when Dagster runs steps in parallel.
@@ -57,6 +69,17 @@ def _engine(url: str) -> sa.Engine:
         kwargs["connect_args"] = {"connect_timeout": 10}
     engine = sa.create_engine(url, **kwargs)
     if url.startswith("sqlite"):
+        path = sqlite_path(engine.url)
+
+        @sa.event.listens_for(engine, "handle_error")
+        def _sqlite_file_errors(context):  # the file, not a traceback, when SQLite cannot write
+            message = str(context.original_exception)
+            if "readonly database" in message or "unable to open database file" in message:
+                raise StorageError(
+                    f"cannot write the SQLite database file {path or url}: {message} "
+                    "(make the file and its folder writable, or point ALLOCATOR_DATABASE_URL "
+                    "at another database)"
+                ) from None
 
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - trivial
@@ -66,6 +89,28 @@ def _engine(url: str) -> sa.Engine:
             cursor.close()
 
     return engine
+
+
+def _drop_inherited_engines() -> None:
+    """In a forked child: forget the parent's engines without closing their connections (those
+    sockets belong to the parent; closing or reusing them here would break its sessions)."""
+    for engine in _ENGINES.values():
+        engine.dispose(close=False)
+    _ENGINES.clear()
+    _upgraded.clear()
+
+
+os.register_at_fork(after_in_child=_drop_inherited_engines)
+
+
+def sqlite_path(url: sa.URL) -> Path | None:
+    """The file of a SQLite URL (plain or `file:...?mode=ro&uri=true`); None for in-memory."""
+    database = url.database or ""
+    if database.startswith("file:"):
+        database = database[len("file:") :].split("?", 1)[0]
+    if not database or database == ":memory:" or re.match(r"^:memory:|mode=memory", database):
+        return None
+    return Path(database)
 
 
 def normalise_url(url: str) -> str:
@@ -88,6 +133,19 @@ def get_engine(url: str | None = None, *, upgrade: bool = True) -> sa.Engine:
     return engine
 
 
+@contextmanager
+def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A transaction for a read-check-write: on SQLite it holds the database's write lock from
+    its first statement (BEGIN IMMEDIATE; other writers wait on it instead of failing to upgrade
+    a read lock); on PostgreSQL an ordinary transaction in which callers take row locks."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            # pysqlite opens transactions lazily; issuing BEGIN IMMEDIATE ourselves makes the
+            # read-check-write atomic against other writers.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        yield conn
+
+
 def alembic_config(connection: sa.Connection | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -106,15 +164,55 @@ def current_revision(engine: sa.Engine) -> str | None:
 
 
 _upgraded: set[str] = set()
+# any constant: the key of the PostgreSQL advisory lock that serialises schema upgrades
+MIGRATION_LOCK_KEY = 0x616C6C6F63  # "alloc"
+
+
+@contextmanager
+def _sqlite_migration_lock(engine: sa.Engine) -> Iterator[None]:
+    """An exclusive lock on `<file>.migrate.lock` next to the SQLite file, held while the schema
+    is created or upgraded: processes using a fresh file at once wait here, the first creates
+    the tables and the others find them at head."""
+    path = sqlite_path(engine.url) if engine.dialect.name == "sqlite" else None
+    if path is None:
+        yield
+        return
+    lock_path = path.with_name(path.name + ".migrate.lock")
+    try:
+        handle = open(lock_path, "a+b")  # noqa: SIM115 - closed in finally
+    except OSError:  # a read-only folder: nothing can be created there, nor raced over
+        yield
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        handle.close()  # releases the lock
 
 
 def upgrade_schema(engine: sa.Engine, revision: str = "head") -> None:
-    """Apply the migrations up to `revision`; rows already stored are kept."""
+    """Apply the migrations up to `revision`; rows already stored are kept.
+
+    Several processes may use a fresh database at once (a CLI command while Dagster runs a
+    step): the upgrade is serialised (PostgreSQL: a transaction-scoped advisory lock taken
+    before Alembic reads the version; SQLite: a file lock), so the schema is created once and
+    the others wait, then find it at head.
+    """
     key = f"{engine.url!r}:{revision}"
     if key in _upgraded:
         return
     try:
-        with engine.begin() as conn:
+        with _sqlite_migration_lock(engine), engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                )
+            elif conn.dialect.name == "sqlite":
+                # pysqlite opens a transaction only before DML, so each CREATE TABLE would commit
+                # on its own and an interrupted first upgrade would leave tables without their
+                # version row ("table already exists" for ever after); in one explicit
+                # transaction the whole upgrade commits or nothing does.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
             command.upgrade(alembic_config(conn), revision)
     except sa.exc.OperationalError as exc:
         raise StorageError(

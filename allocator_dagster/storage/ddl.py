@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from allocator_dagster.storage.schema import metadata
+from allocator_dagster.storage.schema import APPEND_ONLY_DDL, metadata, protocol_activity
 
 REGENERATE_COMMAND = "python -m allocator_dagster.storage.ddl > sql/schema.sql"
 
@@ -33,7 +33,8 @@ def _statement(ddl: sa.schema.ExecutableDDLElement) -> str:
 
 
 def render_postgresql_ddl() -> str:
-    """CREATE TABLE and CREATE INDEX statements of every table, referenced tables first.
+    """CREATE TABLE and CREATE INDEX statements of every table, referenced tables first, and
+    the trigger that makes protocol_activity append-only.
 
     Deterministic: tables in `metadata.sorted_tables` order (dependencies, then name), constraints
     in their declaration order, indexes by name.
@@ -45,6 +46,8 @@ def render_postgresql_ddl() -> str:
             _statement(CreateIndex(index))
             for index in sorted(table.indexes, key=lambda ix: str(ix.name))
         ]
+        if table is protocol_activity:  # its append-only trigger (function first)
+            statements += [f"{ddl};" for ddl in APPEND_ONLY_DDL["postgresql"]]
         parts.append("\n".join(statements) + "\n")
     return "\n".join(parts)
 

@@ -7,7 +7,10 @@ import datetime as dt
 import sqlalchemy as sa
 
 from allocator_dagster.dynamic_lists import Change, ListValueError, normalise
+from allocator_dagster.names import ActorNameError, clean_name
 from allocator_dagster.parameters import DynamicLists
+from allocator_dagster.storage import activity
+from allocator_dagster.storage.db import write_transaction
 from allocator_dagster.storage.schema import (
     LIST_TABLES,
     asset_allocation_details,
@@ -28,44 +31,66 @@ def _table(list_name: str) -> sa.Table:
 def change_list(
     engine: sa.Engine, list_name: str, value: str, *, action: str, reason: str, by: str
 ) -> Change:
-    """Add or remove one entry and record who, what, when and why, in one transaction."""
+    """Add or remove one entry and record who, what, when and why, in one transaction.
+
+    Safe under concurrent changes of the same entry: of simultaneous adds one inserts and the
+    others report that the entry is already there; of simultaneous removes exactly one deletes
+    and records the removal (the delete's row count decides, not an earlier read).
+    """
     table = _table(list_name)
     if action not in ("add", "remove"):
         raise ListChangeError(f"action must be add or remove, got {action!r}")
     if not reason.strip():
         raise ListChangeError("a change needs a --reason")
-    if not by.strip():
-        raise ListChangeError("a change needs --by (who makes it)")
     try:
+        by = clean_name(by, "--by (who makes the change)")
         entry = normalise(list_name, value)
-    except ListValueError as exc:
+    except (ActorNameError, ListValueError) as exc:
         raise ListChangeError(str(exc)) from None
     now = dt.datetime.now(dt.UTC)
-    with engine.begin() as conn:
-        exists = (
-            conn.execute(sa.select(table.c.value).where(table.c.value == entry)).first() is not None
-        )
-        if action == "add":
-            if exists:
-                raise ListChangeError(f"{entry!r} is already in {list_name}")
-            conn.execute(
-                table.insert().values(value=entry, added_by=by, added_at=now, reason=reason)
+    try:
+        with write_transaction(engine) as conn:
+            if action == "add":
+                exists = conn.execute(sa.select(table.c.value).where(table.c.value == entry))
+                if exists.first() is not None:
+                    raise ListChangeError(f"{entry!r} is already in {list_name}")
+                # a concurrent add that committed after our read violates the primary key here
+                conn.execute(
+                    table.insert().values(value=entry, added_by=by, added_at=now, reason=reason)
+                )
+            else:
+                # PostgreSQL: a concurrent delete of the row blocks this one until it commits,
+                # then this one deletes nothing; SQLite: the write lock is already ours.
+                deleted = conn.execute(table.delete().where(table.c.value == entry)).rowcount
+                if deleted != 1:
+                    raise ListChangeError(f"{entry!r} is not in {list_name}")
+            result = conn.execute(
+                dynamic_list_changes.insert().values(
+                    list_name=list_name,
+                    action=action,
+                    value=entry,
+                    reason=reason,
+                    changed_by=by,
+                    changed_at=now,
+                )
             )
-        else:
-            if not exists:
-                raise ListChangeError(f"{entry!r} is not in {list_name}")
-            conn.execute(table.delete().where(table.c.value == entry))
-        result = conn.execute(
-            dynamic_list_changes.insert().values(
-                list_name=list_name,
-                action=action,
-                value=entry,
-                reason=reason,
-                changed_by=by,
-                changed_at=now,
+            change_id = int(result.inserted_primary_key[0])
+            activity.record(
+                conn,
+                "list_change",
+                actor=by,
+                subject_type="list_change",
+                subject_id=change_id,
+                payload={"list": list_name, "action": action, "value": entry, "reason": reason},
+                at=now,
             )
-        )
-        change_id = int(result.inserted_primary_key[0])
+    except sa.exc.IntegrityError:
+        # only a concurrent add of the same entry is expected here; anything else is raised
+        with engine.connect() as conn:
+            there = conn.execute(sa.select(table.c.value).where(table.c.value == entry)).first()
+        if action != "add" or there is None:
+            raise
+        raise ListChangeError(f"{entry!r} is already in {list_name}") from None
     return Change(change_id, list_name, action, entry, reason, by)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from allocator_dagster.profit_split.policy import ProposalStatus, ProposedBy, Proposer
+
 metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -193,59 +195,120 @@ asset_allocation_details = sa.Table(
 # ---------------------------------------------------------------- profit split
 
 PROFIT_CATEGORIES = ("reinvestment", "dao", "lucky", "creator")
+# The specification's value sets (profit_allocation_log.status and .proposed_by) and this
+# project's detail of who proposed (the rules proposer and the seed are 'system', the LLM 'ai').
+SPLIT_STATUSES = tuple(s.value for s in ProposalStatus)
+PROPOSED_BY_VALUES = tuple(p.value for p in ProposedBy)
+PROPOSERS = tuple(p.value for p in Proposer)
+# Exact NUMERIC as the specification has it; SQLite stores REAL, so the read scale is fixed.
+Pct = sa.Numeric(asdecimal=True, decimal_return_scale=2)
+Confidence = sa.Numeric(asdecimal=True, decimal_return_scale=3)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _pct_range(column: str) -> sa.CheckConstraint:
+    return sa.CheckConstraint(f"{column} >= 0 AND {column} <= 100", name=f"{column}_range")
+
 
 profit_allocation_log = sa.Table(
     "profit_allocation_log",
     metadata,
-    sa.Column("proposal_id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("proposal_date", sa.Date, nullable=False, index=True),
-    sa.Column("created_at", Timestamp, nullable=False),
-    sa.Column("proposer", sa.String(16), nullable=False),
-    sa.Column("proposed_by", sa.String(128), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("reinvestment_pct", sa.Numeric(5, 2), nullable=False),
-    sa.Column("dao_pct", sa.Numeric(5, 2), nullable=False),
-    sa.Column("lucky_pct", sa.Numeric(5, 2), nullable=False),
-    sa.Column("creator_pct", sa.Numeric(5, 2), nullable=False),
-    sa.Column("confidence", sa.Numeric(4, 3), nullable=False),
-    sa.Column("should_rebalance", sa.Boolean, nullable=False),
+    # --- the specification's columns, names and checks (queries written for it run unchanged)
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("timestamp", Timestamp, nullable=False, server_default=sa.func.now()),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("proposed_by", sa.Text, nullable=False),
+    sa.Column("reinvestment_pct", Pct, nullable=False),
+    sa.Column("dao_pct", Pct, nullable=False),
+    sa.Column("lucky_pct", Pct, nullable=False),
+    sa.Column("creator_pct", Pct, nullable=False),
     sa.Column("reasoning", sa.Text, nullable=False),
-    sa.Column("warnings", JSONType, nullable=False),
+    sa.Column("confidence", Confidence, nullable=False),
     sa.Column("input_metrics", JSONType, nullable=False),
-    sa.Column("fallback_reason", sa.Text),
-    sa.Column("reviewed_by", sa.String(128)),
     sa.Column("reviewed_at", Timestamp),
+    sa.Column("reviewed_by", sa.Text),
     sa.Column("review_notes", sa.Text),
     sa.Column("effective_from", Timestamp),
-    sa.Column("effective_to", Timestamp),
+    sa.Column("effective_until", Timestamp),
+    # --- this project's additions
+    sa.Column("proposal_date", sa.Date, nullable=False, index=True),
+    sa.Column("proposer", sa.Text, nullable=False),
+    sa.Column("proposer_name", sa.Text, nullable=False),
+    sa.Column("should_rebalance", sa.Boolean, nullable=False),
+    sa.Column("warnings", JSONType, nullable=False),
+    sa.Column("fallback_reason", sa.Text),
+    # the split in force when the proposal was made: approving it later needs that split in force
+    sa.Column("based_on_id", sa.Uuid, sa.ForeignKey("profit_allocation_log.id")),
+    # the integer id a row had before revision 0004 made ids UUIDs (NULL for newer rows)
+    sa.Column("legacy_id", sa.Integer, unique=True),
+    sa.CheckConstraint(_in("status", SPLIT_STATUSES), name="status_values"),
+    sa.CheckConstraint(_in("proposed_by", PROPOSED_BY_VALUES), name="proposed_by_values"),
+    *(_pct_range(f"{c}_pct") for c in PROFIT_CATEGORIES),
+    sa.CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_range"),
+    # The specification's check, exact on PostgreSQL's NUMERIC. SQLite keeps NUMERIC as binary
+    # REAL, where 77.10 + 15.30 + 4.80 + 2.80 != 100, so there the sum is rounded to the cent.
     sa.CheckConstraint(
-        "status IN ('proposed', 'rejected', 'active', 'superseded')", name="status_enum"
-    ),
-    sa.CheckConstraint("proposer IN ('rules', 'llm', 'manual', 'seed')", name="proposer_enum"),
-    sa.CheckConstraint(
-        "reinvestment_pct BETWEEN 0 AND 100 AND dao_pct BETWEEN 0 AND 100 "
-        "AND lucky_pct BETWEEN 0 AND 100 AND creator_pct BETWEEN 0 AND 100",
-        name="pct_range",
-    ),
-    # ROUND: SQLite stores NUMERIC as binary REAL, where 77.10 + 15.30 + 4.80 + 2.80 != 100.
-    # On PostgreSQL the sum is exact NUMERIC(5, 2) and ROUND(_, 2) changes nothing.
+        "reinvestment_pct + dao_pct + lucky_pct + creator_pct = 100",
+        name=sa.sql.elements.conv("valid_total"),
+    ).ddl_if(dialect="postgresql"),
     sa.CheckConstraint(
         "ROUND(reinvestment_pct + dao_pct + lucky_pct + creator_pct, 2) = 100",
-        name="pct_sum_100",
-    ),
-    sa.CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_range"),
+        name=sa.sql.elements.conv("valid_total"),
+    ).ddl_if(dialect="sqlite"),
+    sa.CheckConstraint(_in("proposer", PROPOSERS), name="proposer_values"),
     sa.CheckConstraint(
-        "status NOT IN ('active', 'superseded') OR effective_from IS NOT NULL",
-        name="active_has_effective_from",
+        "status <> 'active' OR effective_from IS NOT NULL", name="active_has_effective_from"
+    ),
+    sa.CheckConstraint(
+        "effective_until IS NULL OR (effective_from IS NOT NULL AND effective_until >= effective_from)",
+        name="effective_range",
     ),
 )
-# At most one active split at any moment, enforced by the database itself.
+# At most one split in force (active, not ended) at any moment, enforced by the database. A
+# replaced split stays 'active' with effective_until set, as the specification keeps it.
 sa.Index(
-    "uq_profit_allocation_log_one_active",
+    "uq_profit_allocation_log_in_force",
     profit_allocation_log.c.status,
     unique=True,
-    postgresql_where=profit_allocation_log.c.status == "active",
-    sqlite_where=profit_allocation_log.c.status == "active",
+    postgresql_where=sa.text("status = 'active' AND effective_until IS NULL"),
+    sqlite_where=sa.text("status = 'active' AND effective_until IS NULL"),
+)
+sa.Index("ix_profit_allocation_log_timestamp", profit_allocation_log.c.timestamp)
+
+# One row per reviewer and proposal: large changes need several distinct approvals.
+profit_proposal_reviews = sa.Table(
+    "profit_proposal_reviews",
+    metadata,
+    sa.Column("proposal_id", sa.Uuid, sa.ForeignKey("profit_allocation_log.id"), primary_key=True),
+    sa.Column("reviewer", sa.Text, primary_key=True),
+    sa.Column("decision", sa.Text, nullable=False),
+    sa.Column("reviewed_at", Timestamp, nullable=False),
+    sa.Column("notes", sa.Text),
+    sa.CheckConstraint("decision IN ('approve', 'reject')", name="decision_values"),
+)
+
+# The automatic proposer's answer for each day, once: a re-run of the day reuses it. A proposal
+# to rebalance points at its profit_allocation_log row; a "maintain" answer (keep the split in
+# force) is recorded only here and waits for nobody.
+profit_split_days = sa.Table(
+    "profit_split_days",
+    metadata,
+    sa.Column("proposal_date", sa.Date, primary_key=True),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("proposal_id", sa.Uuid, sa.ForeignKey("profit_allocation_log.id")),
+    sa.Column("in_force_id", sa.Uuid, sa.ForeignKey("profit_allocation_log.id")),
+    sa.Column("proposer", sa.Text, nullable=False),
+    sa.Column("confidence", Confidence, nullable=False),
+    sa.Column("reasoning", sa.Text, nullable=False),
+    sa.Column("fallback_reason", sa.Text),
+    sa.Column("input_metrics", JSONType, nullable=False),
+    sa.Column("decided_at", Timestamp, nullable=False),
+    sa.CheckConstraint("outcome IN ('proposed', 'maintain')", name="outcome_values"),
+    sa.CheckConstraint("outcome = 'maintain' OR proposal_id IS NOT NULL", name="proposed_has_id"),
+    sa.CheckConstraint(_in("proposer", PROPOSERS), name="proposer_values"),
 )
 
 profit_distributions = sa.Table(
@@ -253,12 +316,7 @@ profit_distributions = sa.Table(
     metadata,
     sa.Column("distribution_date", sa.Date, primary_key=True),
     sa.Column("category", sa.String(16), primary_key=True),
-    sa.Column(
-        "proposal_id",
-        sa.Integer,
-        sa.ForeignKey("profit_allocation_log.proposal_id"),
-        nullable=False,
-    ),
+    sa.Column("proposal_id", sa.Uuid, sa.ForeignKey("profit_allocation_log.id"), nullable=False),
     sa.Column("profit_usd", Money, nullable=False),
     sa.Column("pct", sa.Numeric(5, 2), nullable=False),
     sa.Column("amount_usd", Money, nullable=False),
@@ -268,6 +326,61 @@ profit_distributions = sa.Table(
         "category IN ('reinvestment', 'dao', 'lucky', 'creator')", name="category_enum"
     ),
 )
+
+# ---------------------------------------------------------------- transparency log
+
+ACTIVITY_EVENTS = (
+    "proposal_stored",
+    "validation_warnings",
+    "proposal_maintained",
+    "review",
+    "proposal_rejected",
+    "auto_approval",
+    "activation",
+    "deactivation",
+    "distribution",
+    "list_change",
+    "forced_reallocation",
+)
+ACTIVITY_SUBJECTS = ("proposal", "day", "distribution", "list_change", "allocation")
+
+# Append-only: one row per event, never updated or deleted (the database refuses both).
+protocol_activity = sa.Table(
+    "protocol_activity",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("occurred_at", Timestamp, nullable=False, index=True),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("event_type", sa.Text, nullable=False),
+    sa.Column("subject_type", sa.Text, nullable=False),
+    sa.Column("subject_id", sa.Text, nullable=False),
+    sa.Column("payload", JSONType, nullable=False),
+    sa.CheckConstraint(_in("event_type", ACTIVITY_EVENTS), name="event_type_values"),
+    sa.CheckConstraint(_in("subject_type", ACTIVITY_SUBJECTS), name="subject_type_values"),
+)
+
+APPEND_ONLY_MESSAGE = "protocol_activity is append-only: UPDATE and DELETE are refused"
+# The statements that make protocol_activity append-only, per dialect (run after CREATE TABLE
+# by create_all, by migration 0004, and rendered into sql/schema.sql).
+APPEND_ONLY_DDL = {
+    "postgresql": (
+        "CREATE FUNCTION protocol_activity_append_only() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        "BEGIN\n    RAISE EXCEPTION USING MESSAGE =\n"
+        f"        '{APPEND_ONLY_MESSAGE} (' || TG_OP || ' refused)';\nEND;\n$$",
+        "CREATE TRIGGER protocol_activity_append_only BEFORE UPDATE OR DELETE ON protocol_activity"
+        "\n    FOR EACH ROW EXECUTE FUNCTION protocol_activity_append_only()",
+    ),
+    "sqlite": tuple(
+        f"CREATE TRIGGER protocol_activity_no_{op.lower()} BEFORE {op} ON protocol_activity\n"
+        f"BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE} ({op} refused)'); END"
+        for op in ("UPDATE", "DELETE")
+    ),
+}
+for _dialect, _statements in APPEND_ONLY_DDL.items():
+    for _statement in _statements:
+        sa.event.listen(
+            protocol_activity, "after_create", sa.DDL(_statement).execute_if(dialect=_dialect)
+        )
 
 platform_engagement_daily = sa.Table(
     "platform_engagement_daily",

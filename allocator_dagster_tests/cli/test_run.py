@@ -1,17 +1,185 @@
-"""`allocator run`: the README's first command materialises both graphs."""
+"""`allocator run`: the README's first command; days outside the partitions; interrupted or
+killed invocations.
+
+A run left STARTED holds the chain's concurrency pool, so every later run of the chain would
+queue behind it for ever. Interrupted (SIGTERM, SIGINT) the command marks its runs failed; a
+killed one (SIGKILL) is found by the next `allocator run`; and the instances enable Dagster's
+run monitoring for runs whose process died elsewhere.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
 import re
+import shutil
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 
+from allocator_dagster.cli import main
 from allocator_dagster.storage import get_engine
+from allocator_dagster_tests.conftest import create_pg_database, drop_pg_database
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ALLOCATOR = str(Path(sys.executable).with_name("allocator"))
+RANGE = ["--days", "20", "--end", "2026-06-20", "--graph", "allocation"]
+
+
+@pytest.mark.parametrize(
+    ("args", "day"),
+    [
+        (["--days", "1", "--end", "2031-01-01"], "2031-01-01"),
+        (["--days", "3", "--end", "2025-01-02"], "2024-12-31"),
+    ],
+)
+def test_days_outside_the_partitions_are_a_clear_error(
+    args: list[str], day: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    result = CliRunner().invoke(main, ["run", *args])
+    assert result.exit_code == 2, result.output
+    assert f"error: there is no partition for {day}: the daily partitions run from 2025-01-01" in (
+        result.output
+    )
+    assert not (tmp_path / "home").exists(), "nothing is created for a refused range"
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DAGSTER_HOME=str(tmp_path / "home"),
+        ALLOCATOR_DATA_DIR=str(tmp_path / "data"),
+        ALLOCATOR_DATABASE_URL=f"sqlite:///{tmp_path / 'allocator.sqlite'}",
+    )
+    return env
+
+
+def _runs(home: Path) -> list:
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        return list(reversed(instance.get_runs()))  # oldest first
+
+
+def _started(home: Path) -> bool:
+    """Whether the instance's run storage holds a STARTED run, read without opening a Dagster
+    instance (that would race the subprocess creating the storage's schema)."""
+    runs_db = home / "history" / "runs.db"
+    if not runs_db.exists():
+        return False
+    try:
+        with sqlite3.connect(f"file:{runs_db}?mode=ro", uri=True, timeout=1) as conn:
+            return (
+                conn.execute("SELECT 1 FROM runs WHERE status = 'STARTED'").fetchone() is not None
+            )
+    except sqlite3.Error:  # the schema is not created yet
+        return False
+
+
+def _start_and_signal(tmp_path: Path, signum: int) -> subprocess.CompletedProcess:
+    """`allocator run` in a subprocess, sent `signum` once its run is STARTED."""
+    env = _env(tmp_path)
+    process = subprocess.Popen(
+        [ALLOCATOR, "run", *RANGE], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    home = tmp_path / "home"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        if _started(home):
+            break
+        time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("the run did not start within 180 s")
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=180)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def _a_new_run_goes_through(tmp_path: Path) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        [ALLOCATOR, "run", *RANGE], env=_env(tmp_path), cwd=tmp_path, capture_output=True,
+        text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_an_interrupted_run_is_marked_failed(tmp_path: Path, signum: int) -> None:
+    from dagster import DagsterRunStatus
+
+    interrupted = _start_and_signal(tmp_path, signum)
+    assert interrupted.returncode != 0
+    [run] = _runs(tmp_path / "home")
+    assert run.status == DagsterRunStatus.FAILURE
+    _a_new_run_goes_through(tmp_path)
+    assert [r.status for r in _runs(tmp_path / "home")] == [
+        DagsterRunStatus.FAILURE,
+        DagsterRunStatus.SUCCESS,
+    ]
+
+
+@pytest.mark.slow
+def test_a_killed_run_is_marked_failed_by_the_next_invocation(tmp_path: Path) -> None:
+    from dagster import DagsterRunStatus
+
+    killed = _start_and_signal(tmp_path, signal.SIGKILL)
+    assert killed.returncode == -signal.SIGKILL
+    [run] = _runs(tmp_path / "home")
+    assert run.status == DagsterRunStatus.STARTED  # nothing in the process could react
+    done = _a_new_run_goes_through(tmp_path)
+    assert f"Marked run {run.run_id} failed: its allocator run process" in done.stdout
+    runs = _runs(tmp_path / "home")
+    assert [r.status for r in runs] == [DagsterRunStatus.FAILURE, DagsterRunStatus.SUCCESS]
+
+
+def test_the_quickstart_instance_monitors_runs(tmp_path: Path, monkeypatch) -> None:
+    from dagster import DagsterInstance
+
+    from allocator_dagster.cli.run import QUICKSTART_INSTANCE_YAML
+
+    (tmp_path / "dagster.yaml").write_text(QUICKSTART_INSTANCE_YAML)
+    with DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert instance.run_monitoring_enabled
+        assert instance.run_monitoring_max_runtime_seconds == 7200
+        assert instance.run_monitoring_start_timeout_seconds == 300
+
+
+@pytest.mark.postgres
+def test_the_production_instance_monitors_runs(
+    pg_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dagster import DagsterInstance
+
+    name = f"allocator_monitoring_{uuid.uuid4().hex[:8]}"
+    url = sa.engine.make_url(create_pg_database(pg_server, name))
+    try:
+        monkeypatch.setenv("DAGSTER_PG_HOST", url.host or "127.0.0.1")
+        monkeypatch.setenv("DAGSTER_PG_PORT", str(url.port or 5432))
+        monkeypatch.setenv("DAGSTER_PG_USERNAME", url.username or "postgres")
+        monkeypatch.setenv("DAGSTER_PG_PASSWORD", url.password or "")
+        monkeypatch.setenv("DAGSTER_PG_DB", name)
+        shutil.copyfile(REPO_ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+        with DagsterInstance.from_config(str(tmp_path)) as instance:
+            assert instance.run_monitoring_enabled
+            assert instance.run_monitoring_max_runtime_seconds == 7200
+            assert instance.run_monitoring_cancel_timeout_seconds == 300
+    finally:
+        drop_pg_database(pg_server, name)
 
 
 def test_allocator_run_materialises_both_graphs_into_its_own_instance(

@@ -361,9 +361,9 @@ def test_the_key_is_scrubbed_from_echoed_answers_and_errors(
             engine,
             proposal,
             proposal_date=METRICS.metric_date,
-            proposed_by="llm:test-model",
+            proposer_name="llm:test-model",
             input_metrics=METRICS.to_json(),
-            current=seed.split,
+            based_on=seed,
         )
     with engine.connect() as conn:
         rows = conn.execute(sa.select(profit_allocation_log)).all()
@@ -429,6 +429,19 @@ def test_the_key_never_reaches_dagster_metadata_logs_or_run_config(
     everything.extend(record.getMessage() for record in caplog.records)
     assert len(everything) > 20
     assert not [text for text in everything if API_KEY in text]
+
+
+def test_an_answer_moving_more_than_max_step_falls_back(llm: FakeLLM) -> None:
+    # 80/15/3/2 -> 74/15/8/3 moves reinvestment 6 points: more than the rules' step of 5
+    llm.will(answer(split_json(reinvestment_pct=74, dao_pct=15, lucky_pct=8, creator_pct=3)))
+    proposal = proposer(llm).propose(METRICS)
+    assert proposal.proposer == "rules" and proposal.split == RULES.split
+    assert proposal.fallback_reason is not None
+    assert "reinvestment moves 6.00 points" in proposal.fallback_reason
+    assert "maximum step of 5.00" in proposal.fallback_reason
+    # within the step, the same kind of answer is used
+    llm.will(answer(split_json(reinvestment_pct=75, dao_pct=15, lucky_pct=7, creator_pct=3)))
+    assert proposer(llm).propose(METRICS).proposer == "llm"
 
 
 def test_rules_proposal_for_comparison_is_a_rebalance() -> None:

@@ -19,18 +19,19 @@ import re
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from allocator_dagster.storage import StorageError, get_engine, redact, upgrade_schema
-from allocator_dagster.storage.db import current_revision, head_revision
+from allocator_dagster.storage.db import alembic_config, current_revision, head_revision
 from allocator_dagster.storage.ddl import REGENERATE_COMMAND, render_postgresql_ddl
 from allocator_dagster.storage.schema import (
     allocation_parameters,
@@ -41,6 +42,8 @@ from allocator_dagster.storage.schema import (
     metadata,
     pool_daily_metrics,
     profit_allocation_log,
+    profit_distributions,
+    profit_split_days,
 )
 from allocator_dagster_tests.conftest import create_pg_database, drop_pg_database
 
@@ -185,11 +188,17 @@ def test_rendered_ddl_is_complete_and_ordered() -> None:
     assert all(p >= 0 for p in positions.values()), positions
     for table in metadata.tables.values():
         for fk in table.foreign_keys:
-            assert positions[fk.column.table.name] < positions[table.name], fk
+            if fk.column.table is not table:  # a self-reference needs no order
+                assert positions[fk.column.table.name] < positions[table.name], fk
     assert (
-        "CREATE UNIQUE INDEX uq_profit_allocation_log_one_active ON profit_allocation_log "
-        "(status) WHERE status = 'active';"
+        "CREATE UNIQUE INDEX uq_profit_allocation_log_in_force ON profit_allocation_log "
+        "(status) WHERE status = 'active' AND effective_until IS NULL;"
     ) in ddl
+    assert (
+        "CONSTRAINT valid_total CHECK (reinvestment_pct + dao_pct + lucky_pct + creator_pct = 100)"
+        in ddl
+    )
+    assert "CREATE TRIGGER protocol_activity_append_only BEFORE UPDATE OR DELETE" in ddl
     assert ddl.startswith("-- ") and REGENERATE_COMMAND in ddl.split("\n\n")[0]
 
 
@@ -212,9 +221,12 @@ def test_schema_sql_and_migrations_build_the_same_postgresql_database(
 
     assert set(expected["tables"]) == set(metadata.tables)
     partial = expected["tables"]["profit_allocation_log"]["indexes"]
-    assert partial[1][:3] == ("uq_profit_allocation_log_one_active", ("status",), True)
-    assert "active" in dict(partial[1][3])["postgresql_where"]
-    assert len(expected["tables"]["profit_allocation_log"]["checks"]) == 6
+    assert partial[2][:3] == ("uq_profit_allocation_log_in_force", ("status",), True)
+    assert "effective_until IS NULL" in dict(partial[2][3])["postgresql_where"]
+    checks = dict(expected["tables"]["profit_allocation_log"]["checks"])
+    assert len(checks) == 11
+    # the specification's exact sum on PostgreSQL (SQLite's REAL needs the rounded one)
+    assert "creator_pct" in checks["valid_total"] and "round" not in checks["valid_total"].lower()
     _assert_same(expected, actual, "sql/schema.sql vs the Alembic migrations on PostgreSQL")
 
 
@@ -236,7 +248,7 @@ def test_snapshot_sees_a_changed_check_and_index_predicate(tmp_path: Path) -> No
     next(
         c for c in log.constraints if c.name == "ck_profit_allocation_log_confidence_range"
     ).sqltext = sa.text("confidence >= 0 AND confidence < 1")
-    index = next(ix for ix in log.indexes if ix.name == "uq_profit_allocation_log_one_active")
+    index = next(ix for ix in log.indexes if ix.name == "uq_profit_allocation_log_in_force")
     index.dialect_options["sqlite"]["where"] = log.c.status == "proposed"
 
     snapshots = []
@@ -468,21 +480,24 @@ def test_upgrading_from_0001_keeps_every_row(empty_database_url: str) -> None:
 
 def _split_row(**overrides: Any) -> dict[str, Any]:
     row = {
-        "proposal_date": date(2025, 3, 1),
-        "created_at": NOW,
-        "proposer": "manual",
-        "proposed_by": "alice",
+        "id": uuid.uuid4(),
+        "timestamp": NOW,
         "status": "proposed",
-        "reinvestment_pct": Decimal("77.10"),
-        "dao_pct": Decimal("15.30"),
-        "lucky_pct": Decimal("4.80"),
-        "creator_pct": Decimal("2.80"),
-        "confidence": Decimal("0.750"),
-        "should_rebalance": True,
+        "proposed_by": "manual",
+        "reinvestment_pct": Decimal("77.1"),
+        "dao_pct": Decimal("15.3"),
+        "lucky_pct": Decimal("4.8"),
+        "creator_pct": Decimal("2.8"),
         "reasoning": "test",
-        "warnings": [],
+        "confidence": Decimal("0.75"),
         "input_metrics": {},
         "effective_from": None,
+        "effective_until": None,
+        "proposal_date": date(2025, 3, 1),
+        "proposer": "manual",
+        "proposer_name": "alice",
+        "should_rebalance": True,
+        "warnings": [],
     }
     row.update(overrides)
     return row
@@ -529,8 +544,8 @@ VIOLATIONS = [
         "pct_sum_not_100",
         profit_allocation_log,
         lambda _: _split_row(creator_pct=Decimal("2.70")),
-        "ck_profit_allocation_log_pct_sum_100",
-        "ck_profit_allocation_log_pct_sum_100",
+        "valid_total",
+        "valid_total",
     ),
     (
         "pct_out_of_range",
@@ -541,8 +556,31 @@ VIOLATIONS = [
             lucky_pct=Decimal("0.00"),
             creator_pct=Decimal("0.00"),
         ),
-        "ck_profit_allocation_log_pct_range",
-        "ck_profit_allocation_log_pct_range",
+        "_pct_range",  # reinvestment's or dao's: which one a database reports first varies
+        "_pct_range",
+    ),
+    (
+        "unknown_status",
+        profit_allocation_log,
+        lambda _: _split_row(status="superseded", effective_from=NOW),
+        "ck_profit_allocation_log_status_values",
+        "ck_profit_allocation_log_status_values",
+    ),
+    (
+        "unknown_proposed_by",
+        profit_allocation_log,
+        lambda _: _split_row(proposed_by="rules-proposer"),
+        "ck_profit_allocation_log_proposed_by_values",
+        "ck_profit_allocation_log_proposed_by_values",
+    ),
+    (
+        "ended_before_it_started",
+        profit_allocation_log,
+        lambda _: _split_row(
+            status="active", effective_from=NOW, effective_until=NOW - timedelta(seconds=1)
+        ),
+        "ck_profit_allocation_log_effective_range",
+        "ck_profit_allocation_log_effective_range",
     ),
     (
         "confidence_above_1",
@@ -554,7 +592,7 @@ VIOLATIONS = [
     (
         "active_without_effective_from",
         profit_allocation_log,
-        lambda _: _split_row(status="superseded"),
+        lambda _: _split_row(status="active", effective_until=NOW),
         "ck_profit_allocation_log_active_has_effective_from",
         "ck_profit_allocation_log_active_has_effective_from",
     ),
@@ -563,7 +601,7 @@ VIOLATIONS = [
         profit_allocation_log,
         lambda _: _split_row(**ACTIVE),
         "UNIQUE constraint failed: profit_allocation_log.status",
-        "uq_profit_allocation_log_one_active",
+        "uq_profit_allocation_log_in_force",
     ),
     (
         "negative_ledger_amount",
@@ -605,9 +643,9 @@ def _valid_rows(conn: sa.Connection) -> int:
         profit_allocation_log.insert(),
         [
             _split_row(**ACTIVE),
-            _split_row(status="superseded", effective_from=NOW),
+            _split_row(status="active", effective_from=NOW, effective_until=NOW),
             _split_row(),
-            _split_row(status="rejected", confidence=Decimal("1.000")),
+            _split_row(status="rejected", confidence=Decimal("1.000"), proposed_by="ai"),
             _split_row(
                 reinvestment_pct=Decimal("100.00"),
                 dao_pct=Decimal("0.00"),
@@ -667,3 +705,202 @@ def test_unusable_database_is_a_storage_error_without_the_password(url: str, pro
         exc = exc.__cause__ or exc.__context__
     for exc in chain:
         assert "hunter2-s3cret" not in "".join(traceback.format_exception(exc)), type(exc)
+
+
+# ------------------------------------------------------------------ 0004: the specification's log
+
+
+def _migration_0004() -> Any:
+    """The migration module itself (its file name starts with a digit, so it is loaded by path)."""
+    import importlib.util
+
+    path = next((REPO_ROOT / "allocator_dagster/storage/migrations/versions").glob("0004_*.py"))
+    spec = importlib.util.spec_from_file_location("migration_0004", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+T1 = datetime(2025, 3, 2, 8, 0, tzinfo=UTC)
+
+
+def _legacy_row(legacy_id: int, **overrides: Any) -> dict[str, Any]:
+    row = {
+        "proposal_id": legacy_id,
+        "proposal_date": date(2025, 3, 1),
+        "created_at": NOW,
+        "proposer": "rules",
+        "proposed_by": "rules-proposer",
+        "status": "proposed",
+        "reinvestment_pct": Decimal("77.10"),
+        "dao_pct": Decimal("15.30"),
+        "lucky_pct": Decimal("4.80"),
+        "creator_pct": Decimal("2.80"),
+        "confidence": Decimal("0.750"),
+        "should_rebalance": True,
+        "reasoning": f"row {legacy_id}",
+        "warnings": [],
+        "input_metrics": {"current_proposal_id": 1},
+        "fallback_reason": None,
+        "reviewed_by": None,
+        "reviewed_at": None,
+        "review_notes": None,
+        "effective_from": None,
+        "effective_to": None,
+    }
+    row.update(overrides)
+    return row
+
+
+LEGACY_ROWS = [
+    _legacy_row(
+        1,
+        proposer="seed",
+        proposed_by="seed",
+        status="superseded",
+        reinvestment_pct=Decimal("80.00"),
+        dao_pct=Decimal("15.00"),
+        lucky_pct=Decimal("3.00"),
+        creator_pct=Decimal("2.00"),
+        confidence=Decimal("1.000"),
+        should_rebalance=False,
+        input_metrics={},
+        effective_from=datetime(2025, 1, 1, tzinfo=UTC),
+        effective_to=T1,
+    ),
+    _legacy_row(2, status="active", reviewed_by="bob", reviewed_at=T1, effective_from=T1),
+    _legacy_row(
+        3,
+        proposal_date=date(2025, 3, 2),
+        proposer="llm",
+        proposed_by="llm:gpt-x",
+        status="rejected",
+        reviewed_by="carol",
+        reviewed_at=T1,
+        review_notes="no",
+    ),
+    _legacy_row(
+        4,
+        proposal_date=date(2025, 3, 3),
+        should_rebalance=False,
+        input_metrics={"current_proposal_id": 2},
+        reinvestment_pct=Decimal("77.10"),
+    ),
+    _legacy_row(5, proposer="manual", proposed_by="erin", input_metrics={"current_proposal_id": 2}),
+    _legacy_row(6, status="rejected", reviewed_by="bob", reviewed_at=T1),
+    # open, but made against the seed, which 2 replaced: approving it would replace 2 silently
+    _legacy_row(7, proposal_date=date(2025, 3, 4), proposer="manual", proposed_by="frank"),
+]
+
+
+def test_0004_converts_the_profit_log_without_loss_and_back(empty_database_url: str) -> None:
+    migration = _migration_0004()
+    old_log, old_distributions = migration._old_tables()
+    engine = get_engine(empty_database_url, upgrade=False)
+    upgrade_schema(engine, "0003")
+    distributions = [
+        {
+            "distribution_date": date(2025, 3, day),
+            "category": category,
+            "proposal_id": proposal_id,
+            "profit_usd": Decimal("100.00"),
+            "pct": pct,
+            "amount_usd": pct,
+            "profit_source": "configured",
+            "created_at": NOW,
+        }
+        for day, proposal_id, split in ((1, 1, (80, 15, 3, 2)), (2, 2, (77.1, 15.3, 4.8, 2.8)))
+        for category, pct in zip(
+            ("reinvestment", "dao", "lucky", "creator"),
+            (Decimal(str(v)).quantize(Decimal("0.01")) for v in split),
+            strict=True,
+        )
+    ]
+    with engine.begin() as conn:
+        conn.execute(old_log.insert(), LEGACY_ROWS)
+        conn.execute(old_distributions.insert(), distributions)
+
+    upgrade_schema(engine, "0004")
+    engine.dispose()
+    log = profit_allocation_log
+    with engine.connect() as conn:
+        rows = {r.legacy_id: r for r in conn.execute(sa.select(log))}
+        days = {r.proposal_date: r for r in conn.execute(sa.select(profit_split_days))}
+        dist = list(conn.execute(sa.select(profit_distributions).order_by("distribution_date")))
+    ids = {legacy: row.id for legacy, row in rows.items()}
+    assert all(isinstance(i, uuid.UUID) for i in ids.values()) and len(set(ids.values())) == 7
+    assert {k: r.status for k, r in rows.items()} == {
+        1: "active",  # replaced: still 'active', with effective_until
+        2: "active",
+        3: "rejected",
+        4: "rejected",  # an open maintain answer is closed: it never waits for a review
+        5: "proposed",  # made against 2, which is in force: still open
+        6: "rejected",
+        7: "rejected",  # made against a replaced split: closed as stale
+    }
+    assert {k: r.proposed_by for k, r in rows.items()} == {
+        1: "system",
+        2: "system",
+        3: "ai",
+        4: "system",
+        5: "manual",
+        6: "system",
+        7: "manual",
+    }
+    assert {k: r.proposer_name for k, r in rows.items()} == {
+        r["proposal_id"]: r["proposed_by"] for r in LEGACY_ROWS
+    }
+    assert _comparable(rows[1].effective_until) == _comparable(T1)
+    assert rows[2].effective_until is None and _comparable(rows[2].effective_from) == _comparable(
+        T1
+    )
+    assert rows[4].reviewed_by == "system" and "maintain" in rows[4].review_notes
+    assert rows[7].reviewed_by == "system"
+    assert f"made against split {ids[1]}, and split {ids[2]} is in force" in rows[7].review_notes
+    assert {k: r.based_on_id for k, r in rows.items()} == {
+        1: None,
+        2: ids[1],
+        3: ids[1],
+        4: ids[2],
+        5: ids[2],
+        6: ids[1],
+        7: ids[1],
+    }
+    assert [rows[1].reinvestment_pct, rows[2].reinvestment_pct] == [Decimal(80), Decimal("77.1")]
+    assert all(_comparable(r.timestamp) == _comparable(NOW) for r in rows.values())
+    assert [r.proposal_id for r in dist] == [ids[1]] * 4 + [ids[2]] * 4
+    # each day's first automatic proposal is the day's answer; the manual one is no day's
+    assert {d: (r.outcome, r.proposal_id) for d, r in days.items()} == {
+        date(2025, 3, 1): ("proposed", ids[2]),
+        date(2025, 3, 2): ("proposed", ids[3]),
+        date(2025, 3, 3): ("maintain", ids[4]),
+    }
+
+    upgrade_schema(engine, "head")
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0003")
+    engine.dispose()
+    with engine.connect() as conn:
+        back = [dict(r._mapping) for r in conn.execute(sa.select(old_log).order_by("proposal_id"))]
+        back_dist = [
+            dict(r._mapping)
+            for r in conn.execute(
+                sa.select(old_distributions).order_by("distribution_date", "category")
+            )
+        ]
+    expected = [dict(r) for r in LEGACY_ROWS]
+    for closed in (3, 6):  # closed by the migration (maintain, stale): the closing is kept
+        expected[closed].update(
+            status="rejected",
+            reviewed_by="system",
+            review_notes=back[closed]["review_notes"],
+            reviewed_at=back[closed]["reviewed_at"],
+        )
+    assert [{k: _comparable(v) for k, v in r.items()} for r in back] == [
+        {k: _comparable(v) for k, v in r.items()} for r in expected
+    ]
+    assert [{k: _comparable(v) for k, v in r.items()} for r in back_dist] == [
+        {k: _comparable(v) for k, v in r.items()}
+        for r in sorted(distributions, key=lambda r: (r["distribution_date"], r["category"]))
+    ]

@@ -5,8 +5,8 @@ by the distribution is the one in force, which changes only through a review.
 """
 
 # No `from __future__ import annotations`: Dagster checks the context annotation's object.
-from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 import dagster as dg
 from dagster import AssetExecutionContext
@@ -14,9 +14,10 @@ from dagster import AssetExecutionContext
 from allocator_dagster.defs.partitions import partition_day
 from allocator_dagster.defs.profit_split.partitions import GROUP, PARTITIONS
 from allocator_dagster.defs.resources import DatabaseResource, ProfitSplitConfig
+from allocator_dagster.profit_split.daily import propose_day, proposer_name, read_metrics
 from allocator_dagster.profit_split.distribution import distribute, distribution_moment
-from allocator_dagster.profit_split.metrics import PlatformMetrics, sample_metrics
-from allocator_dagster.profit_split.policy import AUTO_APPROVE_REVIEWER, read_signals
+from allocator_dagster.profit_split.metrics import PlatformMetrics
+from allocator_dagster.profit_split.policy import read_signals
 from allocator_dagster.profit_split.split import CATEGORIES, CATEGORY_LABELS, Split, fmt_pct
 from allocator_dagster.storage import profit_split as store
 
@@ -57,12 +58,16 @@ def platform_metrics(
     engine = database.engine()
     day = partition_day(context)
     current = store.ensure_active_split(engine)
-    if profit_split_config.metrics_source == "database":
-        metrics = store.read_platform_metrics(engine, day, current)
-    else:
-        metrics = sample_metrics(
-            day, profit_split_config.sample_scenario, current.split, current.proposal_id
+    try:
+        metrics = read_metrics(
+            engine,
+            day,
+            current,
+            profit_split_config.metrics_source,
+            profit_split_config.sample_scenario,
         )
+    except store.MetricsUnavailable as exc:
+        raise dg.Failure(description=str(exc)) from None
     signals = read_signals(metrics)
     return dg.Output(
         metrics,
@@ -83,94 +88,100 @@ def platform_metrics(
             ),
             "growth_signal": float(signals.growth),
             "split_in_force": split_table(metrics.current_split),
-            "split_in_force_proposal_id": current.proposal_id,
+            "split_in_force_id": str(current.id),
         },
     )
 
 
-def _propose(context, engine, metrics, current, profit_split_config):
-    """Make, validate and store a new proposal; apply the opt-in auto-approve policy."""
-    proposer = profit_split_config.make_proposer()
-    proposal = proposer.propose(metrics)
-    if proposal.fallback_reason:
-        context.log.warning(proposal.fallback_reason)
-    stored = store.store_proposal(
-        engine,
-        proposal,
-        proposal_date=metrics.metric_date,
-        proposed_by=profit_split_config.proposed_by(proposal),
-        input_metrics=metrics.to_json(),
-        bounds=proposer.bounds,
-        current=current.split,
-    )
-    policy = profit_split_config.auto_approve_policy()
-    # The policy sees the proposal with the warnings validation found when it was stored.
-    decision = policy.decide(replace(proposal, warnings=stored.warnings), current.split)
-    if decision.approve:
-        try:
-            stored = store.review_proposal(
-                engine,
-                stored.proposal_id,
-                approve=True,
-                by=AUTO_APPROVE_REVIEWER,
-                notes=decision.reason,
-            )
-        except store.ReviewError as exc:  # reviewed by someone else in the meantime
-            context.log.warning(f"auto-approval of {stored.proposal_id} not applied: {exc}")
-    return stored, decision.reason
+def proposal_metadata(
+    stored: store.StoredProposal, approvals: tuple[str, ...], required: int | None = None
+) -> dict[str, Any]:
+    """What the UI shows of a stored proposal: also recorded as an observation after a review."""
+    return {
+        "proposal_id": str(stored.id),
+        "status": str(stored.status),  # Dagster metadata takes plain str, not enums
+        "in_force": stored.in_force,
+        "proposed_by": str(stored.proposed_by),
+        "proposer": f"{stored.proposer} ({stored.proposer_name})",
+        "split": stored.split.label(),
+        "approvals": ", ".join(approvals) or "none",
+        **({"approvals_required": required} if required is not None else {}),
+        "reviewed_by": stored.reviewed_by or "",
+        "review_notes": stored.review_notes or "",
+        "effective_from": stored.effective_from.isoformat() if stored.effective_from else "",
+        "effective_until": stored.effective_until.isoformat() if stored.effective_until else "",
+    }
 
 
 @dg.asset(
     partitions_def=PARTITIONS,
     group_name=GROUP,
-    description="A proposed split with reasoning and confidence, validated and stored as "
-    "'proposed' in profit_allocation_log (approved only by a review or the opt-in policy).",
+    description="The day's answer, decided once: a proposed split with reasoning and confidence, "
+    "validated and stored as 'proposed' in profit_allocation_log for review (or approved by "
+    "the opt-in policy), or 'maintain' (keep the split in force), which needs no review.",
 )
 def profit_split_proposal(
     context: AssetExecutionContext,
     platform_metrics: PlatformMetrics,
     database: DatabaseResource,
     profit_split_config: ProfitSplitConfig,
-) -> dg.Output[int]:
+) -> dg.Output[dict[str, str | None]]:
     engine = database.engine()
-    current = store.ensure_active_split(engine)
-    metrics = platform_metrics
-    if metrics.current_proposal_id != current.proposal_id:
+    day = platform_metrics.metric_date
+    config = profit_split_config
+
+    def read(in_force: store.StoredProposal) -> PlatformMetrics:
+        if platform_metrics.current_proposal_id == str(in_force.id):
+            return platform_metrics
         context.log.info(
-            f"The split in force changed since the metrics were read (proposal "
-            f"{metrics.current_proposal_id} -> {current.proposal_id}); proposing against the new one."
+            f"The split in force changed since the metrics were read "
+            f"({platform_metrics.current_proposal_id} -> {in_force.id}); proposing against it."
         )
-        metrics = metrics.with_current_split(current.split, current.proposal_id)
-    existing = store.open_proposal_for(engine, metrics.metric_date)
-    if existing is not None:
-        # re-materialising the day: its proposal is still awaiting review, so it is not repeated
-        stored = existing
-        decision_reason = f"reused open proposal {existing.proposal_id} of {metrics.metric_date}"
-    else:
-        stored, decision_reason = _propose(context, engine, metrics, current, profit_split_config)
-    context.log.info(
-        f"proposal {stored.proposal_id} ({stored.status}): {stored.split.label()}; {decision_reason}"
+        return platform_metrics.with_current_split(in_force.split, str(in_force.id))
+
+    outcome = propose_day(
+        engine,
+        day,
+        proposer=config.make_proposer(),
+        read=read,
+        name=lambda proposal: proposer_name(proposal, config.llm_model),
+        auto_approve=config.auto_approve_policy(),
+        review_policy=config.review_policy(),
+        on_fallback=context.log.warning,
     )
+    record, in_force, stored = outcome.record, outcome.in_force, outcome.proposal
+    context.log.info(
+        f"{day}: {record.outcome}"
+        + (f", proposal {stored.id} ({stored.status}) {stored.split.label()}" if stored else "")
+        + f"; {outcome.auto_approve}"
+    )
+    metadata: dict[str, Any] = {
+        "outcome": record.outcome,
+        "decided_at": record.decided_at.isoformat(),
+        "reused": not record.created,
+        "split_in_force_id": str(in_force.id),
+        "confidence": float(record.confidence),
+        "reasoning": dg.MetadataValue.md(record.reasoning),
+        "fallback_reason": record.fallback_reason or "none",
+        "auto_approve": outcome.auto_approve,
+    }
+    if stored is not None:
+        approvals = store.approvals_of(engine, stored.id)
+        metadata.update(proposal_metadata(stored, approvals))
+        metadata["split"] = split_table(stored.split, in_force.split)
+        metadata["largest_change_points"] = float(stored.split.max_change_from(in_force.split))
+        metadata["warnings"] = dg.MetadataValue.md(
+            "\n".join(f"- {w}" for w in stored.warnings) if stored.warnings else "none"
+        )
+        if stored.status == "proposed":
+            metadata["review"] = (
+                f"allocator proposals review {stored.id} --approve|--reject --by NAME --notes TEXT"
+            )
+    else:
+        metadata["split"] = split_table(in_force.split)
     return dg.Output(
-        stored.proposal_id,
-        metadata={
-            "proposal_id": stored.proposal_id,
-            "status": str(stored.status),  # Dagster metadata takes plain str, not enums
-            "proposer": str(stored.proposer),
-            "proposed_by": stored.proposed_by,
-            "split": split_table(stored.split, current.split),
-            "should_rebalance": stored.should_rebalance,
-            "confidence": float(stored.confidence),
-            "largest_change_points": float(stored.split.max_change_from(current.split)),
-            "reasoning": dg.MetadataValue.md(stored.reasoning),
-            "warnings": dg.MetadataValue.md(
-                "\n".join(f"- {w}" for w in stored.warnings) if stored.warnings else "none"
-            ),
-            "fallback_reason": stored.fallback_reason or "none",
-            "auto_approve": decision_reason,
-            "review": f"allocator proposals review {stored.proposal_id} --approve|--reject "
-            "--by NAME --notes TEXT",
-        },
+        {"outcome": record.outcome, "proposal_id": str(stored.id) if stored else None},
+        metadata=metadata,
     )
 
 
@@ -213,7 +224,7 @@ def profit_distribution(
     store.write_distribution(
         engine,
         day,
-        proposal_id=in_force.proposal_id,
+        proposal_id=in_force.id,
         profit_usd=profit,
         split=in_force.split,
         amounts=amounts,
@@ -226,7 +237,7 @@ def profit_distribution(
             "profit_source": source,
             "realised_yield_usd": float(realised) if realised is not None else None,
             "notes": " ".join(notes) or "none",
-            "split_proposal_id": in_force.proposal_id,
+            "split_id": str(in_force.id),
             "split_in_force_at": moment.isoformat(),
             "distribution": split_table(in_force.split, amounts=amounts),
             **{f"{category}_usd": float(amount) for category, amount in amounts.items()},

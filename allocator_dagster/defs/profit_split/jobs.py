@@ -3,9 +3,13 @@
 # No `from __future__ import annotations`: Dagster checks the context annotation's object.
 import dagster as dg
 from dagster import OpExecutionContext
+from pydantic import Field
 
+from allocator_dagster.defs.profit_split.assets import proposal_metadata
+from allocator_dagster.defs.profit_split.observations import proposal_observations
 from allocator_dagster.defs.profit_split.partitions import GROUP
-from allocator_dagster.defs.resources import DatabaseResource
+from allocator_dagster.defs.resources import DatabaseResource, ProfitSplitConfig
+from allocator_dagster.profit_split.governance import PolicyError
 from allocator_dagster.storage import profit_split as store
 
 profit_split_job = dg.define_asset_job(
@@ -18,37 +22,45 @@ profit_split_job = dg.define_asset_job(
 class ReviewConfig(dg.Config):
     """Run config of review_proposal_job: the same fields as `allocator proposals review`."""
 
-    proposal_id: int
+    proposal_id: str = Field(description="The proposal's id (UUID), as the CLI and UI show it.")
     approve: bool
     by: str
     notes: str = ""
 
 
-@dg.op(description="Approve (activating it) or reject a proposed split, once.")
+@dg.op(description="One reviewer's approval or rejection of a proposed split.")
 def review_proposal(
-    context: OpExecutionContext, config: ReviewConfig, database: DatabaseResource
+    context: OpExecutionContext,
+    config: ReviewConfig,
+    database: DatabaseResource,
+    profit_split_config: ProfitSplitConfig,
 ) -> dict:
+    engine = database.engine()
     try:
-        stored = store.review_proposal(
-            database.engine(),
-            config.proposal_id,
+        outcome = store.review_proposal(
+            engine,
+            store.find_proposal(engine, config.proposal_id).id,
             approve=config.approve,
             by=config.by,
             notes=config.notes,
+            policy=profit_split_config.review_policy(),
         )
-    except (store.ReviewError, store.ProposalNotFound) as exc:
+    except (store.ReviewError, store.ProposalNotFound, PolicyError) as exc:
         # A refused review is the reviewer's error, not a crash: fail with the reason.
         raise dg.Failure(description=str(exc)) from None
+    stored = outcome.proposal
     context.log.info(
-        f"proposal {stored.proposal_id} is now {stored.status} (reviewed by {stored.reviewed_by})"
+        f"proposal {stored.id} is now {stored.status} "
+        f"({len(outcome.approvals)} of {outcome.required} approvals)"
     )
+    for observation in proposal_observations(
+        engine, outcome.changed, reason=f"review by {config.by} in run {context.run_id}"
+    ):
+        context.log_event(observation)
     context.add_output_metadata(
         {
-            "proposal_id": stored.proposal_id,
-            "status": str(stored.status),  # Dagster metadata takes plain str, not enums
-            "split": stored.split.label(),
-            "reviewed_by": stored.reviewed_by or "",
-            "effective_from": stored.effective_from.isoformat() if stored.effective_from else "",
+            **proposal_metadata(stored, outcome.approvals, outcome.required),
+            "closed_as_stale": ", ".join(str(p.id) for p in outcome.closed) or "none",
         }
     )
     return stored.to_json()

@@ -18,6 +18,7 @@ from allocator_dagster.defs.allocation.sensors import list_change_sensor
 from allocator_dagster.model import pool_tokens
 from allocator_dagster.storage import allocations as store
 from allocator_dagster.storage import get_engine
+from allocator_dagster.storage.activity import list_activity
 from allocator_dagster.storage.lists import change_list
 from allocator_dagster.storage.schema import dynamic_list_changes
 from allocator_dagster_tests.support.allocation_runs import (
@@ -115,3 +116,13 @@ def test_list_changes_force_todays_reallocation_once(database_url: str) -> None:
     assert (
         replay.result_hash == today.result_hash and replay.report["reproduction"]["matched"] is True
     )
+    # the transparency log has each list change and the forced reallocation, once
+    changes = list_activity(engine, event_type="list_change")
+    assert [(a.actor, a.payload["list"], a.payload["action"]) for a in changes[-3:]] == [
+        ("alice", "icebox_tokens", "add"),
+        ("bob", "blacklisted_tokens", "add"),
+        ("carol", "approved_protocols", "remove"),
+    ]
+    (forced,) = list_activity(engine, event_type="forced_reallocation")
+    assert forced.subject_id == TODAY.isoformat()
+    assert all(any(r in logged for logged in forced.payload["reasons"]) for r in reasons)

@@ -56,13 +56,14 @@ def materialize(
     selection: list,
     partition: str = LATEST,
     raise_on_error: bool = True,
+    instance: dg.DagsterInstance | None = None,
     **config: object,
 ) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         selection,
         partition_key=partition,
         resources=resources(database_url, **config),
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=instance or dg.DagsterInstance.ephemeral(),
         raise_on_error=raise_on_error,
     )
 
@@ -80,7 +81,7 @@ def distribution(database_url: str, day: date = LATEST_DAY) -> dict[str, Decimal
 
 
 def test_the_graph_materialises_a_day(database_url: str) -> None:
-    result = materialize(database_url, ALL)
+    result = materialize(database_url, ALL, sample_scenario="rapid_growth")
     assert result.success
     engine = get_engine(database_url)
 
@@ -90,7 +91,8 @@ def test_the_graph_materialises_a_day(database_url: str) -> None:
     proposal_md = metadata(result, "profit_split_proposal")
     stored = store.get_proposal(engine, proposal_md["proposal_id"])
     assert stored.status == "proposed" and proposal_md["status"] == "proposed"
-    assert stored.proposed_by == "rules-proposer"
+    assert proposal_md["outcome"] == "proposed" and proposal_md["reused"] is False
+    assert stored.proposed_by == "system" and stored.proposer_name == "rules-proposer"
     assert stored.input_metrics["metric_date"] == LATEST
     assert stored.reasoning == proposal_md["reasoning"] and "Signals:" in stored.reasoning
     assert "| Category | In force % | Proposed % |" in proposal_md["split"]
@@ -122,11 +124,11 @@ def test_a_proposal_reviewed_on_the_command_line_drives_the_distribution(
 
     listed = runner.invoke(cli, [*base, "list", "--status", "proposed"])
     assert listed.exit_code == 0, listed.output
-    assert f"{proposal_id:>5}" in listed.output and "rules-proposer" in listed.output
-    shown = runner.invoke(cli, [*base, "show", str(proposal_id)])
+    assert proposal_id[:8] in listed.output and "rules-proposer" in listed.output
+    shown = runner.invoke(cli, [*base, "show", proposal_id[:8]])
     assert shown.exit_code == 0 and "rapid growth" in shown.output
 
-    review = [*base, "review", str(proposal_id), "--approve", "--by", "alice", "--notes", "ok"]
+    review = [*base, "review", proposal_id, "--approve", "--by", "alice", "--notes", "ok"]
     approved = runner.invoke(cli, review)
     assert approved.exit_code == 0, approved.output
     assert f"proposal {proposal_id} approved by alice" in approved.output
@@ -137,11 +139,33 @@ def test_a_proposal_reviewed_on_the_command_line_drives_the_distribution(
     assert new_split != SEED_SPLIT
     rerun = materialize(database_url, DISTRIBUTION, default_profit_usd="1234.57")
     assert rerun.success
-    assert metadata(rerun, "profit_distribution")["split_proposal_id"] == proposal_id
+    assert metadata(rerun, "profit_distribution")["split_id"] == proposal_id
     amounts = distribution(database_url)
     assert sum(amounts.values()) == D("1234.57")
     for category, amount in amounts.items():
         assert abs(amount - D("1234.57") * getattr(new_split, category) / 100) < D("0.01")
+
+
+def _review_job(
+    database_url: str,
+    proposal_id: str,
+    approve: bool,
+    by: str,
+    instance: dg.DagsterInstance | None = None,
+    **config: object,
+) -> dg.ExecuteInProcessResult:
+    review = {"proposal_id": proposal_id, "approve": approve, "by": by, "notes": "job"}
+    return review_proposal_job.execute_in_process(
+        run_config={"ops": {"review_proposal": {"config": review}}},
+        resources=resources(database_url, **config),
+        instance=instance or dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
+def _failure(result: dg.ExecuteInProcessResult) -> str:
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    return str(failure.step_failure_data.error)
 
 
 def test_the_review_job_takes_run_config(database_url: str) -> None:
@@ -151,31 +175,115 @@ def test_the_review_job_takes_run_config(database_url: str) -> None:
         engine,
         Proposal(Split(79, 16, 3, 2), D("0.6"), True, "dao up a little", "manual"),
         proposal_date=LATEST_DAY,
-        proposed_by="alice",
+        proposer_name="alice",
         input_metrics={},
-        current=current.split,
+        based_on=current,
     )
-
-    def review(approve: bool, by: str) -> dg.ExecuteInProcessResult:
-        config = {"proposal_id": proposal.proposal_id, "approve": approve, "by": by}
-        return review_proposal_job.execute_in_process(
-            run_config={"ops": {"review_proposal": {"config": {**config, "notes": "job"}}}},
-            resources={"database": DatabaseResource(database_url=database_url)},
-            instance=dg.DagsterInstance.ephemeral(),
-            raise_on_error=False,
-        )
-
-    own = review(True, "alice")
-    assert not own.success
-    (failure,) = [e for e in own.all_events if e.is_step_failure]
-    assert "cannot approve" in str(failure.step_failure_data.error)
-    approved = review(True, "bob")
+    own = _review_job(database_url, str(proposal.id), True, "alice")
+    assert not own.success and "cannot approve" in _failure(own)
+    approved = _review_job(database_url, str(proposal.id), True, "bob")
     assert approved.success
     assert approved.output_for_node("review_proposal")["status"] == "active"
-    assert store.active_split(engine).proposal_id == proposal.proposal_id
-    twice = review(False, "carol")
-    assert not twice.success
-    assert store.get_proposal(engine, proposal.proposal_id).reviewed_by == "bob"
+    assert store.active_split(engine).id == proposal.id
+    twice = _review_job(database_url, str(proposal.id), False, "carol")
+    assert not twice.success and "only a proposed proposal" in _failure(twice)
+    assert store.get_proposal(engine, proposal.id).reviewed_by == "bob"
+    unknown = _review_job(database_url, "no-such-id", True, "bob")
+    assert not unknown.success and "no proposal with id 'no-such-id'" in _failure(unknown)
+
+
+def test_the_review_job_applies_the_multisignature_policy(database_url: str) -> None:
+    engine = get_engine(database_url)
+    current = store.ensure_active_split(engine)
+    big = store.store_proposal(
+        engine,
+        Proposal(Split(75, 20, 3, 2), D("0.6"), True, "dao up", "manual"),
+        proposal_date=LATEST_DAY,
+        proposer_name="alice",
+        input_metrics={},
+        based_on=current,
+    )
+    policy = {"multisig_threshold_pct": "3", "multisig_approvals": 2, "reviewers": ["bob", "carol"]}
+    outsider = _review_job(database_url, str(big.id), True, "mallory", **policy)
+    assert not outsider.success and "not one of the configured reviewers" in _failure(outsider)
+    first = _review_job(database_url, str(big.id), True, "bob", **policy)
+    assert first.success and first.output_for_node("review_proposal")["status"] == "proposed"
+    second = _review_job(database_url, str(big.id), True, "carol", **policy)
+    assert second.output_for_node("review_proposal")["status"] == "active"
+    assert store.approvals_of(engine, big.id) == ("bob", "carol")
+
+
+def _observed(instance: dg.DagsterInstance, partition: str) -> list[dict]:
+    records = instance.fetch_observations(dg.AssetKey("profit_split_proposal"), limit=100).records
+    return [
+        {k: v.value for k, v in r.asset_observation.metadata.items()}
+        for r in records
+        if r.partition_key == partition
+    ]
+
+
+def test_a_review_updates_what_the_ui_shows(
+    database_url: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The proposal asset's materialisation said 'proposed'; after the review an observation
+    of the same partition says what it is now, whether the review ran as a job or on the CLI."""
+    instance = dg.DagsterInstance.ephemeral()
+    first = materialize(database_url, ALL, instance=instance, sample_scenario="rapid_growth")
+    day_one = metadata(first, "profit_split_proposal")
+    other_day = (LATEST_DAY - timedelta(days=1)).isoformat()
+    second = materialize(
+        database_url,
+        [platform_metrics, profit_split_proposal],
+        other_day,
+        instance=instance,
+        sample_scenario="declining",
+    )
+    day_two = metadata(second, "profit_split_proposal")
+    assert day_one["status"] == day_two["status"] == "proposed"
+
+    approved = _review_job(database_url, day_one["proposal_id"], True, "bob", instance=instance)
+    assert approved.success
+    (latest, *_) = _observed(instance, LATEST)
+    assert latest["status"] == "active" and latest["in_force"] is True
+    assert latest["reviewed_by"] == "bob" and latest["proposal_id"] == day_one["proposal_id"]
+    # the other day's proposal was made against the seed: closed, and its partition says so
+    (closed, *_) = _observed(instance, other_day)
+    assert closed["status"] == "rejected" and closed["reviewed_by"] == "system"
+
+    # the command line records observations in the instance of DAGSTER_HOME
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    third_day = (LATEST_DAY - timedelta(days=2)).isoformat()
+    third = materialize(
+        database_url,
+        [platform_metrics, profit_split_proposal],
+        third_day,
+        sample_scenario="treasury_critical",
+    )
+    third_id = metadata(third, "profit_split_proposal")["proposal_id"]
+    runner = CliRunner()
+    reviewed = runner.invoke(
+        cli,
+        [
+            "proposals",
+            "--database-url",
+            database_url,
+            "review",
+            third_id,
+            "--reject",
+            "--by",
+            "carol",
+            "--notes",
+            "not now",
+        ],
+    )
+    assert reviewed.exit_code == 0, reviewed.output
+    assert "updated in the Dagster instance" in reviewed.output
+    with dg.DagsterInstance.get() as persisted:
+        (seen, *_) = _observed(persisted, third_day)
+    assert seen["status"] == "rejected" and seen["review_notes"] == "not now"
 
 
 def test_the_realised_yield_is_the_default_profit(database_url: str) -> None:
@@ -226,6 +334,7 @@ def test_metrics_from_the_database(database_url: str) -> None:
     seed = store.ensure_active_split(engine)
     day = date(2025, 3, 10)
     store.write_platform_metrics(engine, sample_metrics(day, "declining", seed.split))
+    before = store.list_proposals(engine)
     selection = [platform_metrics, profit_split_proposal]
     result = materialize(database_url, selection, partition="2025-03-10", metrics_source="database")
     assert metadata(result, "platform_metrics")["source"] == "database"
@@ -241,8 +350,12 @@ def test_metrics_from_the_database(database_url: str) -> None:
         metrics_source="database",
     )
     assert not missing.success
-    (failure,) = [e for e in missing.all_events if e.is_step_failure]
-    assert "no metrics for 2025-03-11" in str(failure.step_failure_data.error)
+    message = _failure(missing)
+    assert "no metrics for 2025-03-11" in message and "no sample data in production" in message
+    assert "allocator metrics import --day 2025-03-11 FILE" in message
+    assert "Traceback" not in message
+    assert store.day_record(engine, date(2025, 3, 11)) is None
+    assert len(store.list_proposals(engine)) == len(before) + 1  # only 2025-03-10's
 
 
 def test_the_auto_approve_policy_activates_small_confident_changes(database_url: str) -> None:
@@ -258,12 +371,13 @@ def test_the_auto_approve_policy_activates_small_confident_changes(database_url:
     assert md["status"] == "active" and md["auto_approve"].startswith("auto-approved")
     stored = store.get_proposal(get_engine(database_url), md["proposal_id"])
     assert stored.reviewed_by == AUTO_APPROVE_REVIEWER and stored.split.dao == D(20)
-    assert metadata(result, "profit_distribution")["split_proposal_id"] == md["proposal_id"]
+    assert metadata(result, "profit_distribution")["split_id"] == md["proposal_id"]
     assert distribution(database_url)["dao"] == D("200.00")
 
     refused = materialize(
         database_url,
         [platform_metrics, profit_split_proposal],
+        (LATEST_DAY - timedelta(days=1)).isoformat(),
         sample_scenario="rapid_growth",
         auto_approve=True,
         auto_approve_max_change_pct=1.0,
@@ -318,7 +432,8 @@ def test_cli_errors(database_url: str) -> None:
     base = ["proposals", "--database-url", database_url]
     assert runner.invoke(cli, [*base, "list"]).output.strip() == "no proposals"
     missing = runner.invoke(cli, [*base, "show", "42"])
-    assert missing.exit_code == 1 and "proposal 42 does not exist" in missing.output
+    assert missing.exit_code == 1 and "no proposal with id '42'" in missing.output
+    assert "Traceback" not in missing.output
     no_decision = runner.invoke(cli, [*base, "review", "1", "--by", "x"])
     assert no_decision.exit_code == 2 and "--approve or --reject" in no_decision.output
     invalid = runner.invoke(
@@ -363,18 +478,35 @@ def test_cli_errors(database_url: str) -> None:
     assert proposed.exit_code == 0, proposed.output
     listed = runner.invoke(cli, [*base, "list", "--json"])
     assert '"proposer": "manual"' in listed.output and '"status": "active"' in listed.output
+    assert '"proposed_by": "manual"' in listed.output
     with get_engine(database_url).connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM profit_allocation_log")).scalar() == 2
 
 
-def test_rematerialising_a_day_reuses_its_open_proposal(database_url: str) -> None:
-    first = materialize(database_url, ALL)
-    second = materialize(database_url, ALL)
+def test_rematerialising_a_day_never_proposes_again(database_url: str) -> None:
+    engine = get_engine(database_url)
+    first = materialize(database_url, ALL, sample_scenario="rapid_growth")
+    second = materialize(database_url, ALL, sample_scenario="rapid_growth")
     assert first.success and second.success
-    open_for_day = [
-        p
-        for p in store.list_proposals(get_engine(database_url), status="proposed")
-        if p.proposal_date == LATEST_DAY
-    ]
-    assert len(open_for_day) == 1
-    assert "reused open proposal" in str(metadata(second, "profit_split_proposal")["auto_approve"])
+    proposal_id = metadata(first, "profit_split_proposal")["proposal_id"]
+    reused = metadata(second, "profit_split_proposal")
+    assert reused["proposal_id"] == proposal_id and reused["reused"] is True
+    assert reused["auto_approve"] == "the day was decided before"
+    # reviewed or not: after a rejection the day still has its answer
+    store.review_proposal(engine, proposal_id, approve=False, by="bob")
+    third = materialize(database_url, ALL, sample_scenario="declining")
+    assert metadata(third, "profit_split_proposal")["proposal_id"] == proposal_id
+    assert metadata(third, "profit_split_proposal")["status"] == "rejected"
+    day_rows = [p for p in store.list_proposals(engine) if p.proposal_date == LATEST_DAY]
+    assert len(day_rows) == 1
+
+
+def test_a_maintain_day_needs_no_review(database_url: str) -> None:
+    engine = get_engine(database_url)
+    result = materialize(database_url, ALL, sample_scenario="steady")
+    md = metadata(result, "profit_split_proposal")
+    assert md["outcome"] == "maintain" and "proposal_id" not in md
+    assert md["auto_approve"] == "a maintain answer needs no review"
+    assert store.list_proposals(engine, status="proposed") == []
+    record = store.day_record(engine, LATEST_DAY)
+    assert record.outcome == "maintain" and record.in_force_id == store.active_split(engine).id

@@ -1,0 +1,51 @@
+"""`allocator metrics import --day D FILE`: a day's platform metrics into the four tables.
+
+The file is checked whole before anything is written (docs/platform_metrics.md is the contract);
+the four rows are written in one transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from allocator_dagster.profit_split.metrics_file import MetricsFileError, read_metrics_file
+from allocator_dagster.storage import DATABASE_URL_ENV, StorageError, get_engine
+from allocator_dagster.storage import profit_split as store
+from allocator_dagster.terminal import shown
+
+
+@click.group("metrics")
+def command() -> None:
+    """The platform's daily metrics that profit-split proposals are made from."""
+
+
+@command.command("import")
+@click.option("--day", "day", type=click.DateTime(["%Y-%m-%d"]), required=True)
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--replace", is_flag=True, help="Replace the day's metrics if it has some.")
+@click.option(
+    "--database-url",
+    envvar=DATABASE_URL_ENV,
+    default=None,
+    help=f"SQLAlchemy URL (default: ${DATABASE_URL_ENV} or the embedded SQLite file).",
+)
+def import_command(day: datetime, file: Path, replace: bool, database_url: str | None) -> None:
+    """Import one day's metrics from FILE (.csv: a header and one row; .json: an object)."""
+    try:
+        metrics = read_metrics_file(file, day.date())
+    except MetricsFileError as exc:
+        click.echo("error: " + "\nerror: ".join(shown(p) for p in exc.problems), err=True)
+        raise SystemExit(2) from None
+    try:
+        store.write_platform_metrics(get_engine(database_url), metrics, replace=replace)
+    except (StorageError, store.MetricsExist) as exc:
+        click.echo(f"error: {shown(exc, lines=True)}", err=True)
+        raise SystemExit(2) from None
+    click.echo(
+        f"metrics for {metrics.metric_date} imported from {file}: engagement score "
+        f"{metrics.engagement.engagement_score}, treasury {metrics.treasury.balance_usd} USD, "
+        f"community growth {metrics.community.growth_pct_7d} % in 7 days"
+    )

@@ -1,0 +1,26 @@
+"""The `allocator` group: an unusable database is one line and exit code 2 in any sub-command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from allocator_dagster.cli import main
+from allocator_dagster.storage import get_engine
+from allocator_dagster.storage import profit_split as store
+
+
+def test_a_read_only_database_is_named_by_every_command(tmp_path: Path) -> None:
+    path = tmp_path / "allocator.sqlite"
+    engine = get_engine(f"sqlite:///{path}")
+    store.ensure_active_split(engine)
+    read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
+    result = CliRunner().invoke(
+        main,
+        ["proposals", "--database-url", read_only, "propose", "--reinvestment", "78",
+         "--dao", "16", "--lucky", "3", "--creator", "3", "--by", "bob", "--reasoning", "r"],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: cannot write the SQLite database file {path}: ")
+    assert len(result.output.strip().splitlines()) == 1

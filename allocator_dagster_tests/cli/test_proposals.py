@@ -1,0 +1,80 @@
+"""`allocator proposals analyze`: the specification's response, one decision per day, no sample
+data in production; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+
+from click.testing import CliRunner
+
+from allocator_dagster.cli import main as cli
+from allocator_dagster.storage import get_engine
+from allocator_dagster.storage import profit_split as store
+
+D = Decimal
+
+
+def invoke(*args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(cli, list(args), env=env)
+
+
+def test_analyze_prints_the_specifications_response(database_url: str) -> None:
+    base = ["proposals", "--database-url", database_url, "analyze"]
+    result = invoke(
+        *base, "--day", "2025-06-01", "--scenario", "treasury_critical", "--format", "json"
+    )
+    assert result.exit_code == 0, result.output
+    response = json.loads(result.output)
+    assert list(response) == [
+        "success",
+        "should_rebalance",
+        "current_allocation",
+        "suggested_allocation",
+        "reasoning",
+        "confidence",
+        "proposal_id",
+    ]
+    assert response["success"] is True and response["should_rebalance"] is True
+    assert response["current_allocation"] == {
+        "reinvestment": 80,
+        "dao": 15,
+        "lucky": 3,
+        "creator": 2,
+    }
+    assert response["suggested_allocation"] == {
+        "reinvestment": 75,
+        "dao": 20,
+        "lucky": 3,
+        "creator": 2,
+    }
+    assert 0 < response["confidence"] <= 1 and "DAO treasury" in response["reasoning"]
+    stored = store.get_proposal(get_engine(database_url), response["proposal_id"])
+    assert stored.status == "proposed" and stored.proposed_by == "system"
+    # the same day again: the same answer, no second proposal
+    again = json.loads(invoke(*base, "--day", "2025-06-01", "--format", "json").output)
+    assert again == response
+    maintain = json.loads(
+        invoke(*base, "--day", "2025-06-02", "--scenario", "steady", "--format", "json").output
+    )
+    assert maintain["should_rebalance"] is False and maintain["proposal_id"] is None
+    assert maintain["suggested_allocation"] == maintain["current_allocation"]
+    table = invoke(*base, "--day", "2025-06-02")
+    assert table.exit_code == 0 and "maintain 80/15/3/2 -> 80/15/3/2" in table.output
+
+
+def test_analyze_in_production_needs_the_days_metrics(database_url: str) -> None:
+    result = invoke(
+        "proposals",
+        "--database-url",
+        database_url,
+        "analyze",
+        "--day",
+        "2025-06-03",
+        env={"ALLOCATOR_METRICS_SOURCE": "database"},
+    )
+    assert result.exit_code == 1
+    assert "no metrics for 2025-06-03" in result.output
+    assert "allocator metrics import --day 2025-06-03 FILE" in result.output
+    assert store.day_record(get_engine(database_url), date(2025, 6, 3)) is None

@@ -1,0 +1,97 @@
+"""`allocator solve` with hostile amounts and machine-read output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from allocator_dagster.cli import main
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+BASE = ["solve", "--pools", str(EXAMPLES / "pools.csv"), "--params", str(EXAMPLES / "params.yaml")]
+
+
+def _solve(*args: str):
+    return CliRunner().invoke(main, [*BASE, *args])
+
+
+@pytest.mark.parametrize("capital", ["1e25", "1e13", "1e300"])
+def test_an_absurd_capital_is_bad_input(capital: str) -> None:
+    result = _solve("--capital", capital)
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--capital'" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_an_absurd_holding_names_the_file_line_and_field(tmp_path: Path) -> None:
+    holdings = tmp_path / "holdings.csv"
+    holdings.write_text("pool,amount_usd\nidle_usd,1e30\n")
+    result = _solve("--holdings", str(holdings))
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (
+        f"error: {holdings}: line 2 (pool idle_usd): field 'amount_usd' is 1.000000E+30 USD; "
+        "at most 1,000,000,000,000 USD is accepted (the solvers keep cent precision up to that)"
+    )
+
+
+def test_holdings_that_add_up_to_too_much_are_bad_input(tmp_path: Path) -> None:
+    holdings = tmp_path / "holdings.csv"
+    holdings.write_text("pool,amount_usd\nidle_usd,9e11\nsome-pool,9e11\n")
+    result = _solve("--holdings", str(holdings))
+    assert result.exit_code == 2, result.output
+    assert (
+        "error: the total capital is 1.800000E+12 USD; at most 1,000,000,000,000" in result.output
+    )
+
+
+def test_one_trillion_is_still_solved(tmp_path: Path) -> None:
+    result = _solve("--capital", "1e12", "--format", "json")
+    assert result.exit_code in (0, 1), result.output  # optimal, or a clear infeasible hold
+    assert json.loads(result.output)["status"] in ("optimal", "infeasible")
+
+
+def test_solver_output_never_reaches_stdout(tmp_path: Path) -> None:
+    """HiGHS prints some messages with C printf, past its output_flag (on this diluted MIP:
+    'HighsMipSolverData::transformNewIntegerFeasibleSolution ...'): stdout must stay JSON."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    pools = pd.read_csv(EXAMPLES / "pools.csv")
+    pools["tvlUsd"] = pools["tvlUsd"] * 1e5  # room for a billion
+    pools.to_csv(tmp_path / "pools.csv", index=False)
+    params = (EXAMPLES / "params.yaml").read_text()
+    assert "yield_model: linear" in params
+    (tmp_path / "params.yaml").write_text(
+        params.replace("yield_model: linear", "yield_model: diluted")
+    )
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("allocator")), "solve",
+         "--pools", str(tmp_path / "pools.csv"), "--params", str(tmp_path / "params.yaml"),
+         "--capital", "1e9", "--format", "json"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)  # the whole of stdout is one JSON object
+    assert report["status"] == "optimal"
+
+
+def test_native_output_goes_to_stderr(capfd: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    from allocator_dagster.solvers._output import native_output_to_stderr
+
+    os.write(1, b"before\n")
+    with native_output_to_stderr():
+        os.write(1, b"from C\n")
+        with native_output_to_stderr():
+            os.write(1, b"nested\n")
+        os.write(1, b"still C\n")
+    os.write(1, b"after\n")
+    out, err = capfd.readouterr()
+    assert out == "before\nafter\n"
+    assert err == "from C\nnested\nstill C\n"
