@@ -408,20 +408,21 @@ def test_secrets_come_only_from_the_environment(
     assert "deploy/.env" in (REPO_ROOT / ".gitignore").read_text().split()
 
 
-def test_deploy_instance_is_the_repository_instance_plus_docker_and_monitoring(
+def test_deploy_instance_is_the_repository_instance_with_the_docker_launcher(
     compose: dict[str, Any], helm: dict[str, Any]
 ) -> None:
     repo = load_yaml(REPO_INSTANCE_YAML)
     deploy = load_yaml(DEPLOY_INSTANCE_YAML)
-    assert set(deploy) == set(repo) | {"run_monitoring"}
-    for section in set(repo) - {"run_launcher"}:
+    assert set(deploy) == set(repo)
+    for section in set(repo) - {"run_launcher", "run_monitoring"}:
         assert deploy[section] == repo[section], section
+    # the repository's run monitoring, and never an automatic resume of a crashed run
+    assert deploy["run_monitoring"] == {**repo["run_monitoring"], "max_resume_run_attempts": 0}
     launcher = deploy["run_launcher"]
     assert (launcher["module"], launcher["class"]) == ("dagster_docker", "DockerRunLauncher")
     assert launcher["config"]["network"] == compose["networks"]["allocator_dagster"]["name"]
     (volume,) = launcher["config"]["container_kwargs"]["volumes"]
     assert volume.split(":")[0] == compose["volumes"]["allocator_dagster_storage"]["name"]
-    assert deploy["run_monitoring"]["enabled"] is True
     # the Helm chart's instance: the same pool limit, run monitoring, the Kubernetes launcher
     pools = repo["concurrency"]["pools"]
     assert helm["concurrency"] == {
