@@ -117,8 +117,10 @@ def test_todays_snapshot_keeps_valid_records_and_stores_the_rejections(engine: s
 def test_todays_forecast_reads_the_stored_history(engine: sa.Engine) -> None:
     frame, _ = validate_pool_records(records()[:10], source="defillama")
     pools = frame["pool"].tolist()
-    for k in range(1, 8):  # a week of history for the first four pools
-        replace_pool_day(engine, TODAY - dt.timedelta(days=k), frame.iloc[:4], [], source="x")
+    for k in range(1, 8):  # a week of imported history (`/chart`) for the first four pools
+        replace_pool_day(
+            engine, TODAY - dt.timedelta(days=k), frame.iloc[:4], [], source="defillama-chart"
+        )
     old = TODAY - dt.timedelta(days=LOOKBACK_DAYS + 1)  # one day too old to count
     replace_pool_day(engine, old, frame.iloc[4:6], [], source="x")
     ingest_defillama_day(engine, TODAY, lambda: (frame, []), today=TODAY)
@@ -160,26 +162,34 @@ def test_a_clean_day_passes_every_check(engine: sa.Engine) -> None:
 
 
 def test_an_empty_day_is_reported(engine: sa.Engine) -> None:
-    assert check_pool_day(engine, TODAY)["row_count"] == [f"{TODAY}: no pools stored"]
+    assert check_pool_day(engine, TODAY)["row_count"] == [
+        f"{TODAY}: no pools (an empty answer is never a day's universe)"
+    ]
 
 
-@pytest.mark.parametrize(("rows", "ok"), [(4, False), (5, True), (30, True), (31, False)])
-def test_the_row_count_is_compared_with_the_latest_earlier_day(
+@pytest.mark.parametrize(("rows", "ok"), [(7, False), (8, True), (20, True), (21, False)])
+def test_the_row_count_is_compared_with_the_median_of_the_last_accepted_days(
     engine: sa.Engine, rows: int, ok: bool
 ) -> None:
     frame, _ = validate_pool_records(records(), source="defillama")
     assert len(frame) >= 40
-    day1, day2 = TODAY - dt.timedelta(days=5), TODAY - dt.timedelta(days=2)
-    replace_pool_day(engine, day1 - dt.timedelta(days=30), frame.iloc[:1], [], source="x")
-    replace_pool_day(engine, day1, frame.iloc[:10], [], source="x")
-    replace_pool_day(engine, day2, frame.iloc[:rows], [], source="x")
-    found = check_pool_day(engine, day2)["row_count"]
+    day = TODAY - dt.timedelta(days=2)
+    # 8 earlier full days: the oldest (40 pools) is beyond the last 7, one odd day (30) does
+    # not move the median (10), and a day of imported charts only (3 pools) never counts
+    sizes = [40, 10, 30, 10, 10, 9, 11, 10]
+    for k, size in enumerate(sizes):
+        replace_pool_day(engine, day - dt.timedelta(days=9 - k), frame.iloc[:size], [], source="x")
+    chart_day = day - dt.timedelta(days=1)
+    replace_pool_day(engine, chart_day, frame.iloc[:3], [], source="defillama-chart")
+    replace_pool_day(engine, day, frame.iloc[:rows], [], source="x")
+    found = check_pool_day(engine, day)["row_count"]
     if ok:
         assert found == []
     else:
         ratio = rows / 10
         assert found == [
-            f"{day2}: {rows} pools against 10 on {day1} (ratio {ratio:.2f} outside [0.5, 3.0])"
+            f"{day}: {rows} pools against a median of 10 over the last 7 accepted day(s) "
+            f"(ratio {ratio:.2f} outside [0.8, 2.0])"
         ]
 
 

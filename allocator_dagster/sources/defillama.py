@@ -33,8 +33,10 @@ from urllib3.util.retry import Retry
 
 from allocator_dagster.parameters import DynamicLists
 from allocator_dagster.sources.records import (
+    DEFAULT_LIMITS,
     POOL_COLUMNS,
     PoolSource,
+    RecordLimits,
     Rejection,
     apply_apy_rules,
     universe_frame,
@@ -109,8 +111,10 @@ class DefiLlamaClient:
         retries: int = 5,
         backoff_factor: float = 0.5,
         session: requests.Session | None = None,
+        limits: RecordLimits = DEFAULT_LIMITS,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.limits = limits
         self.timeout = timeout
         self.retries = retries
         if session is None:
@@ -178,7 +182,7 @@ class DefiLlamaClient:
     def pools(self) -> tuple[pd.DataFrame, list[Rejection]]:
         """Today's pool universe from `/pools`, validated, and the records it rejected."""
         frame, rejections = validate_pool_records(
-            self._get_data("/pools"), source=PoolSource.DEFILLAMA
+            self._get_data("/pools"), source=PoolSource.DEFILLAMA, limits=self.limits
         )
         for r in rejections[:20]:
             log.warning(
@@ -192,7 +196,9 @@ class DefiLlamaClient:
         """One pool's daily history from `/chart/{pool}`, and the rows it rejected."""
         if not pool_id or "/" in pool_id:
             raise ValueError(f"not a pool id: {pool_id!r}")
-        return validate_chart_rows(self._get_data(f"/chart/{pool_id}"), pool_id=pool_id)
+        return validate_chart_rows(
+            self._get_data(f"/chart/{pool_id}"), pool_id=pool_id, limits=self.limits
+        )
 
     def chart(self, pool_id: str) -> pd.DataFrame:
         """One pool's daily history (date, tvlUsd, apy, apyBase, apyReward), bad rows logged."""
@@ -202,7 +208,7 @@ class DefiLlamaClient:
         return frame
 
 
-def _number_or_none(row: dict, name: str) -> tuple[float | None, str | None]:
+def _number_or_none(row: dict, name: str, ceiling: float) -> tuple[float | None, str | None]:
     value = row.get(name)
     if value is None:
         return None, None
@@ -211,6 +217,8 @@ def _number_or_none(row: dict, name: str) -> tuple[float | None, str | None]:
     value = float(value)
     if not math.isfinite(value):
         return None, f"field {name!r} is not finite: {value!r}"
+    if abs(value) > ceiling:
+        return None, f"field {name!r} is beyond the ceiling of {ceiling:g}: {value!r}"
     return value, None
 
 
@@ -227,7 +235,7 @@ def _parse_day(value: Any) -> date | None:
 
 
 def validate_chart_rows(
-    rows: Iterable[Any], *, pool_id: str
+    rows: Iterable[Any], *, pool_id: str, limits: RecordLimits = DEFAULT_LIMITS
 ) -> tuple[pd.DataFrame, list[Rejection]]:
     """`/chart` rows as a frame with one row per UTC day, sorted; bad rows become rejections.
 
@@ -246,7 +254,7 @@ def validate_chart_rows(
             reason = f"field 'timestamp' is not an ISO-8601 time: {row.get('timestamp')!r}"
             rejections.append(Rejection(number, pool_id, reason))
             continue
-        tvl, problem = _number_or_none(row, "tvlUsd")
+        tvl, problem = _number_or_none(row, "tvlUsd", limits.max_tvl_usd)
         if problem is None and tvl is None:
             problem = "required field 'tvlUsd' is missing or null"
         if problem is None and tvl is not None and tvl < 0:
@@ -255,7 +263,7 @@ def validate_chart_rows(
         for name in ("apy", "apyBase", "apyReward"):
             if problem is not None:
                 break
-            value, problem = _number_or_none(row, name)
+            value, problem = _number_or_none(row, name, limits.max_apy_pct)
             apys.append(value)
         if problem is not None:
             rejections.append(Rejection(number, pool_id, f"{day}: {problem}"))
