@@ -11,8 +11,10 @@ what `fetch_history` returns.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -49,6 +51,9 @@ DEFAULT_BASE_URL = "https://yields.llama.fi"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 CHART_COLUMNS = ("date", "tvlUsd", "apy", "apyBase", "apyReward")
 RETRY_AFTER_MAX = 120  # seconds: a Retry-After beyond this is capped, not obeyed for hours
+DEADLINE_SECONDS = 300.0  # one fetch's body must have arrived by then, however slowly it drips
+MAX_BODY_BYTES = 200 * 1024 * 1024  # /pools is ~20 MB; the decompressed body may not exceed this
+_READ_CHUNK = 16 * 1024  # compressed bytes per read: a gzip bomb inflates one chunk at a time
 
 
 class DefiLlamaError(RuntimeError):
@@ -112,8 +117,12 @@ class DefiLlamaClient:
         backoff_factor: float = 0.5,
         session: requests.Session | None = None,
         limits: RecordLimits = DEFAULT_LIMITS,
+        deadline: float = DEADLINE_SECONDS,
+        max_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.deadline = deadline
+        self.max_bytes = max_bytes
         self.limits = limits
         self.timeout = timeout
         self.retries = retries
@@ -145,22 +154,29 @@ class DefiLlamaClient:
     def _get_data(self, path: str) -> list[Any]:
         """The `data` list of a successful envelope, or a DefiLlamaError saying what failed."""
         url = self.url(path)
+        started = time.monotonic()
         try:
-            response = self.session.get(url, timeout=self.timeout)
+            response = self.session.get(url, timeout=self.timeout, stream=True)
         except requests.RequestException as exc:
             raise DefiLlamaError(url, _describe(exc, self.timeout, self.retries)) from exc
-        if response.status_code != 200:
-            after = (
-                f" after {self.retries} retries" if response.status_code in RETRY_STATUSES else ""
-            )
-            body = response.text[:120].strip().replace("\n", " ")
-            raise DefiLlamaError(
-                url, f"HTTP {response.status_code} {response.reason or ''}{after}: {body!r}".strip()
-            )
+        with response:
+            if response.status_code != 200:
+                after = (
+                    f" after {self.retries} retries"
+                    if response.status_code in RETRY_STATUSES
+                    else ""
+                )
+                text = self._read_body(url, response, started, limit=4096, cut=True)
+                body = text.decode("utf-8", "replace")[:120].strip().replace("\n", " ")
+                raise DefiLlamaError(
+                    url,
+                    f"HTTP {response.status_code} {response.reason or ''}{after}: {body!r}".strip(),
+                )
+            raw = self._read_body(url, response, started, limit=self.max_bytes)
         try:
-            payload = response.json()
-        except ValueError:
-            snippet = response.text[:80].strip().replace("\n", " ")
+            payload = json.loads(raw)
+        except (ValueError, RecursionError):
+            snippet = raw[:80].decode("utf-8", "replace").strip().replace("\n", " ")
             raise DefiLlamaError(url, f"the body is not JSON: {snippet!r}") from None
         if not isinstance(payload, dict):
             raise DefiLlamaError(
@@ -174,6 +190,54 @@ class DefiLlamaClient:
             found = "missing" if "data" not in payload else f"a {type(data).__name__}"
             raise DefiLlamaError(url, f"envelope 'data' must be a list, it is {found}")
         return data
+
+    def _read_body(
+        self,
+        url: str,
+        response: requests.Response,
+        started: float,
+        *,
+        limit: int,
+        cut: bool = False,
+    ) -> bytes:
+        """The (decompressed) body, read as it arrives: refused once it exceeds `limit` bytes
+        (or cut there, for an error body) or once the fetch's deadline has passed, so neither a
+        gzip bomb nor a server dripping a byte at a time can hold the run."""
+        chunks: list[bytes] = []
+        size = 0
+        raw = response.raw
+        try:
+            while True:
+                if time.monotonic() - started > self.deadline:
+                    raise DefiLlamaError(
+                        url, f"no complete answer within the deadline of {self.deadline:g} s"
+                    )
+                chunk = raw.read1(_READ_CHUNK, decode_content=True)
+                if not chunk:  # end of the body (read1 waits for decoded bytes otherwise)
+                    break
+                size += len(chunk)
+                if size > limit:
+                    if cut:
+                        chunks.append(chunk)
+                        break
+                    raise DefiLlamaError(
+                        url, f"the answer is larger than the limit of {limit:,} bytes"
+                    )
+                chunks.append(chunk)
+        except requests.RequestException as exc:
+            raise DefiLlamaError(url, _describe(exc, self.timeout, 0)) from exc
+        except (ProtocolError, ReadTimeoutError, OSError) as exc:
+            problem = (
+                f"timed out after {self.timeout:g} s"
+                if isinstance(exc, ReadTimeoutError | TimeoutError)
+                else f"connection failed while reading the answer: {exc}"
+            )
+            raise DefiLlamaError(url, problem) from exc
+        except Exception as exc:  # a broken gzip stream (urllib3's DecodeError)
+            if isinstance(exc, DefiLlamaError):
+                raise
+            raise DefiLlamaError(url, f"the answer cannot be decoded: {exc}") from exc
+        return b"".join(chunks)
 
     def pool_records(self) -> list[Any]:
         """The raw `/pools` records, unvalidated (for recording fixtures and debugging)."""
