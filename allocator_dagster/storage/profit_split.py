@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 import sqlalchemy as sa
 
@@ -94,6 +94,10 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def _utc(value: datetime) -> datetime: ...
+@overload
+def _utc(value: None) -> None: ...
 def _utc(value: datetime | None) -> datetime | None:
     """SQLite returns naive datetimes; everything stored here is UTC."""
     if value is None:
@@ -894,7 +898,7 @@ def read_platform_metrics(engine: sa.Engine, day: date, current: StoredProposal)
         "treasury": dao_treasury_daily,
         "community": community_growth_daily,
     }
-    rows: dict[str, Mapping[str, Any]] = {}
+    rows: dict[str, sa.RowMapping] = {}
     with engine.connect() as conn:
         for name, table in tables.items():
             row = conn.execute(sa.select(table).where(table.c.metric_date == day)).first()
@@ -952,7 +956,7 @@ def write_platform_metrics(
     a day that already has any of them raises MetricsExist and nothing is written."""
     day = metrics.metric_date
     e, t, d, c = metrics.engagement, metrics.token, metrics.treasury, metrics.community
-    rows = {
+    rows: dict[sa.Table, dict[str, Any]] = {
         platform_engagement_daily: {
             "wallet_connections": e.wallet_connections,
             "trades": e.trades,
