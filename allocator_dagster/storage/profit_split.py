@@ -48,6 +48,7 @@ from allocator_dagster.profit_split.split import CATEGORIES, SEED_SPLIT, Split
 from allocator_dagster.profit_split.validation import ensure_valid
 from allocator_dagster.storage import activity
 from allocator_dagster.storage.activity import json_ready
+from allocator_dagster.storage.db import write_transaction
 from allocator_dagster.storage.schema import (
     SPLIT_STATUSES,
     community_growth_daily,
@@ -185,14 +186,13 @@ def _split_values(split: Split) -> dict[str, Decimal]:
 def _serialised_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
     """A transaction that runs alone among the profit-split writers that use it.
 
-    SQLite: BEGIN IMMEDIATE takes the database's write lock from the first statement (pysqlite
-    would open the transaction lazily). PostgreSQL: a transaction-scoped advisory lock taken
-    before any read, so every statement after it sees what earlier reviews committed.
+    SQLite: the database's write lock from the first statement (`write_transaction`).
+    PostgreSQL: a transaction-scoped advisory lock taken before any read, so every statement
+    after it sees what earlier reviews committed (row locks alone would not show a split that
+    another review activated meanwhile).
     """
-    with engine.begin() as conn:
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
+    with write_transaction(engine) as conn:
+        if conn.dialect.name == "postgresql":
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(REVIEW_LOCK_KEY)))
         yield conn
 
