@@ -21,7 +21,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -140,7 +140,7 @@ def _safe_id(pool_id: str | None) -> str | None:
     return pool_id.encode("unicode_escape").decode("ascii")[:128]
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     kind = type(value)
     return kind is float or kind is int or (kind is not bool and isinstance(value, _NUMBER))
 
@@ -187,9 +187,9 @@ def _check_record(
             return pool_id, f"required field {name!r} is empty", None
         if len(value) > MAX_LENGTHS[name]:
             return pool_id, f"field {name!r} is longer than {MAX_LENGTHS[name]} characters", None
-        bad = unstorable(value)
-        if bad is not None:
-            return _safe_id(pool_id), f"field {name!r} holds {bad}", None
+        odd = unstorable(value)
+        if odd is not None:
+            return _safe_id(pool_id), f"field {name!r} holds {odd}", None
         row.append(value)
 
     tokens = get("underlyingTokens")
@@ -202,9 +202,9 @@ def _check_record(
                 return pool_id, f"field 'underlyingTokens' holds a non-string {_show(bad[0])}", None
             tokens = [t for t in tokens if t]
         for token in tokens:
-            bad = unstorable(token)
-            if bad is not None:
-                return _safe_id(pool_id), f"field 'underlyingTokens' holds {bad}", None
+            odd = unstorable(token)
+            if odd is not None:
+                return _safe_id(pool_id), f"field 'underlyingTokens' holds {odd}", None
         tokens = tuple(tokens)
     else:
         return pool_id, f"field 'underlyingTokens' must be a list, got {_show(tokens)}", None
@@ -274,9 +274,9 @@ def _check_record(
                     f"field {name!r} is longer than {MAX_LENGTHS[name]} characters",
                     None,
                 )
-            bad = unstorable(value)
-            if bad is not None:
-                return _safe_id(pool_id), f"field {name!r} holds {bad}", None
+            odd = unstorable(value)
+            if odd is not None:
+                return _safe_id(pool_id), f"field {name!r} holds {odd}", None
         row.append(value)
     return row[0], None, row
 
@@ -333,7 +333,7 @@ def validate_pool_records(
 
 def nan_to_none(values: Iterable[Any]) -> list[Any]:
     """Python values with NaN (and pandas' NA) as None: how JSON and SQL spell null."""
-    out = []
+    out: list[Any] = []
     for v in values:
         if v is None or v is pd.NA or (type(v) is float and v != v):
             out.append(None)
