@@ -65,3 +65,21 @@ def top_pools_markdown(universe: pd.DataFrame, limit: int = 10) -> str:
             f"{float(r['tvlUsd']):,.0f} | {float(r['apy']):.2f} |"
         )
     return "\n".join(rows)
+
+
+def allocation_table_rows(
+    report: AllocationReport, labels: dict[str, str], limit: int = 50
+) -> list[dict[str, str | float]]:
+    """One row per pool with money or a move, largest first, each named by its readable label."""
+    lines = [entry for entry in report.lines if entry.amount_usd > 0 or entry.delta_usd != 0]
+    return [
+        {
+            "pool": labels.get(entry.pool, entry.pool),
+            "amount_usd": f"{entry.amount_usd:,.2f}",
+            "weight_pct": round(entry.weight * 100, 4),
+            "delta_usd": f"{entry.delta_usd:+,.2f}",
+            "apy_pct": round(entry.apy_used, 4),
+            "yield_usd_per_day": round(entry.daily_yield_usd, 2),
+        }
+        for entry in lines[:limit]
+    ]
