@@ -9,7 +9,7 @@ A range of days runs in one run, in date order (single-run backfill policy).
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from dagster import (
     AssetDep,
@@ -28,6 +28,9 @@ from dagster import (
     multi_asset,
 )
 from pydantic import Field
+
+if TYPE_CHECKING:  # what Dagster accepts as a metadata value (it has no public name)
+    from dagster._core.definitions.metadata import RawMetadataValue
 
 from allocator_dagster.charts import png_markdown, weights_and_deltas_png
 from allocator_dagster.daily_allocation import DayOutcome, run_day
@@ -200,7 +203,7 @@ def allocation_chain(
     yield from _results(outcomes, config.snapshot)
 
 
-def _span(days: list) -> dict[str, object]:
+def _span(days: list) -> dict[str, "RawMetadataValue"]:
     """What the run covered: the same on every partition it materialised."""
     return {"run_days": len(days), "run_first_day": str(days[0]), "run_last_day": str(days[-1])}
 
@@ -217,7 +220,7 @@ ALLOCATION_TABLE = TableSchema(
 )
 
 
-def _day_metadata(outcome: DayOutcome, policy: str) -> dict[str, dict[str, object]]:
+def _day_metadata(outcome: DayOutcome, policy: str) -> dict[str, dict[str, "RawMetadataValue"]]:
     """One day's own materialisation metadata for each asset of the chain (its partition's truth)."""
     report, snap, holdings = outcome.report, outcome.snapshot, outcome.holdings
     day = outcome.day.isoformat()
@@ -227,7 +230,7 @@ def _day_metadata(outcome: DayOutcome, policy: str) -> dict[str, dict[str, objec
     moved = sum((abs(line.delta_usd) for line in report.lines), start=type(report.total_usd)(0))
     positions = sum(line.amount_usd > 0 for line in report.lines)
     reproduced = {} if outcome.hash_matched is None else {"hash_matched": outcome.hash_matched}
-    allocation = {
+    allocation: dict[str, RawMetadataValue] = {
         "day": day,
         "decision": str(report.decision),  # Dagster metadata takes plain str, not enums
         "status": str(report.status),
