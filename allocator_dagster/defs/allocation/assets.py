@@ -40,6 +40,7 @@ from allocator_dagster.reporting import (
     allocation_markdown,
     binding_limits_markdown,
     decision_markdown,
+    drift_markdown,
     top_pools_markdown,
 )
 from allocator_dagster.runtime import frozen_heap
@@ -203,6 +204,7 @@ def _results(outcomes: list[DayOutcome], policy: str) -> Iterator[MaterializeRes
             "total_usd": float(last.holdings.total_usd),
             "idle_usd": float(last.holdings.idle_usd),
             "positions": len(last.holdings.held()),
+            **_reconciliation_metadata(outcomes),
         },
     )
     snap = last.snapshot
@@ -257,6 +259,24 @@ def _results(outcomes: list[DayOutcome], policy: str) -> Iterator[MaterializeRes
         allocation_meta["chart"] = MetadataValue.md(allocation_chart_markdown(report))
         allocation_meta["binding_limits"] = MetadataValue.md(binding_limits_markdown(report))
     yield MaterializeResult(asset_key=AssetKey("asset_allocations"), metadata=allocation_meta)
+
+
+def _reconciliation_metadata(outcomes: list[DayOutcome]) -> dict[str, object]:
+    """Observed (imported) holdings against yesterday's plan: the last day per pool, the range
+    in total. Empty on paper, where the holdings are the plan's by construction."""
+    days = [(o.day, o.reconciliation) for o in outcomes if o.reconciliation is not None]
+    if not days:
+        return {}
+    day, last = days[-1]
+    return {
+        "expected_total_usd": float(last.expected.total_usd),
+        "drift_total_usd": float(last.total_drift_usd),
+        "drift_pools": len(last.drifted),
+        "drift": MetadataValue.md(drift_markdown(day, last)),
+        "drift_by_day": MetadataValue.json(
+            {str(d): str(r.total_drift_usd) for d, r in days if r.drifted}
+        ),
+    }
 
 
 def _reproduction_text(outcomes: list[DayOutcome], policy: str, matched: list[bool]) -> str:
