@@ -70,7 +70,8 @@ def import_command(day: datetime, file: str, by: str, database_url: str | None) 
     if allocated:
         click.echo(
             f"note: {date} already has an allocation computed from the balances it had then; "
-            "re-materialise it to decide from these (its reproduction will report the change)",
+            "re-run it with the snapshot=fresh run config to decide from these (a reproduce "
+            "re-run only reports that the result changed)",
             err=True,
         )
 
