@@ -10,6 +10,7 @@ from allocator_dagster.cli import (
     balances,
     lists,
     metrics,
+    plan,
     pools,
     proposals,
     run,
@@ -37,5 +38,5 @@ def main() -> None:
     """Daily DeFi capital allocation and profit-split governance."""
 
 
-for _module in (solve, pools, lists, proposals, run, activity, metrics, backup, balances):
+for _module in (solve, pools, lists, proposals, run, activity, metrics, backup, balances, plan):
     main.add_command(_module.command)
