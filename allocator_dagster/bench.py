@@ -22,6 +22,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from allocator_dagster.model import DAYS_PER_YEAR_PCT, Holdings, Problem, build_problem, evaluate
 from allocator_dagster.parameters import AllocationParameters
+from allocator_dagster.solvers import Backend
 
 BENCH_DAY = dt.date(2026, 6, 1)
 BENCH_PARAMS = AllocationParameters(min_pools=10, min_position_usd=10_000.0)
@@ -96,7 +97,7 @@ def _instance(n_pools: int) -> tuple[Problem, float]:
     source = sample_universe(7, n_pools)
     lists = source.default_lists()
     yesterday, _ = source.universe_for(BENCH_DAY - dt.timedelta(days=1))
-    start = decide(yesterday, Holdings.idle(10_000_000), BENCH_PARAMS, lists, "convex")
+    start = decide(yesterday, Holdings.idle(10_000_000), BENCH_PARAMS, lists, Backend.CONVEX)
     positions = {line.pool: line.amount_usd for line in start.lines if line.amount_usd > 0}
     holdings = Holdings(
         positions=positions, idle_usd=start.total_usd - sum(positions.values()) + 12_345

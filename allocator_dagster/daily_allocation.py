@@ -32,7 +32,7 @@ from allocator_dagster.parameters import AllocationParameters, DynamicLists
 from allocator_dagster.rebalance import AllocationReport, decide_with_problem
 from allocator_dagster.reconciliation import Reconciliation, reconcile
 from allocator_dagster.snapshots import Snapshot, hash_holdings, hash_universe, take_snapshot
-from allocator_dagster.solvers import BACKENDS, Backend, solver_versions
+from allocator_dagster.solvers import Backend, solver_versions, to_backend
 from allocator_dagster.storage import allocations as store
 from allocator_dagster.storage.balances import IMPORTED, ledger_source
 from allocator_dagster.storage.lists import read_lists
@@ -70,9 +70,7 @@ class AllocationSettings:
             raise ValueError(
                 f"balances source must be one of {BALANCES_SOURCES}, got {self.balances_source!r}"
             )
-        if self.backend not in BACKENDS:
-            raise ValueError(f"solver backend must be one of {BACKENDS}, got {self.backend!r}")
-        object.__setattr__(self, "backend", Backend(self.backend))
+        object.__setattr__(self, "backend", to_backend(self.backend))
 
 
 @dataclass
@@ -233,10 +231,11 @@ def run_day(
         report, problems = _solve(day, universe, holdings, snapshot, settings, force_reasons)
         if snapshot.snapshot_id is None:
             snapshot = replace(snapshot, snapshot_id=store.save_snapshot(conn, snapshot))
+        previous_hash = previous.result_hash if previous else None
         reproduction = {
             "policy": snapshot_policy,
             "snapshot_used": snapshot_used,
-            "previous_hash": previous.result_hash if previous else None,
+            "previous_hash": previous_hash,
             "matched": None if previous is None else previous.result_hash == report.result_hash,
             "inputs_match_snapshot": inputs_match,
             "force_reasons": list(force_reasons or []),
@@ -248,7 +247,7 @@ def run_day(
             snapshot_used=snapshot_used,
             universe=universe,
             holdings=holdings,
-            previous_hash=reproduction["previous_hash"],
+            previous_hash=previous_hash,
             inputs_match_snapshot=inputs_match,
             next_holdings=None,
             limit_violations=problems,
@@ -297,6 +296,7 @@ def _snapshot_for(
 ) -> tuple[Snapshot, SnapshotUsed, bool]:
     """(snapshot, "new" or "stored", whether today's inputs are the snapshot's inputs)."""
     metrics_hash = hash_universe(universe)
+    snapshot_used: SnapshotUsed
     if stored is None:
         versions = {"backend": settings.backend.value, **solver_versions()}  # plain data
         snapshot = take_snapshot(
@@ -373,12 +373,13 @@ def _store(
     record (and the next day's ledger) stay as they are.
     """
     day, report = outcome.day, outcome.report
+    snapshot_id = outcome.snapshot.snapshot_id
+    if snapshot_id is None:  # `run_day` saves a new snapshot before it stores the day
+        raise RuntimeError(f"{day}: the snapshot was not saved before the allocation")
     if reproduction["policy"] == "reproduce" and reproduction["matched"] is False:
         store.record_reproduction(conn, day, {**reproduction, "attempted_hash": report.result_hash})
         return replace(outcome, written=False)
-    store.write_allocation(
-        conn, day, report, outcome.snapshot.snapshot_id, extra={"reproduction": reproduction}
-    )
+    store.write_allocation(conn, day, report, snapshot_id, extra={"reproduction": reproduction})
     if not settings.paper_trading or settings.balances_source == "ledger":
         return outcome  # the next day starts from what the treasury really holds
     next_holdings = _paper_trade(conn, day, outcome.universe, outcome.holdings, report)

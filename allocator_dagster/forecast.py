@@ -98,7 +98,7 @@ def _factorize_sorted(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes, np.array(uniques, dtype=object)
 
 
-def _window(history: pd.DataFrame, day: date) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
+def _window(history: pd.DataFrame, day: date) -> tuple[np.datetime64, pd.DataFrame, np.ndarray]:
     """(target day, rows of the lookback before it, their age in days >= 1)."""
     target = np.datetime64(pd.Timestamp(day).normalize().to_datetime64(), "D")
     dates = pd.to_datetime(history["date"]).to_numpy().astype("datetime64[D]")
@@ -242,6 +242,7 @@ def attach_forecast(universe: pd.DataFrame, history: pd.DataFrame, day: date) ->
     # what `out["pool"].map(forecast[column])` gives, with the pools looked up once
     positions = forecast.index.get_indexer(out["pool"]) if len(forecast) else None
     for column in FORECAST_COLUMNS:
+        values: float | np.ndarray
         if positions is None:
             values = np.nan
         else:
@@ -603,7 +604,10 @@ def tune_rules(source: HistorySource, start: date, end: date) -> dict[str, Serie
         normal = [~d.actual[f"glitch_{name}"].to_numpy(dtype=bool) for d in days]
         scores = []
         for combo in itertools.product(*GRID.values()):
-            rule = SeriesRule(**dict(zip(GRID, combo, strict=True)))
+            persist, threshold, long_days, weight, max_step = combo  # GRID is in field order
+            rule = SeriesRule(
+                int(persist), float(threshold), int(long_days), float(weight), float(max_step)
+            )
             total, count = 0.0, 0
             for d, a, ok in zip(days, actual, normal, strict=True):
                 f = _from_log(series_forecast(d.values[series], rule), series)
@@ -635,11 +639,12 @@ def main(argv: list[str] | None = None) -> int:
         from allocator_dagster.sources.history import HistoryError, open_history
 
         try:
-            source: HistorySource = open_history(args.history)
+            history = open_history(args.history)
         except HistoryError as exc:
             parser.exit(2, f"error: {exc}\n")
+        source: HistorySource = history
         label = f"the recording {args.history}"
-        end = args.end or source.end
+        end = args.end or history.end
     else:
         from allocator_dagster.sources.sample import SampleUniverse
 

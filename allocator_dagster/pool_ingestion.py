@@ -89,7 +89,7 @@ def ingest_history_day(engine: sa.Engine, day: dt.date, recording: PoolHistory) 
 def ingest_defillama_day(
     engine: sa.Engine,
     day: dt.date,
-    fetch_today: callable,  # () -> (universe, rejections)
+    fetch_today: Callable[[], tuple[pd.DataFrame, list[Rejection]]],
     *,
     today: dt.date | None = None,
 ) -> IngestResult:

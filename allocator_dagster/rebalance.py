@@ -9,9 +9,11 @@ more than `min_improvement_usd` over the horizon (or yield-only is infeasible), 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -79,6 +81,16 @@ class PoolLine:
             "gas_usd": round(self.gas_usd, 6),
             "conversion_usd": round(self.conversion_usd, 6),
         }
+
+
+class _Common(TypedDict):
+    """The report fields a day has whatever it decides."""
+
+    backend: Backend
+    total_usd: Decimal
+    eligible_pools: int
+    ineligible_pools: int
+    ineligible_summary: dict[str, int]
 
 
 @dataclass
@@ -191,7 +203,8 @@ def cents_exact(x: np.ndarray, problem: Problem, total: Decimal) -> list[Decimal
     )
 
     def room(i: int) -> bool:
-        pool_ok = upper[i] is None or amounts[i] + CENT <= upper[i]
+        cap = upper[i]
+        pool_ok = cap is None or amounts[i] + CENT <= cap
         return pool_ok and group_room[int(problem.group[i])] >= CENT
 
     for tier in ([r[2] for r in remainders], spare):
@@ -257,7 +270,7 @@ def _lines(
     evaluation: Evaluation,
     universe: pd.DataFrame,
     total: Decimal,
-    overrides: dict[str, int],
+    overrides: Mapping[str, int],
 ) -> list[PoolLine]:
     lookup = _RowLookup(universe)
     lines = []
@@ -286,18 +299,18 @@ def _lines(
             )
         )
     for exit_ in problem.forced_exits:
-        row = lookup.row(exit_.pool) if exit_.pool in lookup else None
-        group = pool_group(row, overrides) if row is not None else None
+        exit_row = lookup.row(exit_.pool) if exit_.pool in lookup else None
+        group = pool_group(exit_row, overrides) if exit_row is not None else None
         held = to_cents(exit_.amount_usd)
-        symbol = str(row["symbol"]) if row is not None else "?"
+        symbol = str(exit_row["symbol"]) if exit_row is not None else "?"
         parts, addresses = pool_tokens(
-            symbol, row.get("underlyingTokens") if row is not None else ()
+            symbol, exit_row.get("underlyingTokens") if exit_row is not None else ()
         )
         lines.append(
             PoolLine(
                 pool=exit_.pool,
-                chain=str(row["chain"]) if row is not None else "?",
-                project=str(row["project"]) if row is not None else "?",
+                chain=str(exit_row["chain"]) if exit_row is not None else "?",
+                project=str(exit_row["project"]) if exit_row is not None else "?",
                 symbol=symbol,
                 group=group,
                 tokens={"symbols": list(parts), "addresses": list(addresses)},
@@ -400,7 +413,7 @@ def _decide(
     force_reasons: list[str] | None,
 ) -> AllocationReport:
     total = holdings.total_usd
-    common = {
+    common: _Common = {
         "backend": backend,
         "total_usd": total,
         "eligible_pools": problem.n,
@@ -411,7 +424,7 @@ def _decide(
         no_capital = SolveOutcome(SolveStatus.INFEASIBLE, None, backend, 0.0, message="no capital")
         return _hold(problem, no_capital, universe, holdings, common, params.pool_groups)
     full = solve(problem, backend)
-    alternatives: dict[Decision, dict] = {}
+    alternatives: dict[str, dict[str, float | str]] = {}
     # "feasible": a time limit stopped the search with a usable, not proven optimal, answer
     if full.x is None:
         return _hold(problem, full, universe, holdings, common, params.pool_groups)
@@ -496,8 +509,8 @@ def _hold(
     outcome: SolveOutcome,
     universe: pd.DataFrame,
     holdings: Holdings,
-    common: dict,
-    overrides: dict[str, int],
+    common: _Common,
+    overrides: Mapping[str, int],
 ) -> AllocationReport:
     """An infeasible or failed day: say why, keep the current holdings, allocate nothing new."""
     if outcome.status == SolveStatus.INFEASIBLE:

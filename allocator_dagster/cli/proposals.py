@@ -13,13 +13,14 @@ import json
 import os
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
 
 import click
 import sqlalchemy as sa
 
 from allocator_dagster.profit_split.daily import (
     METRICS_SOURCES,
+    MetricsSource,
     metrics_source_from_env,
     propose_day,
     proposer_name,
@@ -297,9 +298,9 @@ def _allocation(split: Split) -> dict[str, int | float]:
 def analyze_command(
     ctx: click.Context,
     day: datetime | None,
-    metrics_source: str | None,
+    metrics_source: MetricsSource | None,
     scenario: str,
-    proposer: str,
+    proposer: Literal["rules", "llm"],
     fmt: str,
 ) -> None:
     """Analyze a day and propose once (the profit rebalancer's call): a day already decided

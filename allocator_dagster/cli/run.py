@@ -54,8 +54,11 @@ def check_partition_range(start: dt.date, end: dt.date) -> None:
     """Refuse a range the allocation's daily partitions do not cover, before any run starts."""
     from allocator_dagster.defs.allocation.partitions import daily_partitions
 
-    first = dt.date.fromisoformat(daily_partitions.get_first_partition_key())
-    last = dt.date.fromisoformat(daily_partitions.get_last_partition_key())
+    first_key = daily_partitions.get_first_partition_key()
+    last_key = daily_partitions.get_last_partition_key()
+    if first_key is None or last_key is None:  # the first day is in the future: no partition yet
+        raise PartitionRangeError("there is no daily partition yet: the first day is still to come")
+    first, last = dt.date.fromisoformat(first_key), dt.date.fromisoformat(last_key)
     outside = [day for day in (start, end) if not first <= day <= last]
     if outside:
         raise PartitionRangeError(
@@ -136,7 +139,7 @@ def materialize_range(
     tags: dict[str, str] | None = None,
 ) -> list[tuple[str, bool, str]]:
     """One run per graph covering start..end (single-run backfill); returns (graph, ok, which runs)."""
-    from dagster import AssetSelection, DagsterInstance, materialize
+    from dagster import AssetsDefinition, AssetSelection, DagsterInstance, materialize
 
     from allocator_dagster.definitions import build_definitions
     from allocator_dagster.defs.allocation.partitions import ensure_chain_pool
@@ -149,7 +152,11 @@ def materialize_range(
     for name in graphs:
         selection = AssetSelection.groups(name)
         keys = selection.resolve(graph)
-        assets = [a for a in defs.assets if any(k in keys for k in getattr(a, "keys", []))]
+        assets = [
+            a
+            for a in (defs.assets or [])
+            if isinstance(a, AssetsDefinition) and any(k in keys for k in a.keys)
+        ]
         checks = [
             c for c in (defs.asset_checks or []) if any(k.asset_key in keys for k in c.check_keys)
         ]
@@ -276,10 +283,10 @@ def command(days: int, end_day: dt.datetime | None, graph: str, fresh_snapshots:
     finally:
         if signal.getsignal(signal.SIGTERM) in (_terminate_as_interrupt, signal.SIG_IGN):
             signal.signal(signal.SIGTERM, previous)
-    failed = False
+    any_failed = False
     for name, ok, runs in results:
         click.echo(f"  {name:<13} {'succeeded' if ok else 'FAILED'}   {runs}")
-        failed |= not ok
+        any_failed |= not ok
     click.echo("")
     click.echo("Where to look:")
     project = Path(__file__).resolve().parents[2]  # the dg project: pyproject.toml's folder
@@ -288,6 +295,6 @@ def command(days: int, end_day: dt.datetime | None, graph: str, fresh_snapshots:
         "           then open http://127.0.0.1:3000 (Assets, Runs, the daily_allocation_job)"
     )
     click.echo(f"  Today:   allocator solve ... or the asset_allocations metadata for {end}")
-    if failed:
+    if any_failed:
         click.echo("A run failed: its log in the UI (or `dagster run list`) says why.", err=True)
         sys.exit(1)

@@ -43,6 +43,7 @@ from allocator_dagster.profit_split.governance import (
 )
 from allocator_dagster.profit_split.llm import LLMConfig, LLMProposer
 from allocator_dagster.profit_split.policy import AutoApprovePolicy, RulesProposer
+from allocator_dagster.solvers import to_backend
 from allocator_dagster.sources import POOL_SOURCES
 from allocator_dagster.sources.defillama import DEFAULT_BASE_URL
 from allocator_dagster.storage import get_engine
@@ -137,7 +138,7 @@ class AllocationResource(ConfigurableResource):
     def settings(self) -> AllocationSettings:
         return AllocationSettings(
             parameters=self.parameters(),
-            backend=self.solver,
+            backend=to_backend(self.solver),
             initial_capital_usd=to_cents(self.initial_capital_usd),
             paper_trading=self.paper_trading,
             balances_source=self.balances_source,  # type: ignore[arg-type]  # checked there

@@ -21,14 +21,18 @@ from allocator_dagster.parameters import AllocationParameters, DynamicLists
 NO_FINITE_APY = "no finite APY"
 
 
-def pool_tokens(
-    symbol: str, underlying: Iterable[str] | None
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """A pool's tokens: symbol parts (upper-case) and underlying addresses (lower-case)."""
+def pool_tokens(symbol: str, underlying: object) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A pool's tokens: symbol parts (upper-case) and underlying addresses (lower-case), from
+    the raw `underlyingTokens` field (a list, or null, NaN or a bare string)."""
     parts = tuple(p.strip().upper() for p in str(symbol).split("-") if p.strip())
+    items: Iterable[object]
     if underlying is None or isinstance(underlying, float | str):  # null, NaN, or a bare string
-        underlying = (underlying,) if isinstance(underlying, str) else ()
-    addresses = tuple(str(a).strip().lower() for a in underlying if str(a).strip())
+        items = (underlying,) if isinstance(underlying, str) else ()
+    elif isinstance(underlying, Iterable):
+        items = underlying
+    else:
+        raise TypeError(f"underlyingTokens must be a list of addresses, got {underlying!r}")
+    addresses = tuple(str(a).strip().lower() for a in items if str(a).strip())
     return parts, addresses
 
 
@@ -102,12 +106,14 @@ def _underlying_key(underlying: object) -> object:
         return None
     if isinstance(underlying, str | tuple):
         return underlying
-    return tuple(underlying)  # type: ignore[call-overload]
+    if isinstance(underlying, Iterable):
+        return tuple(underlying)
+    raise TypeError(f"underlyingTokens must be a list of addresses, got {underlying!r}")
 
 
 @lru_cache(maxsize=65536)
 def _cached_pool_tokens(symbol: str, underlying: object) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    return pool_tokens(symbol, underlying)  # type: ignore[arg-type]
+    return pool_tokens(symbol, underlying)
 
 
 def _token_reason(
@@ -140,7 +146,7 @@ def _token_verdict(symbol: str, underlying: object, project: str, index: ListInd
         verdict = index.verdicts[key] = _token_reason(parts, addresses, symbol, project, index)
         return verdict
     except TypeError:  # unhashable tokens: no memo
-        parts, addresses = pool_tokens(symbol, underlying)  # type: ignore[arg-type]
+        parts, addresses = pool_tokens(symbol, underlying)
         return _token_reason(parts, addresses, symbol, project, index)
 
 
@@ -156,7 +162,7 @@ def ineligibility_reason(
     row: Mapping[str, object], index: ListIndex, params: AllocationParameters
 ) -> str | None:
     """Why a pool is not eligible (the first rule it breaks), or None when it is eligible."""
-    parts, addresses = pool_tokens(str(row["symbol"]), row.get("underlyingTokens"))  # type: ignore[arg-type]
+    parts, addresses = pool_tokens(str(row["symbol"]), row.get("underlyingTokens"))
     reason = _token_reason(parts, addresses, str(row["symbol"]), str(row["project"]), index)
     if reason is not None:
         return reason

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
+from typing import Literal
 
 import sqlalchemy as sa
 
@@ -23,17 +24,19 @@ from allocator_dagster.profit_split.policy import AutoApprovePolicy, Proposal, R
 from allocator_dagster.storage import profit_split as store
 
 METRICS_SOURCE_ENV = "ALLOCATOR_METRICS_SOURCE"
-METRICS_SOURCES = ("sample", "database")
+MetricsSource = Literal["sample", "database"]
+METRICS_SOURCES: tuple[MetricsSource, ...] = ("sample", "database")
 RULES_PROPOSER_NAME = "rules-proposer"
 PROPOSE_ATTEMPTS = 3
 
 
-def metrics_source_from_env() -> str:
+def metrics_source_from_env() -> MetricsSource:
     """`sample` unless ALLOCATOR_METRICS_SOURCE says `database` (production)."""
     value = (os.environ.get(METRICS_SOURCE_ENV) or "sample").strip().lower()
-    if value not in METRICS_SOURCES:
-        raise ValueError(f"{METRICS_SOURCE_ENV}={value!r} must be one of {list(METRICS_SOURCES)}")
-    return value
+    for source in METRICS_SOURCES:
+        if value == source:
+            return source
+    raise ValueError(f"{METRICS_SOURCE_ENV}={value!r} must be one of {list(METRICS_SOURCES)}")
 
 
 def proposer_name(proposal: Proposal, llm_model: str = "") -> str:
@@ -124,6 +127,8 @@ def propose_day(
         return _outcome(engine, record, "the day was decided before")
     if record.outcome == "maintain":
         return _outcome(engine, record, "a maintain answer needs no review")
+    if record.proposal_id is None:  # only a maintain answer is stored without a proposal
+        raise RuntimeError(f"the {record.outcome!r} answer of {day} was stored without a proposal")
     stored = store.get_proposal(engine, record.proposal_id)
     policy = auto_approve or AutoApprovePolicy()
     decision = policy.decide(replace(proposal, warnings=stored.warnings), in_force.split)

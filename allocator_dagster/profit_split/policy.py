@@ -174,18 +174,17 @@ def read_signals(metrics: PlatformMetrics) -> Signals:
     )
     balance = metrics.treasury.balance_usd
     burn = metrics.treasury.monthly_burn_usd
+    runway: Decimal | None = None
+    pressure = Decimal(0)
     if burn > 0:
-        runway: Decimal | None = (balance / burn).quantize(Decimal("0.1"), rounding=ROUND_FLOOR)
-        if runway <= CRITICAL_RUNWAY_MONTHS:
+        months = (balance / burn).quantize(Decimal("0.1"), rounding=ROUND_FLOOR)
+        runway = months
+        if months <= CRITICAL_RUNWAY_MONTHS:
             pressure = one
-        elif runway < LOW_RUNWAY_MONTHS:
+        elif months < LOW_RUNWAY_MONTHS:
             pressure = (
-                (LOW_RUNWAY_MONTHS - runway) / (LOW_RUNWAY_MONTHS - CRITICAL_RUNWAY_MONTHS)
+                (LOW_RUNWAY_MONTHS - months) / (LOW_RUNWAY_MONTHS - CRITICAL_RUNWAY_MONTHS)
             ).quantize(SIGNAL_QUANTUM)
-        else:
-            pressure = Decimal(0)
-    else:
-        runway, pressure = None, Decimal(0)
     return Signals(components, growth, runway, pressure)
 
 

@@ -27,6 +27,13 @@ class Backend(StrEnum):
 BACKENDS: tuple[str, ...] = tuple(b.value for b in Backend)  # for messages and choices
 
 
+def to_backend(name: str) -> Backend:
+    """The backend called `name` (configuration is text); a clear error naming the choices."""
+    if name not in BACKENDS:
+        raise ValueError(f"solver backend must be one of {BACKENDS}, got {name!r}")
+    return Backend(name)
+
+
 def _backend(name: str) -> Callable[[Problem], SolveOutcome]:
     if name == Backend.CONVEX:
         from allocator_dagster.solvers import convex
@@ -68,11 +75,10 @@ def _solver_versions() -> dict[str, str]:
 
     import cvxpy
     import highspy  # noqa: F401
-    import ortools
 
     return {
         "cvxpy": cvxpy.__version__,
         "highspy": version("highspy"),
         "clarabel": version("clarabel"),
-        "ortools": ortools.__version__,
+        "ortools": version("ortools"),
     }

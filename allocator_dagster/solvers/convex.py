@@ -285,7 +285,6 @@ def _outer_approximation(form: _Formulation) -> tuple[cp.Problem, float, int]:
     p = form.problem
     cap = p.upper / p.total_usd
     form.cut_points = [np.zeros(p.n), cap * 0.25, cap * 0.5, cap]
-    prob = None
     for rounds in range(1, OA_MAX_ROUNDS + 1):
         prob = form.oa_problem()
         prob.solve(solver=cp.HIGHS, **MIP_OPTIONS)
@@ -297,7 +296,8 @@ def _outer_approximation(form: _Formulation) -> tuple[cp.Problem, float, int]:
         if bound - exact <= OA_TOLERANCE_USD_PER_DAY:
             return prob, bound, rounds
         form.cut_points.append(w)
-    return prob, float(prob.value), OA_MAX_ROUNDS  # type: ignore[union-attr]
+    # OA_MAX_ROUNDS >= 1: `prob` is the last round's problem.
+    return prob, float(prob.value), OA_MAX_ROUNDS
 
 
 def _value(expr) -> float:

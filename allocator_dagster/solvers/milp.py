@@ -160,7 +160,7 @@ def _add_costs(
     x: list,
     cents: _Cents,
     objective: list[tuple[object, float]],
-) -> list[tuple[int, object]]:
+) -> list[tuple[int, cp_model.IntVar]]:
     """Conversion and gas, amortised over the horizon, as negative terms of `objective`; with
     integers, the selection z_i (and min_position_usd, min_pools) and the trade t_i of each held
     pool. Returns the (pool index, t_i) pairs."""
@@ -169,7 +169,7 @@ def _add_costs(
     gas_coef = (problem.gas / horizon).tolist()
     integer = problem.needs_integers
     selections = []
-    trades = []
+    trades: list[tuple[int, cp_model.IntVar]] = []
     for i in range(problem.n):
         held = cents.held[i] > 0
         if conv_coef[i]:
@@ -253,7 +253,7 @@ def _exactness_notes(problem: Problem, solver: cp_model.CpSolver) -> list[Exactn
 
 
 def _amounts(
-    problem: Problem, solver: cp_model.CpSolver, x: list, trades: list[tuple[int, object]]
+    problem: Problem, solver: cp_model.CpSolver, x: list, trades: list[tuple[int, cp_model.IntVar]]
 ) -> np.ndarray:
     """The solution in USD; an untraded holding keeps its exact amount."""
     values = np.array([solver.value(v) for v in x], dtype=np.int64)

@@ -117,7 +117,7 @@ def _read_csv(path: Path) -> dict[date, _Day]:
     opener = gzip.open if path.name.endswith(".gz") else open
     days: dict[date, _Day] = {}
     try:
-        with opener(path, "rt", encoding="utf-8", newline="") as handle:  # type: ignore[operator]
+        with opener(path, "rt", encoding="utf-8", newline="") as handle:
             reader = csv.DictReader(handle)
             header = reader.fieldnames or []
             missing = [c for c in REQUIRED_COLUMNS if c not in header]
@@ -144,7 +144,7 @@ def _read_csv(path: Path) -> dict[date, _Day]:
 def _read_save(path: Path) -> list[Any]:
     opener = gzip.open if path.name.endswith(".gz") else open
     try:
-        with opener(path, "rb") as handle:  # type: ignore[operator]
+        with opener(path, "rb") as handle:
             payload = json.load(io.TextIOWrapper(handle, encoding="utf-8"))
     except (OSError, UnicodeDecodeError, EOFError, gzip.BadGzipFile, RecursionError) as exc:
         raise HistoryError(f"{path}: cannot be read: {exc}") from None

@@ -21,7 +21,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -102,7 +102,7 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     kind = type(value)
     return kind is float or kind is int or (kind is not bool and isinstance(value, _NUMBER))
 
@@ -271,7 +271,7 @@ def validate_pool_records(
 
 def nan_to_none(values: Iterable[Any]) -> list[Any]:
     """Python values with NaN (and pandas' NA) as None: how JSON and SQL spell null."""
-    out = []
+    out: list[Any] = []
     for v in values:
         if v is None or v is pd.NA or (type(v) is float and v != v):
             out.append(None)

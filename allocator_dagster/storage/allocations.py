@@ -18,6 +18,7 @@ from allocator_dagster.parameters import AllocationParameters, DynamicLists
 from allocator_dagster.rebalance import AllocationReport, Decision
 from allocator_dagster.snapshots import Snapshot
 from allocator_dagster.storage import activity
+from allocator_dagster.storage.db import inserted_id
 from allocator_dagster.storage.schema import (
     allocation_parameters,
     asset_allocation_details,
@@ -90,7 +91,7 @@ def save_snapshot(conn: sa.Connection, snapshot: Snapshot) -> int:
             created_at=_now(),
         )
     )
-    return int(result.inserted_primary_key[0])
+    return inserted_id(result)
 
 
 def _snapshot_from_row(row: sa.Row) -> Snapshot:

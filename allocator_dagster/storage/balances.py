@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
 
 import sqlalchemy as sa
 
 from allocator_dagster.balances_import import BalancesFile
 from allocator_dagster.storage.allocations import write_holdings
-from allocator_dagster.storage.db import StorageError, write_transaction
+from allocator_dagster.storage.db import StorageError, inserted_id, write_transaction
 from allocator_dagster.storage.schema import balance_imports, daily_ledger
 
 # daily_ledger.source of imported rows (paper-trading rows say "paper", the first day "initial")
@@ -57,18 +57,20 @@ def _import(
     with write_transaction(engine) as conn:
         replaced = ledger_source(conn, day)
         write_holdings(conn, day, balances.holdings, source=IMPORTED)
-        values = {
-            "ledger_date": day,
-            "imported_by": by,
-            "imported_at": now,
-            "source_file": balances.source_file[:512],
-            "file_sha256": balances.sha256,
-            "positions": len(balances.holdings.held()),
-            "total_usd": balances.holdings.total_usd,
-            "replaced_source": replaced,
-        }
-        import_id = conn.execute(balance_imports.insert().values(**values)).inserted_primary_key[0]
-    return BalanceImport(import_id=int(import_id), **values)
+        record = BalanceImport(
+            import_id=0,
+            ledger_date=day,
+            imported_by=by,
+            imported_at=now,
+            source_file=balances.source_file[:512],
+            file_sha256=balances.sha256,
+            positions=len(balances.holdings.held()),
+            total_usd=balances.holdings.total_usd,
+            replaced_source=replaced,
+        )
+        values = {k: v for k, v in asdict(record).items() if k != "import_id"}
+        import_id = inserted_id(conn.execute(balance_imports.insert().values(**values)))
+    return replace(record, import_id=import_id)
 
 
 def imports_of(conn: sa.Connection, day: dt.date) -> list[BalanceImport]:

@@ -155,7 +155,18 @@ def alembic_config(connection: sa.Connection | None = None) -> Config:
 
 
 def head_revision() -> str:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:  # only if the package's migrations folder is empty or missing
+        raise RuntimeError(f"no Alembic migration found in {MIGRATIONS_DIR}")
+    return head
+
+
+def inserted_id(result: sa.CursorResult[object]) -> int:
+    """The integer primary key an INSERT of one row created."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the INSERT reported no primary key")
+    return int(key[0])
 
 
 def current_revision(engine: sa.Engine) -> str | None:

@@ -10,7 +10,7 @@ from allocator_dagster.dynamic_lists import Change, ListValueError, normalise
 from allocator_dagster.names import ActorNameError, clean_name
 from allocator_dagster.parameters import DynamicLists
 from allocator_dagster.storage import activity
-from allocator_dagster.storage.db import write_transaction
+from allocator_dagster.storage.db import inserted_id, write_transaction
 from allocator_dagster.storage.schema import (
     LIST_TABLES,
     asset_allocation_details,
@@ -74,7 +74,7 @@ def change_list(
                     changed_at=now,
                 )
             )
-            change_id = int(result.inserted_primary_key[0])
+            change_id = inserted_id(result)
             activity.record(
                 conn,
                 "list_change",
@@ -127,11 +127,11 @@ def held_pool_details(conn: sa.Connection, allocation_date: dt.date) -> list[dic
 
 
 def read_lists(conn: sa.Connection) -> DynamicLists:
-    values = {}
+    values: dict[str, tuple[str, ...]] = {}
     for name, table in LIST_TABLES.items():
-        values[name] = [
+        values[name] = tuple(
             r[0] for r in conn.execute(sa.select(table.c.value).order_by(table.c.value))
-        ]
+        )
     return DynamicLists(**values)
 
 

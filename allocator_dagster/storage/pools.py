@@ -244,9 +244,8 @@ def load_pool_day(engine: sa.Engine, day: date) -> pd.DataFrame:
         for name, values in zip(names, zip(*fetched, strict=True), strict=True):
             columns[name] = list(values)
     columns["underlyingTokens"] = [_tokens(v) for v in columns["underlyingTokens"]]
-    for name in _REALS:
-        columns[name] = _nullable_float(columns[name])
-    frame = universe_frame(columns, forecast=True)
+    reals = {name: _nullable_float(columns[name]) for name in _REALS}
+    frame = universe_frame({**columns, **reals}, forecast=True)
     # The database's collation may order ids differently from Python: sort here, not in SQL.
     if frame["pool"].is_monotonic_increasing:
         return frame

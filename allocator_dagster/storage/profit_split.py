@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 import sqlalchemy as sa
 
@@ -48,6 +48,7 @@ from allocator_dagster.profit_split.split import CATEGORIES, SEED_SPLIT, Split
 from allocator_dagster.profit_split.validation import ensure_valid
 from allocator_dagster.storage import activity
 from allocator_dagster.storage.activity import json_ready
+from allocator_dagster.storage.db import write_transaction
 from allocator_dagster.storage.schema import (
     SPLIT_STATUSES,
     community_growth_daily,
@@ -94,6 +95,10 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def _utc(value: datetime) -> datetime: ...
+@overload
+def _utc(value: None) -> None: ...
 def _utc(value: datetime | None) -> datetime | None:
     """SQLite returns naive datetimes; everything stored here is UTC."""
     if value is None:
@@ -181,14 +186,13 @@ def _split_values(split: Split) -> dict[str, Decimal]:
 def _serialised_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
     """A transaction that runs alone among the profit-split writers that use it.
 
-    SQLite: BEGIN IMMEDIATE takes the database's write lock from the first statement (pysqlite
-    would open the transaction lazily). PostgreSQL: a transaction-scoped advisory lock taken
-    before any read, so every statement after it sees what earlier reviews committed.
+    SQLite: the database's write lock from the first statement (`write_transaction`).
+    PostgreSQL: a transaction-scoped advisory lock taken before any read, so every statement
+    after it sees what earlier reviews committed (row locks alone would not show a split that
+    another review activated meanwhile).
     """
-    with engine.begin() as conn:
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
+    with write_transaction(engine) as conn:
+        if conn.dialect.name == "postgresql":
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(REVIEW_LOCK_KEY)))
         yield conn
 
@@ -894,7 +898,7 @@ def read_platform_metrics(engine: sa.Engine, day: date, current: StoredProposal)
         "treasury": dao_treasury_daily,
         "community": community_growth_daily,
     }
-    rows: dict[str, Mapping[str, Any]] = {}
+    rows: dict[str, sa.RowMapping] = {}
     with engine.connect() as conn:
         for name, table in tables.items():
             row = conn.execute(sa.select(table).where(table.c.metric_date == day)).first()
@@ -952,7 +956,7 @@ def write_platform_metrics(
     a day that already has any of them raises MetricsExist and nothing is written."""
     day = metrics.metric_date
     e, t, d, c = metrics.engagement, metrics.token, metrics.treasury, metrics.community
-    rows = {
+    rows: dict[sa.Table, dict[str, Any]] = {
         platform_engagement_daily: {
             "wallet_connections": e.wallet_connections,
             "trades": e.trades,

@@ -9,7 +9,7 @@ A range of days runs in one run, in date order (single-run backfill policy).
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from dagster import (
     AssetDep,
@@ -25,6 +25,9 @@ from dagster import (
     multi_asset,
 )
 from pydantic import Field
+
+if TYPE_CHECKING:  # what Dagster accepts as a metadata value (it has no public name)
+    from dagster._core.definitions.metadata import RawMetadataValue
 
 from allocator_dagster.daily_allocation import DayOutcome, run_day
 from allocator_dagster.defs.allocation.partitions import CHAIN_POOL, GROUP, daily_partitions
@@ -78,7 +81,7 @@ def pool_daily_metrics(
             if lines:  # one log entry per day, not one per rejected row
                 context.log.warning(f"{day}: rejected " + "; rejected ".join(lines))
             last = result
-    metadata = {
+    metadata: dict[str, RawMetadataValue] = {
         "days": len(days),
         "rows": rows,
         "rejected_rows": sum(rejected.values()),
@@ -196,7 +199,11 @@ def _results(outcomes: list[DayOutcome], policy: str) -> Iterator[MaterializeRes
     single = len(outcomes) == 1
     decisions = Counter(str(o.report.decision) for o in outcomes)
     matched = [o.hash_matched for o in outcomes if o.hash_matched is not None]
-    span = {"days": len(outcomes), "first_day": str(outcomes[0].day), "last_day": str(last.day)}
+    span: dict[str, RawMetadataValue] = {
+        "days": len(outcomes),
+        "first_day": str(outcomes[0].day),
+        "last_day": str(last.day),
+    }
     yield MaterializeResult(
         asset_key=AssetKey("balances"),
         metadata={
@@ -242,7 +249,7 @@ def _results(outcomes: list[DayOutcome], policy: str) -> Iterator[MaterializeRes
             "solve_seconds": round(sum(o.report.solve_seconds for o in outcomes), 3),
         },
     )
-    allocation_meta = {
+    allocation_meta: dict[str, RawMetadataValue] = {
         **span,
         "decision": str(report.decision),
         "status": str(report.status),  # Dagster metadata takes plain str, not enums
@@ -261,7 +268,7 @@ def _results(outcomes: list[DayOutcome], policy: str) -> Iterator[MaterializeRes
     yield MaterializeResult(asset_key=AssetKey("asset_allocations"), metadata=allocation_meta)
 
 
-def _reconciliation_metadata(outcomes: list[DayOutcome]) -> dict[str, object]:
+def _reconciliation_metadata(outcomes: list[DayOutcome]) -> dict[str, float | int | MetadataValue]:
     """Observed (imported) holdings against yesterday's plan: the last day per pool, the range
     in total. Empty on paper, where the holdings are the plan's by construction."""
     days = [(o.day, o.reconciliation) for o in outcomes if o.reconciliation is not None]

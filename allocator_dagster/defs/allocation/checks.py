@@ -103,7 +103,9 @@ def reproduced_hash_matches(
     with engine.connect() as conn:
         for day in partition_days(context):
             stored = store.read_allocation(conn, day)
-            info = (stored.report.get("reproduction") if stored else None) or {}
+            if stored is None:
+                continue
+            info = stored.report.get("reproduction") or {}
             if info.get("policy") != "reproduce" or info.get("matched") is None:
                 continue
             reproduced += 1
