@@ -21,6 +21,7 @@ from allocator_dagster.model import IDLE, Holdings
 from allocator_dagster.money import AmountTooLargeError, check_usd, to_cents
 from allocator_dagster.sources.records import (
     FORECAST_COLUMNS,
+    NO_LIMITS,
     POOL_COLUMNS,
     validate_pool_records,
 )
@@ -151,7 +152,9 @@ def read_pools_csv(path: str | Path) -> pd.DataFrame:
         forecasts.append(forecast)
 
     lines = [r.pop("__line") for r in records]
-    universe, rejections = validate_pool_records(records, source=str(path))
+    # The operator's own what-if file: its values are chosen (a diluted model scales TVLs far
+    # beyond any real pool), so the fetched-data ceilings do not apply; money limits still do.
+    universe, rejections = validate_pool_records(records, source=str(path), limits=NO_LIMITS)
     for rejection in rejections:
         line = lines[rejection.row_number]
         pool = f" (pool {rejection.pool_id})" if rejection.pool_id else ""

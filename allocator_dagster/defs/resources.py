@@ -79,6 +79,10 @@ class PoolSourceResource(ConfigurableResource):
     defillama_base_url: str = Field(default=DEFAULT_BASE_URL, description="DEFILLAMA_BASE_URL")
     timeout_seconds: float = 30.0
     retries: int = 5
+    max_apy_pct: float = Field(
+        default=1_000.0, description="an APY part beyond ± this (percent) rejects the record"
+    )
+    max_tvl_usd: float = Field(default=1e12, description="a TVL above this rejects the record")
     sample_seed: int = 7
     sample_pools: int = 1200
 
@@ -94,9 +98,13 @@ class PoolSourceResource(ConfigurableResource):
 
             return ingest_history_day(engine, day, open_history(history_file(self.history_file)))
         from allocator_dagster.sources.defillama import DefiLlamaClient
+        from allocator_dagster.sources.records import RecordLimits
 
         client = DefiLlamaClient(
-            base_url=self.defillama_base_url, timeout=self.timeout_seconds, retries=self.retries
+            base_url=self.defillama_base_url,
+            timeout=self.timeout_seconds,
+            retries=self.retries,
+            limits=RecordLimits(max_apy_pct=self.max_apy_pct, max_tvl_usd=self.max_tvl_usd),
         )
         return ingest_defillama_day(engine, day, client.pools)
 
