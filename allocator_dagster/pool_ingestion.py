@@ -21,16 +21,19 @@ import pandas as pd
 import sqlalchemy as sa
 
 from allocator_dagster.forecast import LOOKBACK_DAYS, attach_forecast
+from allocator_dagster.pool_admission import REFERENCE_WINDOW_DAYS, row_count_problem
 from allocator_dagster.sources.defillama import DefiLlamaClient, fetch_history
 from allocator_dagster.sources.history import HistoryError, PoolHistory
 from allocator_dagster.sources.records import PoolSource, Rejection
 from allocator_dagster.sources.sample import SampleUniverse
 from allocator_dagster.storage.pools import (
+    accepted_day_counts,
     load_pool_day,
     load_pool_history,
     replace_pool_day,
     upsert_pool_rows,
 )
+from allocator_dagster.storage.schema import pool_daily_metrics
 
 
 class PoolDataError(RuntimeError):
@@ -82,8 +85,37 @@ def ingest_history_day(engine: sa.Engine, day: dt.date, recording: PoolHistory) 
         else pd.DataFrame(columns=["date", "pool", "tvlUsd", "apy", "apyBase", "apyReward"])
     )
     frame = attach_forecast(universe, history, day)
-    stored = replace_pool_day(engine, day, frame, rejections, source=PoolSource.HISTORY)
+    stored = _swap_in(engine, day, frame, rejections, PoolSource.HISTORY)
     return IngestResult(day, PoolSource.HISTORY, frame, rejections, stored)
+
+
+def _swap_in(
+    engine: sa.Engine,
+    day: dt.date,
+    frame: pd.DataFrame,
+    rejections: Sequence[Rejection],
+    source: PoolSource,
+) -> int:
+    """Replace the stored day by `frame` only if it passes the day checks (staged swap).
+
+    The checks run on the new rows inside the replacing transaction, against the accepted days
+    stored before `day`; a refusal raises PoolDataError and leaves the stored day, its
+    rejections and everything computed from it (the day's allocation) exactly as they were.
+    """
+
+    def admit(conn: sa.Connection) -> None:
+        problems = [p for found in day_problems(day, frame, conn).values() for p in found]
+        if problems:
+            kept = conn.execute(
+                sa.select(sa.func.count()).where(pool_daily_metrics.c.metric_date == day)
+            ).scalar_one()
+            raise PoolDataError(
+                f"{source} data for {day} refused, the stored day ({kept} pools) is kept: "
+                + "; ".join(problems[:5])
+                + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+            )
+
+    return replace_pool_day(engine, day, frame, rejections, source=source, admit=admit)
 
 
 def ingest_defillama_day(
@@ -108,7 +140,7 @@ def ingest_defillama_day(
     universe, rejections = fetch_today()
     history = load_pool_history(engine, before=day, days=LOOKBACK_DAYS)
     frame = attach_forecast(universe, history, day)
-    stored_rows = replace_pool_day(engine, day, frame, rejections, source=PoolSource.DEFILLAMA)
+    stored_rows = _swap_in(engine, day, frame, rejections, PoolSource.DEFILLAMA)
     return IngestResult(day, PoolSource.DEFILLAMA, frame, rejections, stored_rows)
 
 
@@ -164,16 +196,13 @@ def import_history(
 
 
 POOL_CHECKS = ("duplicates", "finite_values", "row_count")
-MIN_ROW_RATIO = 0.5  # a day with under half the pools of the day before looks like a partial answer
-MAX_ROW_RATIO = 3.0
 
 
-def check_pool_day(engine: sa.Engine, day: dt.date) -> dict[str, list[str]]:
-    """Problems of a stored pool day, by check: duplicate pools, non-finite values, odd row count."""
-    from allocator_dagster.storage.schema import pool_daily_metrics
-
+def day_problems(day: dt.date, frame: pd.DataFrame, conn: sa.Connection) -> dict[str, list[str]]:
+    """Problems of a day's rows by check: duplicate pools, non-finite values, a row count far
+    from the median of the last accepted full days (`pool_admission`). One definition for the
+    staged swap (new rows, before they are stored) and the asset check (stored rows)."""
     out: dict[str, list[str]] = {name: [] for name in POOL_CHECKS}
-    frame = load_pool_day(engine, day)
     dupes = frame["pool"][frame["pool"].duplicated()].unique().tolist()
     out["duplicates"] += [f"{day}: pool {p} appears more than once" for p in dupes]
     tvl = frame["tvlUsd"].to_numpy(dtype=float)
@@ -188,31 +217,22 @@ def check_pool_day(engine: sa.Engine, day: dt.date) -> dict[str, list[str]]:
         "apy_reward_forecast",
         "tvl_forecast",
     ):
+        if column not in frame.columns:
+            continue
         values = frame[column].to_numpy(dtype=float)
         bad = np.isinf(values)  # NaN is a null (no APY, no forecast yet); infinity never is
         out["finite_values"] += [
             f"{day}: pool {p} has {column} = inf" for p in frame["pool"][bad].tolist()
         ]
-    rows = len(frame)
-    metric_date = pool_daily_metrics.c.metric_date
-    with engine.connect() as conn:
-        # the latest earlier day by the primary key's index, then its rows: no scan of the history
-        before = conn.execute(sa.select(sa.func.max(metric_date)).where(metric_date < day)).scalar()
-        previous = (
-            None
-            if before is None
-            else (
-                before,
-                conn.execute(sa.select(sa.func.count()).where(metric_date == before)).scalar_one(),
-            )
-        )
-    if rows == 0:
-        out["row_count"].append(f"{day}: no pools stored")
-    elif previous is not None:
-        ratio = rows / previous[1]
-        if not MIN_ROW_RATIO <= ratio <= MAX_ROW_RATIO:
-            out["row_count"].append(
-                f"{day}: {rows} pools against {previous[1]} on {previous[0]} (ratio {ratio:.2f} outside "
-                f"[{MIN_ROW_RATIO}, {MAX_ROW_RATIO}])"
-            )
+    counts = accepted_day_counts(conn, before=day, window_days=REFERENCE_WINDOW_DAYS)
+    problem = row_count_problem(day, len(frame), counts)
+    if problem is not None:
+        out["row_count"].append(problem)
     return out
+
+
+def check_pool_day(engine: sa.Engine, day: dt.date) -> dict[str, list[str]]:
+    """Problems of a stored pool day, by check (`day_problems`)."""
+    frame = load_pool_day(engine, day)
+    with engine.connect() as conn:
+        return day_problems(day, frame, conn)

@@ -5,9 +5,13 @@ Plain text, no Dagster import: the assets put it in materialisation metadata.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 
 from allocator_dagster.rebalance import AllocationReport
+from allocator_dagster.reconciliation import Reconciliation
+from allocator_dagster.terminal import shown
 
 BAR_WIDTH = 24
 
@@ -83,3 +87,24 @@ def allocation_table_rows(
         }
         for entry in lines[:limit]
     ]
+
+
+def drift_markdown(day: dt.date, reconciliation: Reconciliation) -> str:
+    """The pools whose observed holding differs from what the day before's plan expected."""
+    rows = [
+        f"Drift on {day} (observed - expected by the plan of {day - dt.timedelta(days=1)}): "
+        f"{reconciliation.total_drift_usd:+,.2f} USD in total "
+        f"(expected {reconciliation.expected.total_usd:,.2f}, observed "
+        f"{reconciliation.observed.total_usd:,.2f})",
+        "",
+        "| pool | expected USD | observed USD | drift USD |",
+        "|---|---:|---:|---:|",
+    ]
+    for p in reconciliation.drifted:
+        pool = shown(p.pool).replace("|", "\\|")
+        rows.append(
+            f"| `{pool}` | {p.expected_usd:,.2f} | {p.observed_usd:,.2f} | {p.drift_usd:+,.2f} |"
+        )
+    if not reconciliation.drifted:
+        rows.append("| (none: the plan was executed as expected) | | | |")
+    return "\n".join(rows)

@@ -117,8 +117,10 @@ def test_todays_snapshot_keeps_valid_records_and_stores_the_rejections(engine: s
 def test_todays_forecast_reads_the_stored_history(engine: sa.Engine) -> None:
     frame, _ = validate_pool_records(records()[:10], source="defillama")
     pools = frame["pool"].tolist()
-    for k in range(1, 8):  # a week of history for the first four pools
-        replace_pool_day(engine, TODAY - dt.timedelta(days=k), frame.iloc[:4], [], source="x")
+    for k in range(1, 8):  # a week of imported history (`/chart`) for the first four pools
+        replace_pool_day(
+            engine, TODAY - dt.timedelta(days=k), frame.iloc[:4], [], source="defillama-chart"
+        )
     old = TODAY - dt.timedelta(days=LOOKBACK_DAYS + 1)  # one day too old to count
     replace_pool_day(engine, old, frame.iloc[4:6], [], source="x")
     ingest_defillama_day(engine, TODAY, lambda: (frame, []), today=TODAY)
@@ -160,26 +162,34 @@ def test_a_clean_day_passes_every_check(engine: sa.Engine) -> None:
 
 
 def test_an_empty_day_is_reported(engine: sa.Engine) -> None:
-    assert check_pool_day(engine, TODAY)["row_count"] == [f"{TODAY}: no pools stored"]
+    assert check_pool_day(engine, TODAY)["row_count"] == [
+        f"{TODAY}: no pools (an empty answer is never a day's universe)"
+    ]
 
 
-@pytest.mark.parametrize(("rows", "ok"), [(4, False), (5, True), (30, True), (31, False)])
-def test_the_row_count_is_compared_with_the_latest_earlier_day(
+@pytest.mark.parametrize(("rows", "ok"), [(7, False), (8, True), (20, True), (21, False)])
+def test_the_row_count_is_compared_with_the_median_of_the_last_accepted_days(
     engine: sa.Engine, rows: int, ok: bool
 ) -> None:
     frame, _ = validate_pool_records(records(), source="defillama")
     assert len(frame) >= 40
-    day1, day2 = TODAY - dt.timedelta(days=5), TODAY - dt.timedelta(days=2)
-    replace_pool_day(engine, day1 - dt.timedelta(days=30), frame.iloc[:1], [], source="x")
-    replace_pool_day(engine, day1, frame.iloc[:10], [], source="x")
-    replace_pool_day(engine, day2, frame.iloc[:rows], [], source="x")
-    found = check_pool_day(engine, day2)["row_count"]
+    day = TODAY - dt.timedelta(days=2)
+    # 8 earlier full days: the oldest (40 pools) is beyond the last 7, one odd day (30) does
+    # not move the median (10), and a day of imported charts only (3 pools) never counts
+    sizes = [40, 10, 30, 10, 10, 9, 11, 10]
+    for k, size in enumerate(sizes):
+        replace_pool_day(engine, day - dt.timedelta(days=9 - k), frame.iloc[:size], [], source="x")
+    chart_day = day - dt.timedelta(days=1)
+    replace_pool_day(engine, chart_day, frame.iloc[:3], [], source="defillama-chart")
+    replace_pool_day(engine, day, frame.iloc[:rows], [], source="x")
+    found = check_pool_day(engine, day)["row_count"]
     if ok:
         assert found == []
     else:
         ratio = rows / 10
         assert found == [
-            f"{day2}: {rows} pools against 10 on {day1} (ratio {ratio:.2f} outside [0.5, 3.0])"
+            f"{day}: {rows} pools against a median of 10 over the last 7 accepted day(s) "
+            f"(ratio {ratio:.2f} outside [0.8, 2.0])"
         ]
 
 
@@ -203,4 +213,121 @@ def test_duplicates_and_non_finite_values_are_named_by_pool(
         f"{TODAY}: pool {p[2]} has a TVL that is not finite and positive",
         f"{TODAY}: pool {p[3]} has apy = inf",
         f"{TODAY}: pool {p[4]} has tvl_forecast = inf",
+    ]
+
+
+# ------------------------------------------------------------------ staged swap (issue 10 §1)
+
+
+def _stored_week(engine: sa.Engine, frame: pd.DataFrame, size: int) -> None:
+    """Seven accepted full days of `size` pools before TODAY."""
+    for k in range(1, 8):
+        replace_pool_day(
+            engine, TODAY - dt.timedelta(days=k), frame.iloc[:size], [], source="defillama"
+        )
+
+
+def _fetch(frame: pd.DataFrame, rejections=()):
+    return lambda: (frame.reset_index(drop=True), list(rejections))
+
+
+@pytest.mark.parametrize("share", [0.0, 0.6])
+def test_a_refetch_with_an_empty_or_partial_list_keeps_the_stored_day(
+    engine: sa.Engine, share: float
+) -> None:
+    frame, _ = validate_pool_records(records(), source="defillama")
+    _stored_week(engine, frame, 40)
+    first = validate_pool_records(records()[:40] + [{"pool": "x"}], source="defillama")
+    ingest_defillama_day(engine, TODAY, lambda: first, today=TODAY)
+    before = load_pool_day(engine, TODAY)
+    assert len(before) == 40
+    partial = frame.iloc[: int(40 * share)]
+    with pytest.raises(PoolDataError) as refused:
+        ingest_defillama_day(engine, TODAY, _fetch(partial), today=TODAY)
+    message = str(refused.value)
+    assert f"data for {TODAY} refused, the stored day (40 pools) is kept" in message
+    if share == 0:
+        assert "no pools (an empty answer is never a day's universe)" in message
+    else:
+        assert "24 pools against a median of 40 over the last 7 accepted day(s)" in message
+    pd.testing.assert_frame_equal(load_pool_day(engine, TODAY), before)
+    assert load_pool_rejections(engine, TODAY) == first[1]  # the day's rejections stay too
+
+
+def test_a_refused_day_never_becomes_the_reference(engine: sa.Engine) -> None:
+    frame, _ = validate_pool_records(records(), source="defillama")
+    small = frame.iloc[:10]
+    _stored_week(engine, frame, 10)
+    swollen = frame.iloc[:40]  # 4x the usual universe (a duplicated page, a glitch)
+    with pytest.raises(PoolDataError, match="40 pools against a median of 10"):
+        ingest_defillama_day(engine, TODAY, _fetch(swollen), today=TODAY)
+    assert load_pool_day(engine, TODAY).empty
+    tomorrow = TODAY + dt.timedelta(days=1)
+    result = ingest_defillama_day(engine, tomorrow, _fetch(small), today=tomorrow)
+    assert result.stored_rows == 10
+    assert check_pool_day(engine, tomorrow) == {name: [] for name in POOL_CHECKS}
+
+
+def test_an_outlier_stored_day_does_not_block_the_next_good_day(engine: sa.Engine) -> None:
+    frame, _ = validate_pool_records(records(), source="defillama")
+    _stored_week(engine, frame, 10)
+    # a day stored before the checks existed (or by hand) with 4x the pools
+    replace_pool_day(engine, TODAY - dt.timedelta(days=1), frame.iloc[:40], [], source="x")
+    result = ingest_defillama_day(engine, TODAY, _fetch(frame.iloc[:10]), today=TODAY)
+    assert result.stored_rows == 10
+    assert check_pool_day(engine, TODAY)["row_count"] == []
+
+
+def test_the_first_live_fetch_after_a_history_import_is_the_bootstrap(engine: sa.Engine) -> None:
+    frame, _ = validate_pool_records(records(), source="defillama")
+    for k in range(1, 8):  # `allocator pools import-history --top 4`: chart rows only
+        replace_pool_day(
+            engine, TODAY - dt.timedelta(days=k), frame.iloc[:4], [], source="defillama-chart"
+        )
+    result = ingest_defillama_day(engine, TODAY, _fetch(frame.iloc[:40]), today=TODAY)
+    assert result.stored_rows == 40
+    assert check_pool_day(engine, TODAY) == {name: [] for name in POOL_CHECKS}
+    tomorrow = TODAY + dt.timedelta(days=1)
+    with pytest.raises(PoolDataError, match="4 pools against a median of 40"):
+        ingest_defillama_day(engine, tomorrow, _fetch(frame.iloc[:4]), today=tomorrow)
+
+
+# ------------------------------------------------------------------ hostile records
+
+
+def test_an_unstorable_character_rejects_that_record_only(engine: sa.Engine) -> None:
+    data = records()[:10]
+    hostile = [
+        dict(data[0], symbol="USDC\x00DROP"),
+        dict(data[1], poolMeta="\ud800 lone surrogate"),
+        dict(data[2], underlyingTokens=["0xabc\x00"]),
+        dict(data[3], pool="bad\x00pool"),
+    ]
+    fetched = validate_pool_records(data[4:] + hostile, source="defillama")
+    result = ingest_defillama_day(engine, TODAY, lambda: fetched, today=TODAY)
+    assert result.stored_rows == 6
+    assert set(load_pool_day(engine, TODAY)["pool"]) == {r["pool"] for r in data[4:]}
+    stored = load_pool_rejections(engine, TODAY)
+    assert [(r.row_number, r.pool_id, r.reason) for r in stored] == [
+        (6, data[0]["pool"], "field 'symbol' holds a NUL character"),
+        (7, data[1]["pool"], "field 'poolMeta' holds an unpaired surrogate U+D800"),
+        (8, data[2]["pool"], "field 'underlyingTokens' holds a NUL character"),
+        (9, "bad\\x00pool", "field 'pool' holds a NUL character"),
+    ]
+
+
+def test_absurd_but_finite_apy_and_tvl_are_rejected_with_the_reason(engine: sa.Engine) -> None:
+    data = records()[:10]
+    absurd = [
+        dict(data[0], apyBase=5000.0, apy=5003.0),
+        dict(data[1], apy=1e300, apyBase=None, apyReward=None),
+        dict(data[2], tvlUsd=5e15),
+    ]
+    fetched = validate_pool_records(data[3:] + absurd, source="defillama")
+    result = ingest_defillama_day(engine, TODAY, lambda: fetched, today=TODAY)
+    assert result.stored_rows == 7
+    assert [r.reason for r in load_pool_rejections(engine, TODAY)] == [
+        "field 'apy' is beyond the ceiling of ±1000 %: 5003.0",
+        "field 'apy' is beyond the ceiling of ±1000 %: 1e+300",
+        "field 'tvlUsd' is above the ceiling of 1e+12 USD: 5000000000000000.0",
     ]

@@ -11,8 +11,10 @@ what `fetch_history` returns.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -33,8 +35,10 @@ from urllib3.util.retry import Retry
 
 from allocator_dagster.parameters import DynamicLists
 from allocator_dagster.sources.records import (
+    DEFAULT_LIMITS,
     POOL_COLUMNS,
     PoolSource,
+    RecordLimits,
     Rejection,
     apply_apy_rules,
     universe_frame,
@@ -47,6 +51,9 @@ DEFAULT_BASE_URL = "https://yields.llama.fi"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 CHART_COLUMNS = ("date", "tvlUsd", "apy", "apyBase", "apyReward")
 RETRY_AFTER_MAX = 120  # seconds: a Retry-After beyond this is capped, not obeyed for hours
+DEADLINE_SECONDS = 300.0  # one fetch's body must have arrived by then, however slowly it drips
+MAX_BODY_BYTES = 200 * 1024 * 1024  # /pools is ~20 MB; the decompressed body may not exceed this
+_READ_CHUNK = 16 * 1024  # compressed bytes per read: a gzip bomb inflates one chunk at a time
 
 
 class DefiLlamaError(RuntimeError):
@@ -109,8 +116,14 @@ class DefiLlamaClient:
         retries: int = 5,
         backoff_factor: float = 0.5,
         session: requests.Session | None = None,
+        limits: RecordLimits = DEFAULT_LIMITS,
+        deadline: float = DEADLINE_SECONDS,
+        max_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.deadline = deadline
+        self.max_bytes = max_bytes
+        self.limits = limits
         self.timeout = timeout
         self.retries = retries
         if session is None:
@@ -141,22 +154,29 @@ class DefiLlamaClient:
     def _get_data(self, path: str) -> list[Any]:
         """The `data` list of a successful envelope, or a DefiLlamaError saying what failed."""
         url = self.url(path)
+        started = time.monotonic()
         try:
-            response = self.session.get(url, timeout=self.timeout)
+            response = self.session.get(url, timeout=self.timeout, stream=True)
         except requests.RequestException as exc:
             raise DefiLlamaError(url, _describe(exc, self.timeout, self.retries)) from exc
-        if response.status_code != 200:
-            after = (
-                f" after {self.retries} retries" if response.status_code in RETRY_STATUSES else ""
-            )
-            body = response.text[:120].strip().replace("\n", " ")
-            raise DefiLlamaError(
-                url, f"HTTP {response.status_code} {response.reason or ''}{after}: {body!r}".strip()
-            )
+        with response:
+            if response.status_code != 200:
+                after = (
+                    f" after {self.retries} retries"
+                    if response.status_code in RETRY_STATUSES
+                    else ""
+                )
+                text = self._read_body(url, response, started, limit=4096, cut=True)
+                body = text.decode("utf-8", "replace")[:120].strip().replace("\n", " ")
+                raise DefiLlamaError(
+                    url,
+                    f"HTTP {response.status_code} {response.reason or ''}{after}: {body!r}".strip(),
+                )
+            raw = self._read_body(url, response, started, limit=self.max_bytes)
         try:
-            payload = response.json()
-        except ValueError:
-            snippet = response.text[:80].strip().replace("\n", " ")
+            payload = json.loads(raw)
+        except (ValueError, RecursionError):
+            snippet = raw[:80].decode("utf-8", "replace").strip().replace("\n", " ")
             raise DefiLlamaError(url, f"the body is not JSON: {snippet!r}") from None
         if not isinstance(payload, dict):
             raise DefiLlamaError(
@@ -171,6 +191,54 @@ class DefiLlamaClient:
             raise DefiLlamaError(url, f"envelope 'data' must be a list, it is {found}")
         return data
 
+    def _read_body(
+        self,
+        url: str,
+        response: requests.Response,
+        started: float,
+        *,
+        limit: int,
+        cut: bool = False,
+    ) -> bytes:
+        """The (decompressed) body, read as it arrives: refused once it exceeds `limit` bytes
+        (or cut there, for an error body) or once the fetch's deadline has passed, so neither a
+        gzip bomb nor a server dripping a byte at a time can hold the run."""
+        chunks: list[bytes] = []
+        size = 0
+        raw = response.raw
+        try:
+            while True:
+                if time.monotonic() - started > self.deadline:
+                    raise DefiLlamaError(
+                        url, f"no complete answer within the deadline of {self.deadline:g} s"
+                    )
+                chunk = raw.read1(_READ_CHUNK, decode_content=True)
+                if not chunk:  # end of the body (read1 waits for decoded bytes otherwise)
+                    break
+                size += len(chunk)
+                if size > limit:
+                    if cut:
+                        chunks.append(chunk)
+                        break
+                    raise DefiLlamaError(
+                        url, f"the answer is larger than the limit of {limit:,} bytes"
+                    )
+                chunks.append(chunk)
+        except requests.RequestException as exc:
+            raise DefiLlamaError(url, _describe(exc, self.timeout, 0)) from exc
+        except (ProtocolError, ReadTimeoutError, OSError) as exc:
+            problem = (
+                f"timed out after {self.timeout:g} s"
+                if isinstance(exc, ReadTimeoutError | TimeoutError)
+                else f"connection failed while reading the answer: {exc}"
+            )
+            raise DefiLlamaError(url, problem) from exc
+        except Exception as exc:  # a broken gzip stream (urllib3's DecodeError)
+            if isinstance(exc, DefiLlamaError):
+                raise
+            raise DefiLlamaError(url, f"the answer cannot be decoded: {exc}") from exc
+        return b"".join(chunks)
+
     def pool_records(self) -> list[Any]:
         """The raw `/pools` records, unvalidated (for recording fixtures and debugging)."""
         return self._get_data("/pools")
@@ -178,7 +246,7 @@ class DefiLlamaClient:
     def pools(self) -> tuple[pd.DataFrame, list[Rejection]]:
         """Today's pool universe from `/pools`, validated, and the records it rejected."""
         frame, rejections = validate_pool_records(
-            self._get_data("/pools"), source=PoolSource.DEFILLAMA
+            self._get_data("/pools"), source=PoolSource.DEFILLAMA, limits=self.limits
         )
         for r in rejections[:20]:
             log.warning(
@@ -192,7 +260,9 @@ class DefiLlamaClient:
         """One pool's daily history from `/chart/{pool}`, and the rows it rejected."""
         if not pool_id or "/" in pool_id:
             raise ValueError(f"not a pool id: {pool_id!r}")
-        return validate_chart_rows(self._get_data(f"/chart/{pool_id}"), pool_id=pool_id)
+        return validate_chart_rows(
+            self._get_data(f"/chart/{pool_id}"), pool_id=pool_id, limits=self.limits
+        )
 
     def chart(self, pool_id: str) -> pd.DataFrame:
         """One pool's daily history (date, tvlUsd, apy, apyBase, apyReward), bad rows logged."""
@@ -202,7 +272,7 @@ class DefiLlamaClient:
         return frame
 
 
-def _number_or_none(row: dict, name: str) -> tuple[float | None, str | None]:
+def _number_or_none(row: dict, name: str, ceiling: float) -> tuple[float | None, str | None]:
     value = row.get(name)
     if value is None:
         return None, None
@@ -211,6 +281,8 @@ def _number_or_none(row: dict, name: str) -> tuple[float | None, str | None]:
     value = float(value)
     if not math.isfinite(value):
         return None, f"field {name!r} is not finite: {value!r}"
+    if abs(value) > ceiling:
+        return None, f"field {name!r} is beyond the ceiling of {ceiling:g}: {value!r}"
     return value, None
 
 
@@ -227,7 +299,7 @@ def _parse_day(value: Any) -> date | None:
 
 
 def validate_chart_rows(
-    rows: Iterable[Any], *, pool_id: str
+    rows: Iterable[Any], *, pool_id: str, limits: RecordLimits = DEFAULT_LIMITS
 ) -> tuple[pd.DataFrame, list[Rejection]]:
     """`/chart` rows as a frame with one row per UTC day, sorted; bad rows become rejections.
 
@@ -246,7 +318,7 @@ def validate_chart_rows(
             reason = f"field 'timestamp' is not an ISO-8601 time: {row.get('timestamp')!r}"
             rejections.append(Rejection(number, pool_id, reason))
             continue
-        tvl, problem = _number_or_none(row, "tvlUsd")
+        tvl, problem = _number_or_none(row, "tvlUsd", limits.max_tvl_usd)
         if problem is None and tvl is None:
             problem = "required field 'tvlUsd' is missing or null"
         if problem is None and tvl is not None and tvl < 0:
@@ -255,7 +327,7 @@ def validate_chart_rows(
         for name in ("apy", "apyBase", "apyReward"):
             if problem is not None:
                 break
-            value, problem = _number_or_none(row, name)
+            value, problem = _number_or_none(row, name, limits.max_apy_pct)
             apys.append(value)
         if problem is not None:
             rejections.append(Rejection(number, pool_id, f"{day}: {problem}"))

@@ -88,6 +88,37 @@ _NUMBER = (int, float)
 
 
 @dataclass(frozen=True)
+class RecordLimits:
+    """Ceilings above which a finite value is absurd, not data: such a record is rejected.
+
+    1,000 % APY is far beyond any pool the model should follow (a glitch or a dying pool), and
+    no single pool holds a trillion USD; both are configurable (`PoolSourceResource`).
+    """
+
+    max_apy_pct: float = 1_000.0
+    max_tvl_usd: float = 1e12
+
+
+DEFAULT_LIMITS = RecordLimits()
+# The generated sample is the project's own data, not outside data: its rare spikes are kept so
+# that the model's and the forecast's handling of them stays tested (and its results stable).
+NO_LIMITS = RecordLimits(max_apy_pct=math.inf, max_tvl_usd=math.inf)
+
+
+def unstorable(text: str) -> str | None:
+    """Why `text` cannot be stored as it is (a NUL, which PostgreSQL refuses in text and JSON,
+    or a lone surrogate, which is not UTF-8), or None."""
+    if "\x00" in text:
+        return "a NUL character"
+    if text.isascii():
+        return None
+    for char in text:
+        if "\ud800" <= char <= "\udfff":
+            return f"an unpaired surrogate U+{ord(char):04X}"
+    return None
+
+
+@dataclass(frozen=True)
 class Rejection:
     """One record left out of the universe, and why (row_number: 0-based position in `data`)."""
 
@@ -100,6 +131,13 @@ def _show(value: Any) -> str:
     """A short, unambiguous rendering of a bad value for a rejection reason."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _safe_id(pool_id: str | None) -> str | None:
+    """The pool id as a rejection can store it (an unstorable id is stored escaped)."""
+    if pool_id is None or unstorable(pool_id) is None:
+        return pool_id
+    return pool_id.encode("unicode_escape").decode("ascii")[:128]
 
 
 def _is_number(value: Any) -> TypeGuard[int | float]:
@@ -124,7 +162,9 @@ def apply_apy_rules(
     return apy, base, reward
 
 
-def _check_record(record: Any) -> tuple[str | None, str | None, list[Any] | None]:
+def _check_record(
+    record: Any, limits: RecordLimits = DEFAULT_LIMITS
+) -> tuple[str | None, str | None, list[Any] | None]:
     """(pool id, reason, row) for one record: reason None means the row is valid.
 
     Written as one flat function on purpose: it runs once per record (20,000 a day).
@@ -147,6 +187,9 @@ def _check_record(record: Any) -> tuple[str | None, str | None, list[Any] | None
             return pool_id, f"required field {name!r} is empty", None
         if len(value) > MAX_LENGTHS[name]:
             return pool_id, f"field {name!r} is longer than {MAX_LENGTHS[name]} characters", None
+        odd = unstorable(value)
+        if odd is not None:
+            return _safe_id(pool_id), f"field {name!r} holds {odd}", None
         row.append(value)
 
     tokens = get("underlyingTokens")
@@ -158,6 +201,10 @@ def _check_record(record: Any) -> tuple[str | None, str | None, list[Any] | None
             if bad:
                 return pool_id, f"field 'underlyingTokens' holds a non-string {_show(bad[0])}", None
             tokens = [t for t in tokens if t]
+        for token in tokens:
+            odd = unstorable(token)
+            if odd is not None:
+                return _safe_id(pool_id), f"field 'underlyingTokens' holds {odd}", None
         tokens = tuple(tokens)
     else:
         return pool_id, f"field 'underlyingTokens' must be a list, got {_show(tokens)}", None
@@ -173,6 +220,12 @@ def _check_record(record: Any) -> tuple[str | None, str | None, list[Any] | None
         return pool_id, f"field 'tvlUsd' is not finite: {tvl!r}", None
     if tvl < 0:
         return pool_id, f"field 'tvlUsd' is negative: {tvl!r}", None
+    if tvl > limits.max_tvl_usd:
+        return (
+            pool_id,
+            f"field 'tvlUsd' is above the ceiling of {limits.max_tvl_usd:g} USD: {tvl!r}",
+            None,
+        )
     row.append(tvl)
 
     apys: list[float | None] = []
@@ -184,6 +237,12 @@ def _check_record(record: Any) -> tuple[str | None, str | None, list[Any] | None
             value = float(value)
             if not math.isfinite(value):
                 return pool_id, f"field {name!r} is not finite: {value!r}", None
+            if abs(value) > limits.max_apy_pct:
+                return (
+                    pool_id,
+                    f"field {name!r} is beyond the ceiling of ±{limits.max_apy_pct:g} %: {value!r}",
+                    None,
+                )
             apys.append(value)
         else:
             return pool_id, f"field {name!r} must be a number or null, got {_show(value)}", None
@@ -215,6 +274,9 @@ def _check_record(record: Any) -> tuple[str | None, str | None, list[Any] | None
                     f"field {name!r} is longer than {MAX_LENGTHS[name]} characters",
                     None,
                 )
+            odd = unstorable(value)
+            if odd is not None:
+                return _safe_id(pool_id), f"field {name!r} holds {odd}", None
         row.append(value)
     return row[0], None, row
 
@@ -241,7 +303,7 @@ def empty_universe(*, forecast: bool = False) -> pd.DataFrame:
 
 
 def validate_pool_records(
-    records: Iterable[Any], *, source: str
+    records: Iterable[Any], *, source: str, limits: RecordLimits = DEFAULT_LIMITS
 ) -> tuple[pd.DataFrame, list[Rejection]]:
     """The pool universe (sorted by pool id) and the rejected records of one `/pools` response.
 
@@ -252,7 +314,7 @@ def validate_pool_records(
     rejections: list[Rejection] = []
     seen: dict[str, int] = {}
     for number, record in enumerate(records):
-        pool_id, reason, row = _check_record(record)
+        pool_id, reason, row = _check_record(record, limits)
         if reason is None and pool_id in seen:
             reason = f"duplicate pool id {pool_id!r} (first kept at row {seen[pool_id]})"
         if reason is not None:

@@ -29,7 +29,12 @@ import numpy as np
 import pandas as pd
 
 from allocator_dagster.parameters import DynamicLists
-from allocator_dagster.sources.records import PoolSource, Rejection, validate_pool_records
+from allocator_dagster.sources.records import (
+    NO_LIMITS,
+    PoolSource,
+    Rejection,
+    validate_pool_records,
+)
 from allocator_dagster.sources.sample_catalogue import (
     CHAIN_TOKENS,
     DEFAULT_APPROVED_TOKENS,
@@ -287,7 +292,9 @@ class SampleUniverse:
 
     def universe_for(self, day: date) -> tuple[pd.DataFrame, list[Rejection]]:
         """`records_for(day)` validated: the universe the pipeline would see for `day`."""
-        return validate_pool_records(self.records_for(day), source=PoolSource.SAMPLE)
+        return validate_pool_records(
+            self.records_for(day), source=PoolSource.SAMPLE, limits=NO_LIMITS
+        )
 
     def chart(self, pool_id: str, until: date) -> list[dict[str, Any]]:
         """The `/chart/{pool}` response's `data`: a row per listed day up to `until` (inclusive)."""

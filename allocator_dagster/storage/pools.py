@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from allocator_dagster.sources.records import (
     FORECAST_COLUMNS,
     POOL_COLUMNS,
+    PoolSource,
     Rejection,
     nan_to_none,
     universe_frame,
@@ -158,16 +159,21 @@ def replace_pool_day(
     *,
     source: str,
     ingested_at: datetime | None = None,
+    admit: Callable[[sa.Connection], None] | None = None,
 ) -> int:
     """Store one day's universe and rejections, replacing that day's rows; returns rows written.
 
     One transaction: delete + bulk insert, so the day is never half-written or duplicated.
+    `admit`, if given, runs first in that transaction and raises to refuse the new rows: the
+    stored day is then left exactly as it was (the staged swap of `pool_ingestion`).
     """
     ingested_at = ingested_at or datetime.now(UTC)
     columns = _metric_columns(day, universe_df)
     constants = {"metric_date": day, "source": source, "ingested_at": ingested_at}
     rejected = _rejection_rows(day, rejections, source)
     with engine.begin() as conn:
+        if admit is not None:
+            admit(conn)
         conn.execute(pool_daily_metrics.delete().where(pool_daily_metrics.c.metric_date == day))
         conn.execute(pool_rejections.delete().where(pool_rejections.c.metric_date == day))
         _insert_columns(conn, pool_daily_metrics, columns, constants)
@@ -312,3 +318,23 @@ def stored_pool_days(engine: sa.Engine) -> list[date]:
     query = sa.select(table.c.metric_date).distinct().order_by(table.c.metric_date)
     with engine.connect() as conn:
         return [r[0] for r in conn.execute(query)]
+
+
+def accepted_day_counts(
+    conn: sa.Connection, *, before: date, window_days: int
+) -> list[tuple[date, int]]:
+    """(day, rows) of the stored days in [before - window_days, before) that hold a full
+    snapshot, i.e. at least one row not written by the `/chart` history import (an import of
+    chosen pools is no measure of the universe's size). Oldest first."""
+    table = pool_daily_metrics
+    full = sa.func.sum(sa.case((table.c.source != str(PoolSource.DEFILLAMA_CHART), 1), else_=0))
+    query = (
+        sa.select(table.c.metric_date, sa.func.count(), full)
+        .where(
+            table.c.metric_date >= before - timedelta(days=window_days),
+            table.c.metric_date < before,
+        )
+        .group_by(table.c.metric_date)
+        .order_by(table.c.metric_date)
+    )
+    return [(d, int(rows)) for d, rows, snapshot in conn.execute(query) if snapshot]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import socket
@@ -343,3 +344,29 @@ def test_cli_import_history_reports_api_errors(
     assert f"Error: DefiLlama {fake_defillama.base_url}/pools: HTTP 503" in result.output
     assert "after 2 retries" in result.output
     assert fake_defillama.count("/pools") == 3
+
+
+def test_a_dripping_server_meets_one_deadline(fake_defillama: FakeDefiLlama) -> None:
+    fake_defillama.drip(b"          ", every=0.1, steps=60, path="/pools")  # 6 s in all
+    client = client_for(fake_defillama, timeout=2.0, retries=0, deadline=1.0)
+    started = time.monotonic()
+    with pytest.raises(DefiLlamaError) as failed:
+        client.pools()
+    assert time.monotonic() - started < 3.0  # never waits for the whole drip
+    assert failed.value.problem == "no complete answer within the deadline of 1 s"
+
+
+def test_a_gzip_bomb_is_refused_at_the_size_limit(fake_defillama: FakeDefiLlama) -> None:
+    inflated = b'{"status": "success", "data": [' + b" " * 20_000_000 + b"]}"
+    bomb = gzip.compress(inflated, compresslevel=9)
+    assert len(bomb) < 100_000
+    fake_defillama.gzipped(bomb, path="/pools")
+    client = client_for(fake_defillama, max_bytes=1_000_000)
+    with pytest.raises(DefiLlamaError) as failed:
+        client.pools()
+    assert failed.value.problem == "the answer is larger than the limit of 1,000,000 bytes"
+    small = gzip.compress(b'{"status": "success", "data": []}')
+    fake_defillama._faults.clear()
+    fake_defillama.gzipped(small, path="/pools")
+    frame, rejections = client.pools()  # a gzip answer under the limit is read as usual
+    assert frame.empty and rejections == []

@@ -195,3 +195,20 @@ def test_twenty_thousand_records() -> None:
     frame, rejections = validate_pool_records(records, source="t")
     assert len(frame) == 19_999 and len(rejections) == 1
     assert rejections[0].row_number == 5
+
+
+def test_the_ceilings_are_configurable() -> None:
+    from allocator_dagster.sources.records import RecordLimits
+
+    base = {"pool": "p", "chain": "c", "project": "x", "symbol": "USDC", "tvlUsd": 2e6}
+    spiky = [dict(base, apyBase=350.0), dict(base, pool="q", apyReward=-2000.0)]
+    kept, rejected = validate_pool_records(spiky, source="t")
+    assert kept["pool"].tolist() == ["p"]
+    assert rejected[0].reason == "field 'apyReward' is beyond the ceiling of ±1000 %: -2000.0"
+    strict = RecordLimits(max_apy_pct=300.0, max_tvl_usd=1e6)
+    kept, rejected = validate_pool_records(spiky, source="t", limits=strict)
+    assert kept.empty
+    assert [r.reason for r in rejected] == [
+        "field 'tvlUsd' is above the ceiling of 1e+06 USD: 2000000.0",
+        "field 'tvlUsd' is above the ceiling of 1e+06 USD: 2000000.0",
+    ]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from allocator_dagster.sources import sample as sample_module
-from allocator_dagster.sources.records import validate_pool_records
+from allocator_dagster.sources.records import NO_LIMITS, validate_pool_records
 from allocator_dagster.sources.sample import SampleUniverse
 from allocator_dagster.sources.sample_catalogue import PROTOCOLS
 
@@ -53,7 +53,7 @@ def test_no_data_before_the_start(universe: SampleUniverse) -> None:
 
 def test_shape_matches_defillama(universe: SampleUniverse) -> None:
     records = universe.records_for(TODAY)
-    frame, rejections = validate_pool_records(records, source="sample")
+    frame, rejections = validate_pool_records(records, source="sample", limits=NO_LIMITS)
     assert len(frame) >= 1000
     assert len(records) - len(frame) == len(rejections) <= 5
     good = [r for r in records if r["pool"] in set(frame["pool"])]
@@ -123,7 +123,7 @@ def test_bad_rows_are_few_and_rejected(universe: SampleUniverse) -> None:
     for offset in range(0, 60):
         day = date(2026, 1, 1) + timedelta(days=offset)
         records = universe.records_for(day)
-        frame, rejections = validate_pool_records(records, source="sample")
+        frame, rejections = validate_pool_records(records, source="sample", limits=NO_LIMITS)
         assert len(rejections) <= 5
         assert len(frame) == universe.active_mask(day).sum()
         for r in rejections:
@@ -211,7 +211,7 @@ def test_twenty_thousand_pools_work() -> None:
     big = SampleUniverse(n_pools=20_000)
     day = big.start + timedelta(days=40)
     records = big.records_for(day)
-    frame, rejections = validate_pool_records(records, source="sample")
+    frame, rejections = validate_pool_records(records, source="sample", limits=NO_LIMITS)
     assert len(frame) > 17_000 and len(rejections) <= 5
     assert frame["pool"].is_unique
     assert not math.isnan(frame["tvlUsd"].sum())

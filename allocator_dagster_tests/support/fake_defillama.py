@@ -28,13 +28,14 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "defillama"
 class Fault:
     """One kind of misbehaviour for requests whose path starts with `path` (None: any path)."""
 
-    kind: str  # "status" | "malformed" | "envelope" | "slow"
+    kind: str  # "status" | "malformed" | "envelope" | "slow" | "drip" | "gzip"
     times: int | None  # how many requests it applies to; None: every request
     path: str | None = None
     status: int = 500
     retry_after: str | None = None
     delay: float = 0.0
     body: bytes = b""
+    chunk: int = 0  # bytes per write of a drip
 
 
 class FakeDefiLlama:
@@ -111,6 +112,16 @@ class FakeDefiLlama:
         """Wait `delay` seconds before answering (to trip the client's timeout)."""
         self._faults.append(Fault("slow", times, path, delay=delay))
 
+    def drip(self, step: bytes, every: float, steps: int, *, path: str | None = None) -> None:
+        """Answer 200 and send `step` every `every` seconds, `steps` times (a dripping server)."""
+        self._faults.append(
+            Fault("drip", None, path, delay=every, body=step * steps, chunk=len(step))
+        )
+
+    def gzipped(self, body: bytes, *, path: str | None = None) -> None:
+        """Answer 200 with `body` (already gzip-compressed) and Content-Encoding: gzip."""
+        self._faults.append(Fault("gzip", None, path, body=body))
+
     def count(self, path_prefix: str = "/") -> int:
         """How many requests reached the server for paths starting with `path_prefix`."""
         with self._lock:
@@ -169,6 +180,21 @@ class FakeDefiLlama:
                 if fault is not None:
                     if fault.kind == "slow":
                         time.sleep(fault.delay)
+                    elif fault.kind == "drip":
+                        self.send_response(200)
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Content-Length", str(len(fault.body)))
+                        self.end_headers()
+                        step = max(1, fault.chunk)
+                        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                            for start in range(0, len(fault.body), step):
+                                self.wfile.write(fault.body[start : start + step])
+                                self.wfile.flush()
+                                time.sleep(fault.delay)
+                        return
+                    elif fault.kind == "gzip":
+                        self._send(200, fault.body, {"Content-Encoding": "gzip"})
+                        return
                     elif fault.kind == "status":
                         headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
                         self._send(fault.status, fault.body, headers)

@@ -47,6 +47,7 @@ from allocator_dagster.reporting import (
     allocation_table_rows,
     binding_limits_markdown,
     decision_markdown,
+    drift_markdown,
     top_pools_markdown,
 )
 from allocator_dagster.runtime import frozen_heap
@@ -262,6 +263,7 @@ def _day_metadata(outcome: DayOutcome, policy: str) -> dict[str, dict[str, "RawM
             "total": f"{holdings.total_usd:,.2f} USD",
             "idle_usd": float(holdings.idle_usd),
             "positions": len(holdings.held()),
+            **_day_reconciliation(outcome),
         },
         "allocation_parameters": {
             "day": day,
@@ -299,7 +301,9 @@ def _results(outcomes: list[DayOutcome], policy: str) -> Iterator[MaterializeRes
     span = _span([o.day for o in outcomes])
     decisions = Counter(str(o.report.decision) for o in outcomes)
     matched = [o.hash_matched for o in outcomes if o.hash_matched is not None]
-    yield MaterializeResult(asset_key=AssetKey("balances"), metadata=span)
+    yield MaterializeResult(
+        asset_key=AssetKey("balances"), metadata={**span, **_run_drift(outcomes)}
+    )
     yield MaterializeResult(
         asset_key=AssetKey("allocation_parameters"),
         metadata={
@@ -323,6 +327,32 @@ def _results(outcomes: list[DayOutcome], policy: str) -> Iterator[MaterializeRes
             "reproduction": MetadataValue.md(_reproduction_text(outcomes, policy, matched)),
         },
     )
+
+
+def _day_reconciliation(outcome: DayOutcome) -> dict[str, RawMetadataValue]:
+    """The day's observed (imported) holdings against the day before's plan, per pool.
+    Empty on paper, where the holdings are the plan's by construction."""
+    rec = outcome.reconciliation
+    if rec is None:
+        return {}
+    return {
+        "expected_total_usd": float(rec.expected.total_usd),
+        "drift_total_usd": float(rec.total_drift_usd),
+        "drift_pools": len(rec.drifted),
+        "drift": MetadataValue.md(drift_markdown(outcome.day, rec)),
+    }
+
+
+def _run_drift(outcomes: list[DayOutcome]) -> dict[str, RawMetadataValue]:
+    """The run's drifted days in one place (each day's details are on its partition)."""
+    days = [(o.day, o.reconciliation) for o in outcomes if o.reconciliation is not None]
+    if not days:
+        return {}
+    return {
+        "run_drift_by_day": MetadataValue.json(
+            {str(d): str(r.total_drift_usd) for d, r in days if r.drifted}
+        )
+    }
 
 
 def _reproduction_text(outcomes: list[DayOutcome], policy: str, matched: list[bool]) -> str:
