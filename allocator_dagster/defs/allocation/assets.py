@@ -329,7 +329,7 @@ def _results(outcomes: list[DayOutcome], policy: str) -> Iterator[MaterializeRes
     )
 
 
-def _day_reconciliation(outcome: DayOutcome) -> dict[str, RawMetadataValue]:
+def _day_reconciliation(outcome: DayOutcome) -> dict[str, "RawMetadataValue"]:
     """The day's observed (imported) holdings against the day before's plan, per pool.
     Empty on paper, where the holdings are the plan's by construction."""
     rec = outcome.reconciliation
@@ -343,7 +343,7 @@ def _day_reconciliation(outcome: DayOutcome) -> dict[str, RawMetadataValue]:
     }
 
 
-def _run_drift(outcomes: list[DayOutcome]) -> dict[str, RawMetadataValue]:
+def _run_drift(outcomes: list[DayOutcome]) -> dict[str, "RawMetadataValue"]:
     """The run's drifted days in one place (each day's details are on its partition)."""
     days = [(o.day, o.reconciliation) for o in outcomes if o.reconciliation is not None]
     if not days:
