@@ -30,9 +30,11 @@ from allocator_dagster.money import HALF_CENT_USD
 from allocator_dagster.paper_trading import roll_forward
 from allocator_dagster.parameters import AllocationParameters, DynamicLists
 from allocator_dagster.rebalance import AllocationReport, decide_with_problem
+from allocator_dagster.reconciliation import Reconciliation, reconcile
 from allocator_dagster.snapshots import Snapshot, hash_holdings, hash_universe, take_snapshot
 from allocator_dagster.solvers import Backend, solver_versions, to_backend
 from allocator_dagster.storage import allocations as store
+from allocator_dagster.storage.balances import IMPORTED, ledger_source
 from allocator_dagster.storage.lists import read_lists
 from allocator_dagster.storage.pools import load_pool_day
 
@@ -40,6 +42,10 @@ from allocator_dagster.storage.pools import load_pool_day
 SnapshotPolicy = Literal["reproduce", "fresh"]
 SNAPSHOT_POLICIES: tuple[SnapshotPolicy, ...] = get_args(SnapshotPolicy)
 SnapshotUsed = Literal["new", "stored"]
+# paper: each day starts from the paper ledger of the day before; ledger: from imported balances.
+BalancesSource = Literal["paper", "ledger"]
+BALANCES_SOURCES: tuple[BalancesSource, ...] = get_args(BalancesSource)
+IMPORT_COMMAND = "allocator balances import --day {day} FILE"
 # Stored amounts are whole cents and every limit sits on the cent grid, so a stored allocation
 # must meet its limits exactly: half a cent absorbs float noise, one cent over is a breach.
 STORED_TOLERANCE_USD = HALF_CENT_USD
@@ -57,8 +63,13 @@ class AllocationSettings:
     backend: Backend = Backend.CONVEX
     initial_capital_usd: Decimal = Decimal("10000000.00")
     paper_trading: bool = True
+    balances_source: BalancesSource = "paper"
 
     def __post_init__(self) -> None:
+        if self.balances_source not in BALANCES_SOURCES:
+            raise ValueError(
+                f"balances source must be one of {BALANCES_SOURCES}, got {self.balances_source!r}"
+            )
         object.__setattr__(self, "backend", to_backend(self.backend))
 
 
@@ -75,6 +86,8 @@ class DayOutcome:
     next_holdings: Holdings | None
     limit_violations: list[str] = field(default_factory=list)
     written: bool = True
+    # observed (imported) holdings against yesterday's plan; None on paper or without a plan
+    reconciliation: Reconciliation | None = None
 
     @property
     def hash_matched(self) -> bool | None:
@@ -125,6 +138,8 @@ def _holdings_for(
     conn: sa.Connection, day: dt.date, settings: AllocationSettings
 ) -> tuple[Holdings, bool]:
     """The day's start balances, and whether they were just created (first day of the ledger)."""
+    if settings.balances_source == "ledger":
+        return _imported_holdings(conn, day), False
     holdings = store.read_holdings(conn, day)
     if holdings is not None:
         return holdings, False
@@ -139,6 +154,44 @@ def _holdings_for(
             f"before; materialise asset_allocations from {previous} to {day - dt.timedelta(days=1)} first."
         )
     raise DayInputError(f"no daily_ledger rows for {day}: import the day's balances first")
+
+
+def _imported_holdings(conn: sa.Connection, day: dt.date) -> Holdings:
+    """The day's imported balances; paper rows are not observations and do not count."""
+    holdings = store.read_holdings(conn, day)
+    source = ledger_source(conn, day)
+    if holdings is None or source != IMPORTED:
+        found = "" if source is None else f" (its daily_ledger rows come from {source!r})"
+        raise DayInputError(
+            f"no imported balances for {day}{found}: with ALLOCATOR_BALANCES_SOURCE=ledger each day "
+            f"starts from the treasury's observed holdings; run `{IMPORT_COMMAND.format(day=day)}` first"
+        )
+    return holdings
+
+
+def expected_holdings(engine: sa.Engine, day: dt.date) -> Holdings | None:
+    """What the previous day's plan expected `day` to start with: the paper ledger of the day
+    before's allocation, at that day's observed APYs (None without a start or a stored day)."""
+    previous = day - dt.timedelta(days=1)
+    with engine.connect() as conn:
+        start = store.read_holdings(conn, previous)
+        stored = store.read_allocation(conn, previous)
+        costs = store.read_detail_costs(conn, previous)
+    if start is None or stored is None:
+        return None
+    universe = load_pool_day(engine, previous)
+    executed = stored.status.has_solution and stored.decision != "hold"
+    return roll_forward(
+        start,
+        stored.amounts if executed else None,
+        _observed_apy(universe),
+        gas_usd={p: g for p, (g, _) in costs.items()} if executed else None,
+        conversion_usd={p: c for p, (_, c) in costs.items()} if executed else None,
+    )
+
+
+def _observed_apy(universe: pd.DataFrame) -> dict[str, float]:
+    return dict(zip(universe["pool"].astype(str), universe["apy"].astype(float), strict=True))
 
 
 def run_day(
@@ -162,6 +215,7 @@ def run_day(
             f"snapshot policy must be one of {SNAPSHOT_POLICIES}, got {snapshot_policy!r}"
         )
     universe = _pool_day(engine, day)
+    expected = expected_holdings(engine, day) if settings.balances_source == "ledger" else None
     with engine.begin() as conn:
         holdings = _start_balances(conn, day, settings)
         stored = store.snapshot_in_force(conn, day) if snapshot_policy == "reproduce" else None
@@ -197,6 +251,7 @@ def run_day(
             inputs_match_snapshot=inputs_match,
             next_holdings=None,
             limit_violations=problems,
+            reconciliation=None if expected is None else reconcile(expected, holdings),
         )
         return _store(conn, outcome, settings, reproduction)
 
@@ -325,8 +380,8 @@ def _store(
         store.record_reproduction(conn, day, {**reproduction, "attempted_hash": report.result_hash})
         return replace(outcome, written=False)
     store.write_allocation(conn, day, report, snapshot_id, extra={"reproduction": reproduction})
-    if not settings.paper_trading:
-        return outcome
+    if not settings.paper_trading or settings.balances_source == "ledger":
+        return outcome  # the next day starts from what the treasury really holds
     next_holdings = _paper_trade(conn, day, outcome.universe, outcome.holdings, report)
     return replace(outcome, next_holdings=next_holdings)
 
@@ -343,7 +398,7 @@ def _paper_trade(
     report: AllocationReport,
 ) -> Holdings:
     """Execute the decision on paper at the day's observed APYs; store the next day's balances."""
-    observed = dict(zip(universe["pool"].astype(str), universe["apy"].astype(float), strict=True))
+    observed = _observed_apy(universe)
     executed = _amounts(report) if report.is_new_allocation else None
     next_holdings = roll_forward(
         holdings,

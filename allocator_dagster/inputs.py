@@ -8,7 +8,9 @@ and field, because a half-read universe must never be solved.
 from __future__ import annotations
 
 import csv
+import json
 import math
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -170,46 +172,129 @@ def read_pools_csv(path: str | Path) -> pd.DataFrame:
 
 def read_holdings_csv(path: str | Path) -> Holdings:
     """HOLDINGS.csv: `pool,amount_usd` rows plus one row whose pool is `idle_usd`."""
+    return read_holdings_file(path).holdings
+
+
+@dataclass(frozen=True)
+class HoldingsFile:
+    """Holdings read from a file, with where each pool (and the idle row) was found."""
+
+    holdings: Holdings
+    # pool id (or IDLE) -> "line N", for errors found after parsing (e.g. an unknown pool)
+    lines: dict[str, str]
+
+
+def read_holdings_file(path: str | Path) -> HoldingsFile:
+    """HOLDINGS in CSV (`pool,amount_usd` and one `idle_usd` row) or JSON (a list of
+    `{"pool": ..., "amount_usd": ...}` objects, the same rows), chosen by the `.json` suffix."""
     path = Path(path)
+    if path.suffix.lower() == ".json":
+        return _holdings_from_rows(path, _json_holdings_rows(path))
     header, rows = _read_rows(path)
-    errors = []
     if sorted(header) != ["amount_usd", "pool"]:
-        errors.append(f"line 1: expected the columns pool,amount_usd, got {','.join(header)}")
-    _raise(path, errors)
+        _raise(path, [f"line 1: expected the columns pool,amount_usd, got {','.join(header)}"])
+    return _holdings_from_rows(
+        path,
+        [
+            (
+                f"line {n + 2}",
+                (row.get("pool") or "").strip(),
+                (row.get("amount_usd") or "").strip(),
+            )
+            for n, row in enumerate(rows)
+        ],
+    )
+
+
+def _json_holdings_rows(path: Path) -> list[tuple[str, str, object]]:
+    """The (where, pool, amount) rows of a JSON holdings file, each named by its line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputFileError(f"{path}: cannot read JSON: {exc}") from None
+    decoder = json.JSONDecoder(parse_float=Decimal, parse_int=Decimal, parse_constant=Decimal)
+    index = _skip_space(text, 0)
+    if not text.startswith("[", index):
+        line = text.count("\n", 0, index) + 1
+        raise InputFileError(
+            f'{path}: line {line}: expected a JSON list of {{"pool", "amount_usd"}} objects'
+        )
+    out: list[tuple[str, str, object]] = []
+    index = _skip_space(text, index + 1)
+    while True:
+        try:
+            if text.startswith("]", index) and not out:
+                break
+            line = text.count("\n", 0, index) + 1
+            item, index = decoder.raw_decode(text, index)
+        except json.JSONDecodeError as exc:
+            raise InputFileError(f"{path}: line {exc.lineno}: malformed JSON: {exc.msg}") from None
+        where = f"line {line}"
+        if not isinstance(item, dict) or sorted(item) != ["amount_usd", "pool"]:
+            raise InputFileError(
+                f"{path}: {where}: expected an object with the fields pool and amount_usd"
+            )
+        pool = item["pool"] if isinstance(item["pool"], str) else ""
+        amount = item["amount_usd"]
+        out.append(
+            (where, pool.strip(), amount if isinstance(amount, Decimal | str) else repr(amount))
+        )
+        index = _skip_space(text, index)
+        if text.startswith(",", index):
+            index = _skip_space(text, index + 1)
+            continue
+        if text.startswith("]", index) and _skip_space(text, index + 1) == len(text):
+            break
+        line = text.count("\n", 0, index) + 1
+        raise InputFileError(
+            f"{path}: line {line}: malformed JSON: expected ',' or the closing ']'"
+        )
+    return out
+
+
+def _skip_space(text: str, index: int) -> int:
+    while index < len(text) and text[index] in " \t\r\n":
+        index += 1
+    return index
+
+
+def _holdings_from_rows(path: Path, rows: list[tuple[str, str, object]]) -> HoldingsFile:
+    """One validation of holdings rows, whatever the file format: every error, or the holdings."""
+    errors = []
     positions: dict[str, Decimal] = {}
+    lines: dict[str, str] = {}
     idle: Decimal | None = None
-    for n, row in enumerate(rows):
-        line = n + 2
-        pool = (row.get("pool") or "").strip()
-        raw = (row.get("amount_usd") or "").strip()
+    for where, pool, value in rows:
+        raw = str(value).strip()
         if not pool:
-            errors.append(f"line {line}: field 'pool' is empty")
+            errors.append(f"{where}: field 'pool' is empty")
             continue
         try:
-            amount = Decimal(raw)
+            amount = value if isinstance(value, Decimal) else Decimal(raw)
         except InvalidOperation:
-            errors.append(f"line {line} (pool {pool}): field 'amount_usd' is not a number: {raw!r}")
+            errors.append(f"{where} (pool {pool}): field 'amount_usd' is not a number: {raw!r}")
             continue
         if not amount.is_finite():
-            errors.append(
-                f"line {line} (pool {pool}): field 'amount_usd' is {raw} (must be finite)"
-            )
+            errors.append(f"{where} (pool {pool}): field 'amount_usd' is {raw} (must be finite)")
             continue
         if amount < 0:
-            errors.append(f"line {line} (pool {pool}): field 'amount_usd' is negative: {raw}")
+            errors.append(f"{where} (pool {pool}): field 'amount_usd' is negative: {raw}")
             continue
         try:
             check_usd(amount, "field 'amount_usd'")
         except AmountTooLargeError as exc:
-            errors.append(f"line {line} (pool {pool}): {exc}")
+            errors.append(f"{where} (pool {pool}): {exc}")
             continue
+        if pool in lines:
+            errors.append(f"{where}: field 'pool': {pool} appears twice (first on {lines[pool]})")
+            continue
+        lines[pool] = where
         if pool == IDLE:
-            if idle is not None:
-                errors.append(f"line {line}: a second {IDLE} row")
             idle = to_cents(amount)
-        elif pool in positions:
-            errors.append(f"line {line}: pool {pool} appears twice")
         else:
             positions[pool] = to_cents(amount)
     _raise(path, errors)
-    return Holdings(positions=positions, idle_usd=idle if idle is not None else Decimal("0.00"))
+    holdings = Holdings(positions=positions, idle_usd=idle if idle is not None else Decimal("0.00"))
+    return HoldingsFile(holdings=holdings, lines=lines)

@@ -5,9 +5,13 @@ Plain text, no Dagster import: the assets put it in materialisation metadata.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 
 from allocator_dagster.rebalance import AllocationReport
+from allocator_dagster.reconciliation import Reconciliation
+from allocator_dagster.terminal import shown
 
 BAR_WIDTH = 24
 
@@ -64,4 +68,43 @@ def top_pools_markdown(universe: pd.DataFrame, limit: int = 10) -> str:
             f"| `{str(r['pool'])[:12]}` | {r['symbol']} | {r['project']} | {r['chain']} | "
             f"{float(r['tvlUsd']):,.0f} | {float(r['apy']):.2f} |"
         )
+    return "\n".join(rows)
+
+
+def allocation_table_rows(
+    report: AllocationReport, labels: dict[str, str], limit: int = 50
+) -> list[dict[str, str | float]]:
+    """One row per pool with money or a move, largest first, each named by its readable label."""
+    lines = [entry for entry in report.lines if entry.amount_usd > 0 or entry.delta_usd != 0]
+    return [
+        {
+            "pool": labels.get(entry.pool, entry.pool),
+            "amount_usd": f"{entry.amount_usd:,.2f}",
+            "weight_pct": round(entry.weight * 100, 4),
+            "delta_usd": f"{entry.delta_usd:+,.2f}",
+            "apy_pct": round(entry.apy_used, 4),
+            "yield_usd_per_day": round(entry.daily_yield_usd, 2),
+        }
+        for entry in lines[:limit]
+    ]
+
+
+def drift_markdown(day: dt.date, reconciliation: Reconciliation) -> str:
+    """The pools whose observed holding differs from what the day before's plan expected."""
+    rows = [
+        f"Drift on {day} (observed - expected by the plan of {day - dt.timedelta(days=1)}): "
+        f"{reconciliation.total_drift_usd:+,.2f} USD in total "
+        f"(expected {reconciliation.expected.total_usd:,.2f}, observed "
+        f"{reconciliation.observed.total_usd:,.2f})",
+        "",
+        "| pool | expected USD | observed USD | drift USD |",
+        "|---|---:|---:|---:|",
+    ]
+    for p in reconciliation.drifted:
+        pool = shown(p.pool).replace("|", "\\|")
+        rows.append(
+            f"| `{pool}` | {p.expected_usd:,.2f} | {p.observed_usd:,.2f} | {p.drift_usd:+,.2f} |"
+        )
+    if not reconciliation.drifted:
+        rows.append("| (none: the plan was executed as expected) | | | |")
     return "\n".join(rows)

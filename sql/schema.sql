@@ -38,6 +38,20 @@ CREATE TABLE approved_tokens (
     CONSTRAINT pk_approved_tokens PRIMARY KEY (value)
 );
 
+CREATE TABLE balance_imports (
+    import_id SERIAL NOT NULL,
+    ledger_date DATE NOT NULL,
+    imported_by VARCHAR(128) NOT NULL,
+    imported_at TIMESTAMP WITH TIME ZONE NOT NULL,
+    source_file VARCHAR(512) NOT NULL,
+    file_sha256 VARCHAR(64) NOT NULL,
+    positions INTEGER NOT NULL,
+    total_usd NUMERIC(20, 2) NOT NULL,
+    replaced_source VARCHAR(32),
+    CONSTRAINT pk_balance_imports PRIMARY KEY (import_id)
+);
+CREATE INDEX ix_balance_imports_ledger_date ON balance_imports (ledger_date);
+
 CREATE TABLE blacklisted_tokens (
     value VARCHAR(256) NOT NULL,
     added_by VARCHAR(128) NOT NULL,

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import click
 
-from allocator_dagster.cli import activity, backup, lists, metrics, pools, proposals, run, solve
+from allocator_dagster.cli import (
+    activity,
+    backup,
+    balances,
+    lists,
+    metrics,
+    plan,
+    pools,
+    proposals,
+    run,
+    solve,
+)
 
 
 class _Main(click.Group):
@@ -27,5 +38,5 @@ def main() -> None:
     """Daily DeFi capital allocation and profit-split governance."""
 
 
-for _module in (solve, pools, lists, proposals, run, activity, metrics, backup):
+for _module in (solve, pools, lists, proposals, run, activity, metrics, backup, balances, plan):
     main.add_command(_module.command)

@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 from dagster import AssetCheckExecutionContext, AssetExecutionContext, Failure
 
-# The first daily partition of both graphs.
-FIRST_DAY = "2025-01-01"
+FIRST_DAY_ENV = "ALLOCATOR_FIRST_DAY"
+DEFAULT_FIRST_DAY = "2025-01-01"
+
+
+def first_day(value: str | None) -> str:
+    """The first daily partition (ISO date); a deployment sets it so its UI shows no wall of missing days."""
+    if value is None or not value.strip():
+        return DEFAULT_FIRST_DAY
+    try:
+        return dt.date.fromisoformat(value.strip()).isoformat()
+    except ValueError:
+        raise ValueError(
+            f"{FIRST_DAY_ENV}={value!r} is not a date: use YYYY-MM-DD, e.g. {DEFAULT_FIRST_DAY}"
+        ) from None
+
+
+# The first daily partition of both graphs (read once, when the definitions load).
+FIRST_DAY = first_day(os.environ.get(FIRST_DAY_ENV))
 
 
 def partition_days(context: AssetExecutionContext | AssetCheckExecutionContext) -> list[dt.date]:

@@ -2,7 +2,8 @@
 
 Environment variables (documented in the README) choose the deployment without editing code:
 ALLOCATOR_DATABASE_URL (unset: the embedded SQLite file), ALLOCATOR_POOL_SOURCE (sample |
-history | defillama), ALLOCATOR_HISTORY_FILE, DEFILLAMA_BASE_URL, ALLOCATOR_PARAMS_FILE, ALLOCATOR_SOLVER and the LLM settings of
+history | defillama), ALLOCATOR_HISTORY_FILE, DEFILLAMA_BASE_URL, ALLOCATOR_PARAMS_FILE, ALLOCATOR_SOLVER,
+ALLOCATOR_BALANCES_SOURCE (paper | ledger) and the LLM settings of
 the profit split. A variable that is set is passed as an `EnvVar`, so its value (a database
 password, an API key) is read at run time and never shown or stored in run config; an unset one
 gives the embedded default, because Dagster fails every run that references an unset EnvVar.
@@ -130,6 +131,11 @@ class AllocationResource(ConfigurableResource):
         default=True,
         description="roll the ledger forward from each day's allocation (sample deployment)",
     )
+    balances_source: str = Field(
+        default="paper",
+        description="paper: each day starts from the paper ledger of the day before; ledger: from "
+        "the balances imported with `allocator balances import` (ALLOCATOR_BALANCES_SOURCE)",
+    )
 
     def parameters(self) -> AllocationParameters:
         if not self.parameters_file:
@@ -143,6 +149,7 @@ class AllocationResource(ConfigurableResource):
             backend=to_backend(self.solver),
             initial_capital_usd=to_cents(self.initial_capital_usd),
             paper_trading=self.paper_trading,
+            balances_source=self.balances_source,  # type: ignore[arg-type]  # checked there
         )
 
 
@@ -279,6 +286,7 @@ def deployment_resources() -> dict[str, ConfigurableResource]:
         "allocation": AllocationResource(
             parameters_file=_env("ALLOCATOR_PARAMS_FILE"),
             solver=_env("ALLOCATOR_SOLVER", "convex"),
+            balances_source=_env("ALLOCATOR_BALANCES_SOURCE", "paper"),
         ),
         "profit_split_config": default_profit_split_config(),
     }

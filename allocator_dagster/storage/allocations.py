@@ -264,6 +264,34 @@ def read_allocation(conn: sa.Connection, day: dt.date) -> StoredAllocation | Non
     )
 
 
+def read_detail_costs(conn: sa.Connection, day: dt.date) -> dict[str, tuple[float, float]]:
+    """Gas and conversion cost per pool of the day's allocation (what paper trading pays)."""
+    rows = conn.execute(
+        sa.select(
+            asset_allocation_details.c.pool_id,
+            asset_allocation_details.c.gas_cost_usd,
+            asset_allocation_details.c.conversion_cost_usd,
+        ).where(asset_allocation_details.c.allocation_date == day)
+    ).all()
+    return {p: (float(g), float(c)) for p, g, c in rows}
+
+
+def read_detail_pools(
+    conn: sa.Connection, day: dt.date
+) -> dict[str, tuple[str, str, float, float]]:
+    """Chain, project, gas and conversion cost per pool of the day's allocation details."""
+    rows = conn.execute(
+        sa.select(
+            asset_allocation_details.c.pool_id,
+            asset_allocation_details.c.chain,
+            asset_allocation_details.c.project,
+            asset_allocation_details.c.gas_cost_usd,
+            asset_allocation_details.c.conversion_cost_usd,
+        ).where(asset_allocation_details.c.allocation_date == day)
+    ).all()
+    return {p: (ch, pr, float(g), float(c)) for p, ch, pr, g, c in rows}
+
+
 def allocation_in_force(conn: sa.Connection, day: dt.date) -> StoredAllocation | None:
     """The newest real allocation on or before `day` (infeasible days do not replace it)."""
     latest = conn.execute(

@@ -79,6 +79,22 @@ daily_ledger = sa.Table(
 )
 
 
+# Each import of a day's observed balances (`allocator balances import`): who, when, which file.
+balance_imports = sa.Table(
+    "balance_imports",
+    metadata,
+    sa.Column("import_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ledger_date", sa.Date, nullable=False, index=True),
+    sa.Column("imported_by", sa.String(128), nullable=False),
+    sa.Column("imported_at", Timestamp, nullable=False),
+    sa.Column("source_file", sa.String(512), nullable=False),
+    sa.Column("file_sha256", sa.String(64), nullable=False),
+    sa.Column("positions", sa.Integer, nullable=False),
+    sa.Column("total_usd", Money, nullable=False),
+    sa.Column("replaced_source", sa.String(32)),
+)
+
+
 def _list_table(name: str) -> sa.Table:
     return sa.Table(
         name,

@@ -51,6 +51,7 @@ def run_days(
     *,
     config: dict | None = None,
     selection=None,
+    instance: DagsterInstance | None = None,
 ):
     end = end or start
     tags = {
@@ -60,7 +61,7 @@ def run_days(
     run_config = {"ops": {"allocation_chain": {"config": config}}} if config else None
     return materialize(
         ASSETS,
-        instance=DagsterInstance.ephemeral(),
+        instance=instance or DagsterInstance.ephemeral(),
         resources=resources,
         tags=tags,
         run_config=run_config,

@@ -20,6 +20,9 @@ from dagster import (
     Config,
     MaterializeResult,
     MetadataValue,
+    TableColumn,
+    TableRecord,
+    TableSchema,
     TimeWindowPartitionMapping,
     asset,
     multi_asset,
@@ -29,6 +32,7 @@ from pydantic import Field
 if TYPE_CHECKING:  # what Dagster accepts as a metadata value (it has no public name)
     from dagster._core.definitions.metadata import RawMetadataValue
 
+from allocator_dagster.charts import png_markdown, weights_and_deltas_png
 from allocator_dagster.daily_allocation import DayOutcome, run_day
 from allocator_dagster.defs.allocation.partitions import CHAIN_POOL, GROUP, daily_partitions
 from allocator_dagster.defs.partitions import partition_days
@@ -38,11 +42,12 @@ from allocator_dagster.defs.resources import (
     PoolSourceResource,
 )
 from allocator_dagster.money import round_usd
+from allocator_dagster.pool_labels import readable, report_labels
 from allocator_dagster.reporting import (
-    allocation_chart_markdown,
-    allocation_markdown,
+    allocation_table_rows,
     binding_limits_markdown,
     decision_markdown,
+    drift_markdown,
     top_pools_markdown,
 )
 from allocator_dagster.runtime import frozen_heap
@@ -64,8 +69,6 @@ def pool_daily_metrics(
     days = partition_days(context)
     rows = 0
     rejected: Counter[str] = Counter()
-    rejection_lines: list[str] = []
-    last = None
     with frozen_heap():
         for day in days:
             result = pool_source.ingest(engine, day)
@@ -73,24 +76,31 @@ def pool_daily_metrics(
             lines = []
             for r in result.rejections:
                 rejected[r.reason.split(":")[0]] += 1
-                line = f"row {r.row_number} (pool {r.pool_id}): {r.reason}"
-                if len(rejection_lines) < 20:
-                    rejection_lines.append(f"- {day} {line}")
-                lines.append(line)
+                lines.append(f"row {r.row_number} (pool {r.pool_id}): {r.reason}")
             if lines:  # one log entry per day, not one per rejected row
                 context.log.warning(f"{day}: rejected " + "; rejected ".join(lines))
-            last = result
-    metadata: dict[str, RawMetadataValue] = {
-        "days": len(days),
-        "rows": rows,
-        "rejected_rows": sum(rejected.values()),
-        "source": pool_source.source,
-        "rejections": MetadataValue.md("\n".join(rejection_lines) or "none"),
-    }
-    if last is not None:
-        metadata["top_pools"] = MetadataValue.md(top_pools_markdown(last.universe))
-        metadata["dagster/row_count"] = len(last.universe)
-    return MaterializeResult(metadata=metadata)
+            # each day's partition records its own figures, not the range's last day
+            context.add_asset_metadata(
+                {
+                    "day": day.isoformat(),
+                    "rows": result.stored_rows,
+                    "rejected_rows": len(result.rejections),
+                    "rejections": MetadataValue.md(
+                        "\n".join(f"- {line}" for line in lines[:20]) or "none"
+                    ),
+                    "top_pools": MetadataValue.md(top_pools_markdown(result.universe)),
+                    "dagster/row_count": len(result.universe),
+                },
+                partition_key=day.isoformat(),
+            )
+    return MaterializeResult(
+        metadata={
+            **_span(days),
+            "run_rows": rows,
+            "run_rejected_rows": sum(rejected.values()),
+            "source": pool_source.source,
+        }
+    )
 
 
 class AllocationRunConfig(Config):
@@ -187,41 +197,80 @@ def allocation_chain(
             )
             if report.status != "optimal":
                 context.log.warning(f"{day}: no new allocation; " + "; ".join(report.reasons))
+            for key, metadata in _day_metadata(outcome, config.snapshot).items():
+                context.add_asset_metadata(metadata, asset_key=key, partition_key=day.isoformat())
             # the summary needs no pool frames: do not hold a range's worth of them in memory
             outcomes.append(replace(outcome, universe=outcome.universe.iloc[:0]))
     yield from _results(outcomes, config.snapshot)
 
 
-def _results(outcomes: list[DayOutcome], policy: str) -> Iterator[MaterializeResult]:
-    last = outcomes[-1]
-    report = last.report
-    single = len(outcomes) == 1
-    decisions = Counter(str(o.report.decision) for o in outcomes)
-    matched = [o.hash_matched for o in outcomes if o.hash_matched is not None]
-    span: dict[str, RawMetadataValue] = {
-        "days": len(outcomes),
-        "first_day": str(outcomes[0].day),
-        "last_day": str(last.day),
+def _span(days: list) -> dict[str, "RawMetadataValue"]:
+    """What the run covered: the same on every partition it materialised."""
+    return {"run_days": len(days), "run_first_day": str(days[0]), "run_last_day": str(days[-1])}
+
+
+ALLOCATION_TABLE = TableSchema(
+    columns=[
+        TableColumn("pool", "string", description="symbol · project · chain · poolMeta · short id"),
+        TableColumn("amount_usd", "string"),
+        TableColumn("weight_pct", "float"),
+        TableColumn("delta_usd", "string"),
+        TableColumn("apy_pct", "float"),
+        TableColumn("yield_usd_per_day", "float"),
+    ]
+)
+
+
+def _day_metadata(outcome: DayOutcome, policy: str) -> dict[str, dict[str, "RawMetadataValue"]]:
+    """One day's own materialisation metadata for each asset of the chain (its partition's truth)."""
+    report, snap, holdings = outcome.report, outcome.snapshot, outcome.holdings
+    day = outcome.day.isoformat()
+    labels = report_labels(report, outcome.universe)
+    why = MetadataValue.md(readable(decision_markdown(report), labels))
+    limits = MetadataValue.md(readable(binding_limits_markdown(report), labels))
+    moved = sum((abs(line.delta_usd) for line in report.lines), start=type(report.total_usd)(0))
+    positions = sum(line.amount_usd > 0 for line in report.lines)
+    reproduced = {} if outcome.hash_matched is None else {"hash_matched": outcome.hash_matched}
+    allocation: dict[str, RawMetadataValue] = {
+        "day": day,
+        "decision": str(report.decision),  # Dagster metadata takes plain str, not enums
+        "status": str(report.status),
+        "why": why,
+        "total_usd": float(report.total_usd),
+        "total": f"{report.total_usd:,.2f} USD",
+        "expected_daily_yield_usd": round_usd(report.daily_yield_usd),
+        "costs_usd": round_usd(report.costs_usd),
+        "objective_usd_per_day": round_usd(report.objective_usd_per_day),
+        "positions": positions,
+        "usd_moved": float(moved),
+        "turnover_pct": round(float(moved / report.total_usd) * 100, 4)
+        if report.total_usd
+        else 0.0,
+        "result_hash": report.result_hash,
+        **reproduced,
+        "allocation": MetadataValue.table(
+            [TableRecord(row) for row in allocation_table_rows(report, labels)], ALLOCATION_TABLE
+        ),
+        "chart": MetadataValue.md(
+            png_markdown(weights_and_deltas_png(report, labels), f"weights and deltas {day}")
+        ),
+        "binding_limits": limits,
     }
-    yield MaterializeResult(
-        asset_key=AssetKey("balances"),
-        metadata={
-            **span,
-            "total_usd": float(last.holdings.total_usd),
-            "idle_usd": float(last.holdings.idle_usd),
-            "positions": len(last.holdings.held()),
+    return {
+        "balances": {
+            "day": day,
+            "total_usd": float(holdings.total_usd),
+            "total": f"{holdings.total_usd:,.2f} USD",
+            "idle_usd": float(holdings.idle_usd),
+            "positions": len(holdings.held()),
+            **_day_reconciliation(outcome),
         },
-    )
-    snap = last.snapshot
-    yield MaterializeResult(
-        asset_key=AssetKey("allocation_parameters"),
-        metadata={
-            **span,
+        "allocation_parameters": {
+            "day": day,
             "snapshot_policy": policy,
             "snapshot_id": snap.snapshot_id,
-            "snapshot_used": last.snapshot_used,
-            "snapshots_reused": sum(o.snapshot_used == "stored" for o in outcomes),
-            "inputs_match_snapshot": all(o.inputs_match_snapshot for o in outcomes),
+            "snapshot_used": outcome.snapshot_used,
+            "inputs_match_snapshot": outcome.inputs_match_snapshot,
             "snapshot_hash": snap.snapshot_hash,
             "metrics_hash": snap.metrics_hash,
             "balances_hash": snap.balances_hash,
@@ -230,40 +279,80 @@ def _results(outcomes: list[DayOutcome], policy: str) -> Iterator[MaterializeRes
             "lists": MetadataValue.json(snap.lists.model_dump(mode="json")),
             "parameters": MetadataValue.json(snap.parameters.model_dump(mode="json")),
         },
+        "solver_output": {
+            "day": day,
+            "status": str(report.status),
+            "decision": str(report.decision),
+            "result_hash": report.result_hash,
+            "why": why,
+            "objective_usd_per_day": round_usd(report.objective_usd_per_day),
+            "binding_limits": limits,
+            "model_treatment": MetadataValue.md(
+                "\n".join(f"- {e.part}: {e.treatment}" for e in report.exactness)
+            ),
+            "solve_seconds": round(report.solve_seconds, 3),
+        },
+        "asset_allocations": allocation,
+    }
+
+
+def _results(outcomes: list[DayOutcome], policy: str) -> Iterator[MaterializeResult]:
+    """The run-wide part of each asset's metadata; each day's own part is added per partition."""
+    span = _span([o.day for o in outcomes])
+    decisions = Counter(str(o.report.decision) for o in outcomes)
+    matched = [o.hash_matched for o in outcomes if o.hash_matched is not None]
+    yield MaterializeResult(
+        asset_key=AssetKey("balances"), metadata={**span, **_run_drift(outcomes)}
+    )
+    yield MaterializeResult(
+        asset_key=AssetKey("allocation_parameters"),
+        metadata={
+            **span,
+            "run_snapshots_reused": sum(o.snapshot_used == "stored" for o in outcomes),
+            "run_inputs_match_snapshot": all(o.inputs_match_snapshot for o in outcomes),
+        },
     )
     yield MaterializeResult(
         asset_key=AssetKey("solver_output"),
         metadata={
             **span,
-            "status": str(report.status),  # Dagster metadata takes plain str, not enums
-            "decision": str(report.decision),
-            "decisions": MetadataValue.json(dict(decisions)),
-            "why": MetadataValue.md(decision_markdown(report)),
-            "objective_usd_per_day": report.objective_usd_per_day,
-            "binding_limits": MetadataValue.md(binding_limits_markdown(report)),
-            "model_treatment": MetadataValue.md(
-                "\n".join(f"- {e.part}: {e.treatment}" for e in report.exactness)
-            ),
-            "solve_seconds": round(sum(o.report.solve_seconds for o in outcomes), 3),
+            "run_decisions": MetadataValue.json(dict(decisions)),
+            "run_solve_seconds": round(sum(o.report.solve_seconds for o in outcomes), 3),
         },
     )
-    allocation_meta: dict[str, RawMetadataValue] = {
-        **span,
-        "decision": str(report.decision),
-        "status": str(report.status),  # Dagster metadata takes plain str, not enums
-        "why": MetadataValue.md(decision_markdown(report)),
-        "total_usd": float(report.total_usd),
-        "expected_daily_yield_usd": round_usd(report.daily_yield_usd),
-        "costs_usd": round_usd(report.costs_usd),
-        "objective_usd_per_day": round_usd(report.objective_usd_per_day),
-        "result_hash": report.result_hash,
-        "reproduction": MetadataValue.md(_reproduction_text(outcomes, policy, matched)),
+    yield MaterializeResult(
+        asset_key=AssetKey("asset_allocations"),
+        metadata={
+            **span,
+            "reproduction": MetadataValue.md(_reproduction_text(outcomes, policy, matched)),
+        },
+    )
+
+
+def _day_reconciliation(outcome: DayOutcome) -> dict[str, "RawMetadataValue"]:
+    """The day's observed (imported) holdings against the day before's plan, per pool.
+    Empty on paper, where the holdings are the plan's by construction."""
+    rec = outcome.reconciliation
+    if rec is None:
+        return {}
+    return {
+        "expected_total_usd": float(rec.expected.total_usd),
+        "drift_total_usd": float(rec.total_drift_usd),
+        "drift_pools": len(rec.drifted),
+        "drift": MetadataValue.md(drift_markdown(outcome.day, rec)),
     }
-    if single or report.status == "optimal":
-        allocation_meta["allocation"] = MetadataValue.md(allocation_markdown(report))
-        allocation_meta["chart"] = MetadataValue.md(allocation_chart_markdown(report))
-        allocation_meta["binding_limits"] = MetadataValue.md(binding_limits_markdown(report))
-    yield MaterializeResult(asset_key=AssetKey("asset_allocations"), metadata=allocation_meta)
+
+
+def _run_drift(outcomes: list[DayOutcome]) -> dict[str, "RawMetadataValue"]:
+    """The run's drifted days in one place (each day's details are on its partition)."""
+    days = [(o.day, o.reconciliation) for o in outcomes if o.reconciliation is not None]
+    if not days:
+        return {}
+    return {
+        "run_drift_by_day": MetadataValue.json(
+            {str(d): str(r.total_drift_usd) for d, r in days if r.drifted}
+        )
+    }
 
 
 def _reproduction_text(outcomes: list[DayOutcome], policy: str, matched: list[bool]) -> str:

@@ -1,0 +1,59 @@
+"""Issue 12: every day of a range run records its own materialisation metadata in Dagster."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
+
+from allocator_dagster.defs.allocation.assets import CHAIN_KEYS
+from allocator_dagster.storage import allocations as store
+from allocator_dagster.storage import get_engine
+from allocator_dagster_tests.support.allocation_runs import chain_resources, run_days
+
+DAYS = 30
+START = dt.date(2026, 5, 1)
+
+
+def latest_metadata_by_day(instance: DagsterInstance, asset: str) -> dict[str, dict]:
+    """The latest materialisation's metadata of each partition, from the instance's event log."""
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey(asset)), limit=10_000
+    ).records
+    latest: dict[str, tuple[int, dict]] = {}
+    for record in records:
+        event = record.event_log_entry.asset_materialization
+        assert event is not None and event.partition is not None
+        if event.partition not in latest or record.storage_id > latest[event.partition][0]:
+            latest[event.partition] = (
+                record.storage_id,
+                {k: v.value for k, v in event.metadata.items()},
+            )
+    return {day: meta for day, (_, meta) in latest.items()}
+
+
+def test_every_day_of_a_range_run_has_its_own_metadata(database_url: str) -> None:
+    end = START + dt.timedelta(days=DAYS - 1)
+    instance = DagsterInstance.ephemeral()
+    assert run_days(chain_resources(database_url), START, end, instance=instance).success
+    days = [START + dt.timedelta(days=k) for k in range(DAYS)]
+    with get_engine(database_url).connect() as conn:
+        stored = {d: store.read_allocation(conn, d) for d in days}
+        holdings = {d: store.read_holdings(conn, d) for d in days}
+    meta = {key: latest_metadata_by_day(instance, key) for key in CHAIN_KEYS}
+    for key in (*CHAIN_KEYS, "pool_daily_metrics"):
+        assert set(latest_metadata_by_day(instance, key)) == {d.isoformat() for d in days}, key
+    allocations = meta["asset_allocations"]
+    for d in days:
+        day, want = allocations[d.isoformat()], stored[d]
+        assert day["day"] == d.isoformat()
+        assert day["result_hash"] == want.result_hash, d
+        assert day["total_usd"] == float(want.total_usd), d
+        assert day["decision"] == str(want.decision), d
+        assert day["positions"] == sum(amount > 0 for amount in want.amounts.values()), d
+        assert f"{float(want.total_usd):,.2f}" in day["total"], d
+        solver = meta["solver_output"][d.isoformat()]
+        assert (solver["decision"], solver["result_hash"]) == (str(want.decision), want.result_hash)
+        assert meta["balances"][d.isoformat()]["total_usd"] == float(holdings[d].total_usd), d
+    assert len({m["result_hash"] for m in allocations.values()}) == DAYS  # no day shows another's
+    assert len({m["expected_daily_yield_usd"] for m in allocations.values()}) > 1
