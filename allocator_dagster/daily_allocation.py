@@ -326,32 +326,49 @@ def _solve(
     settings: AllocationSettings,
     force_reasons: list[str] | None,
 ) -> tuple[AllocationReport, list[str]]:
-    """The decision under the snapshot's parameters and lists, proven sound before it is stored.
-
-    Returns the report and the limit violations of a new allocation, which are always empty:
-    an allocation that breaks the model raises, and the last good one stays in force.
-    """
+    """The decision under the snapshot's parameters and lists (`decide_day`)."""
     backend = Backend(snapshot.solver_versions.get("backend", settings.backend))
+    report = decide_day(
+        day,
+        universe,
+        holdings,
+        snapshot.parameters,
+        snapshot.lists,
+        backend,
+        force_reasons=force_reasons,
+    )
+    return report, []
+
+
+def decide_day(
+    day: dt.date,
+    universe: pd.DataFrame,
+    holdings: Holdings,
+    parameters: AllocationParameters,
+    lists: DynamicLists,
+    backend: Backend,
+    *,
+    force_reasons: list[str] | None = None,
+) -> AllocationReport:
+    """One day's decision, proven sound: the chain's code path without storage, which the
+    backtest replays day by day (one definition of a day's decision for both).
+
+    An allocation that breaks the model raises, and the last good one stays in force.
+    """
     try:
         report, problem, ineligible = decide_with_problem(
-            universe,
-            holdings,
-            snapshot.parameters,
-            snapshot.lists,
-            backend,
-            force_reasons=force_reasons,
+            universe, holdings, parameters, lists, backend, force_reasons=force_reasons
         )
     except ModelInputError as exc:
         raise DayInputError(f"{day}: {exc}") from None
-    problems: list[str] = []
     if report.is_new_allocation:
         problems = [
             v.message
             for v in allocation_violations(
                 universe,
                 holdings,
-                snapshot.parameters,
-                snapshot.lists,
+                parameters,
+                lists,
                 _amounts(report),
                 report.total_usd,
                 built=(problem, ineligible),
@@ -361,7 +378,7 @@ def _solve(
             raise RuntimeError(
                 f"{day}: the solver's allocation breaks the model: " + "; ".join(problems)
             )
-    return report, problems
+    return report
 
 
 def _store(
@@ -397,10 +414,18 @@ def _paper_trade(
     holdings: Holdings,
     report: AllocationReport,
 ) -> Holdings:
-    """Execute the decision on paper at the day's observed APYs; store the next day's balances."""
+    """Execute the decision on paper; store the next day's balances."""
+    next_holdings = paper_ledger(universe, holdings, report)
+    store.write_holdings(conn, day + dt.timedelta(days=1), next_holdings, source="paper")
+    return next_holdings
+
+
+def paper_ledger(universe: pd.DataFrame, holdings: Holdings, report: AllocationReport) -> Holdings:
+    """The next day's balances: the day's holdings earn its observed APYs, then the decision
+    is executed with its gas and conversion costs (the chain's ledger, also the backtest's)."""
     observed = _observed_apy(universe)
     executed = _amounts(report) if report.is_new_allocation else None
-    next_holdings = roll_forward(
+    return roll_forward(
         holdings,
         executed,
         observed,
@@ -409,8 +434,6 @@ def _paper_trade(
         if executed
         else None,
     )
-    store.write_holdings(conn, day + dt.timedelta(days=1), next_holdings, source="paper")
-    return next_holdings
 
 
 CHECK_CATEGORIES = tuple(kind.value for kind in ViolationKind)

@@ -6,6 +6,7 @@ import click
 
 from allocator_dagster.cli import (
     activity,
+    backtest,
     backup,
     balances,
     lists,
@@ -38,5 +39,17 @@ def main() -> None:
     """Daily DeFi capital allocation and profit-split governance."""
 
 
-for _module in (solve, pools, lists, proposals, run, activity, metrics, backup, balances, plan):
+for _module in (
+    solve,
+    pools,
+    lists,
+    proposals,
+    run,
+    activity,
+    metrics,
+    backup,
+    balances,
+    plan,
+    backtest,
+):
     main.add_command(_module.command)
