@@ -28,20 +28,25 @@ from allocator_dagster.storage.pools import load_pool_day
 SAMPLE_POOLS = 1200  # the sample deployment's size (PoolSourceResource.sample_pools)
 
 
-def history_days(path: str | Path) -> FrameOf:
-    """Days of a recording (CSV, CSV.gz or a folder of /pools saves)."""
+def history_days(path: str | Path) -> tuple[FrameOf, list[str]]:
+    """Days of a recording (CSV, CSV.gz or a folder of /pools saves), and the list each
+    loaded day's rejected records are added to (each naming file, line and field), as a live
+    fetch rejects them."""
     try:
         recording = open_history(path)
     except HistoryError as exc:
         raise BacktestError(str(exc)) from None
+    rejected: list[str] = []
 
     def frame_of(day: dt.date) -> pd.DataFrame:
         try:
-            return history_day_frame(recording, day)[0]
+            frame, rejections = history_day_frame(recording, day)
         except PoolDataError as exc:
             raise BacktestError(str(exc)) from None
+        rejected.extend(f"{day}: {r.reason}" for r in rejections)
+        return frame
 
-    return frame_of
+    return frame_of, rejected
 
 
 def sample_days(seed: int, n_pools: int = SAMPLE_POOLS) -> tuple[FrameOf, DynamicLists]:

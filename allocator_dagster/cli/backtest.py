@@ -104,11 +104,8 @@ def command(
     names = [n.strip() for n in strategies.split(",") if n.strip()]
     unknown = [n for n in names if n not in STRATEGY_NAMES]
     if unknown or not names:
-        _fail(
-            f"unknown strategy {unknown[0]!r}"
-            if unknown
-            else "no strategy given" + f"; choose from {', '.join(STRATEGY_NAMES)}"
-        )
+        what = f"unknown strategy {unknown[0]!r}" if unknown else "no strategy given"
+        _fail(f"{what}; choose from {', '.join(STRATEGY_NAMES)}")
     parameters, lists = AllocationParameters(), None
     if params_path:
         try:
@@ -118,13 +115,14 @@ def command(
         if given != DynamicLists():  # a file without lists keeps the defaults
             lists = given
     notes = []
+    rejected: list[str] = []
     try:
         if sample:
             frame_of, sample_lists = sample_days(seed)
             lists = lists or sample_lists
             source = f"sample, seed {seed}"
         else:
-            frame_of = history_days(history_path or "")
+            frame_of, rejected = history_days(history_path or "")
             source = f"recording {history_path}"
         result = run(
             frame_of,
@@ -145,6 +143,11 @@ def command(
         f"{len(result.lists.approved_protocols)} approved protocols"
         + ("" if lists is not None else " (every token and protocol of the recording)")
     )
+    if rejected:
+        notes.append(
+            f"{len(rejected)} recorded rows rejected as a live fetch would (left out); "
+            f"the first: {rejected[0]}"
+        )
     if fmt == "json":
         payload = as_json(str(start), str(end), result.capital_usd, result.runs)
         click.echo(json.dumps(payload, ensure_ascii=False))
