@@ -153,16 +153,18 @@ def concentration_markdown(result: Concentration, top: int = 5) -> str:
         more = f", … {len(shares) - top} more" if len(shares) > top else ""
         return f"- by {name}: " + ", ".join(f"{shown(k)} {v:.1%}" for k, v in items) + more
 
-    vol = (
-        "not measured (fewer than 2 trailing days)"
-        if result.apy_volatility_pct is None
-        else f"{result.apy_volatility_pct:.2f} percentage points"
-    )
+    lines = [
+        f"- {result.positions} positions, effective number {result.effective_positions:.2f} "
+        f"(largest weight {result.largest_weight:.1%})"
+    ]
+    if result.apy_volatility_pct is not None:
+        lines.append(
+            f"- APY volatility of the holdings over the last {VOLATILITY_DAYS} days: "
+            f"{result.apy_volatility_pct:.2f} percentage points"
+        )
     return "\n".join(
         [
-            f"- {result.positions} positions, effective number {result.effective_positions:.2f} "
-            f"(largest weight {result.largest_weight:.1%})",
-            f"- APY volatility of the holdings over the last {VOLATILITY_DAYS} days: {vol}",
+            *lines,
             line("protocol", result.by_protocol),
             line("chain", result.by_chain),
             line("token (a pool counts for each of its tokens)", result.by_token),
