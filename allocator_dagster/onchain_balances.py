@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from allocator_dagster.balances_import import BalancesFile
 from allocator_dagster.model import Holdings
 from allocator_dagster.money import check_usd, to_cents
-from allocator_dagster.positions import Positions
+from allocator_dagster.positions import YIELDS_CHAIN_NAMES, Positions
 from allocator_dagster.sources.coins import CoinPrice, CoinPriceError, CoinsClient
 from allocator_dagster.sources.etherscan import EtherscanClient, EtherscanError
 from allocator_dagster.storage.balances import (
@@ -76,9 +76,21 @@ class Observation:
     balances_file: BalancesFile  # what the ledger import stores (holdings, source, hash)
 
 
-def unknown_pools(positions: Positions, known_pools: Collection[str]) -> list[str]:
-    known = set(known_pools)
-    return [pool for pool in positions.pools if pool not in known]
+def pool_errors(positions: Positions, pool_chains: Mapping[str, str]) -> list[str]:
+    """Pools the day's pool data (pool id -> chain) does not know, or knows on another chain."""
+    errors = []
+    for pool, entry in positions.pools.items():
+        where = f"{positions.source_file}: positions.{pool}"
+        if pool not in pool_chains:
+            errors.append(f"{where}: field 'pool' is not a pool of the day's pool data")
+            continue
+        expected = YIELDS_CHAIN_NAMES.get(entry.chain_id)
+        if expected is not None and expected.lower() != str(pool_chains[pool]).lower():
+            errors.append(
+                f"{where}: field 'chain_id': {entry.chain_id} is {expected}, but the pool is on "
+                f"{pool_chains[pool]}"
+            )
+    return errors
 
 
 def read_chain(positions: Positions, etherscan: EtherscanClient, coins: CoinsClient) -> Reading:
@@ -166,17 +178,15 @@ def _cents(amount: Decimal, what: str) -> Decimal:
 
 def observe(
     positions: Positions,
-    known_pools: Collection[str],
+    pool_chains: Mapping[str, str],
     etherscan: EtherscanClient,
     coins: CoinsClient,
 ) -> Observation:
-    """Read and value the treasury now; a pool the day's pool data lacks is refused first."""
-    missing = unknown_pools(positions, known_pools)
-    if missing:
-        raise ObservationError(
-            f"{positions.source_file}: positions.{missing[0]}: field 'pool' is not a pool of the "
-            f"day's pool data ({len(missing)} such pool(s): {', '.join(missing[:5])})"
-        )
+    """Read and value the treasury now; a pool the day's pool data (pool id -> chain) lacks, or
+    has on another chain, is refused before any call."""
+    errors = pool_errors(positions, pool_chains)
+    if errors:
+        raise ObservationError("\n".join(errors))
     reading = read_chain(positions, etherscan, coins)
     holdings = value(positions, reading)
     source = f"{ETHERSCAN}:{positions.source_file}"
@@ -193,7 +203,7 @@ class DayObservation:
 def observe_day(
     engine: sa.Engine,
     day: dt.date,
-    observer: Callable[[Collection[str]], Observation],
+    observer: Callable[[Mapping[str, str]], Observation],
     *,
     today: dt.date | None = None,
 ) -> DayObservation:
@@ -217,7 +227,8 @@ def observe_day(
             f"no pool data stored for {day}: materialise pool_daily_metrics first"
         )
     try:
-        observation = observer(set(universe["pool"].astype(str)))
+        chains = dict(zip(universe["pool"].astype(str), universe["chain"].astype(str), strict=True))
+        observation = observer(chains)
     except (ValueError, EtherscanError, CoinPriceError) as exc:  # hostile or unreachable data
         if isinstance(exc, ObservationError):
             raise

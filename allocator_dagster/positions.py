@@ -58,6 +58,22 @@ CHAIN_NAMES: dict[int, str] = {
     534352: "scroll",
 }
 
+# The same chains as DefiLlama's yields data names them (a pool's `chain`): a position on another
+# chain than its pool is a wrong pool id or chain id
+YIELDS_CHAIN_NAMES: dict[int, str] = {
+    1: "Ethereum",
+    10: "OP Mainnet",
+    56: "BSC",
+    100: "Gnosis",
+    137: "Polygon",
+    324: "zkSync Era",
+    8453: "Base",
+    42161: "Arbitrum",
+    43114: "Avalanche",
+    59144: "Linea",
+    534352: "Scroll",
+}
+
 Decimals = Annotated[StrictInt, Field(ge=0, le=MAX_DECIMALS)]
 ChainId = Annotated[StrictInt, Field(gt=0)]
 

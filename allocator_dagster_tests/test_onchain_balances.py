@@ -32,7 +32,7 @@ from allocator_dagster_tests.support.fake_chain import (
     stock,
 )
 
-POOLS = ("pool-a", "pool-b")
+POOLS = {"pool-a": "Ethereum", "pool-b": "Base"}  # pool id -> chain, as in the pool data
 DAY = dt.date(2026, 3, 2)
 
 
@@ -59,7 +59,7 @@ def chain() -> Iterator[Chain]:
         yield Chain(etherscan, coins)
 
 
-def _positions(pools=POOLS) -> Positions:
+def _positions(pools=tuple(POOLS)) -> Positions:
     return parse_positions(positions_yaml(*pools), "positions.yaml")
 
 
@@ -96,8 +96,17 @@ def test_a_pool_unknown_to_the_day_is_refused_before_any_call(chain: Chain) -> N
         ObservationError,
         match="positions.pool-b: field 'pool' is not a pool of the day's pool data",
     ):
-        chain.observe(_positions(), known=["pool-a"])
+        chain.observe(_positions(), known={"pool-a": "Ethereum"})
     assert chain.etherscan.requests == [] and chain.coins.requests == []
+
+
+def test_a_pool_on_another_chain_than_its_token_is_refused(chain: Chain) -> None:
+    with pytest.raises(
+        ObservationError,
+        match="positions.pool-b: field 'chain_id': 8453 is Base, but the pool is on Avalanche",
+    ):
+        chain.observe(_positions(), known={"pool-a": "ethereum", "pool-b": "Avalanche"})
+    assert chain.etherscan.requests == []
 
 
 def test_decimals_that_disagree_with_defillama_are_refused(chain: Chain) -> None:
@@ -120,8 +129,11 @@ def test_an_absurd_balance_is_refused(chain: Chain) -> None:
 @pytest.fixture
 def pool_day(engine: sa.Engine) -> tuple[str, str]:
     ingest_sample_day(engine, DAY, sample_universe(7, 60))
-    pools = sorted(load_pool_day(engine, DAY)["pool"].astype(str))
-    return pools[0], pools[1]
+    universe = load_pool_day(engine, DAY).sort_values("pool")
+    pools = [
+        universe.loc[universe["chain"] == name, "pool"].iloc[0] for name in ("Ethereum", "Base")
+    ]
+    return str(pools[0]), str(pools[1])
 
 
 def test_today_is_read_once_and_reused(engine: sa.Engine, pool_day, chain: Chain) -> None:
@@ -138,7 +150,8 @@ def test_today_is_read_once_and_reused(engine: sa.Engine, pool_day, chain: Chain
     }
     assert holdings.idle_usd == Decimal(IDLE_USD)
     assert record.source_file == "etherscan:positions.yaml"
-    assert record.file_sha256 == chain.observe(positions, pool_day).balances_file.sha256
+    pool_chains = dict(zip(pool_day, ("Ethereum", "Base"), strict=True))
+    assert record.file_sha256 == chain.observe(positions, pool_chains).balances_file.sha256
     assert record.total_usd == holdings.total_usd
     calls = len(chain.etherscan.requests)
     # a re-run (the same day, or later as a past day) reuses the stored observation

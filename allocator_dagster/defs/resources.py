@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -139,14 +139,15 @@ class OnchainBalancesConfig(dg.Config):
     max_price_age_seconds: float = Field(default=3600.0, gt=0)
     min_price_confidence: float = Field(default=0.9, ge=0, le=1)
 
-    def observer(self) -> Callable[[Collection[str]], Observation]:
-        """Reads and values the treasury now, for the day's known pools (one client per reading)."""
+    def observer(self) -> Callable[[Mapping[str, str]], Observation]:
+        """Reads and values the treasury now, for the day's pools (id -> chain); one client per
+        reading."""
         from allocator_dagster.onchain_balances import observe
         from allocator_dagster.positions import read_positions_file
         from allocator_dagster.sources.coins import CoinsClient
         from allocator_dagster.sources.etherscan import EtherscanClient
 
-        def read(known_pools: Collection[str]) -> Observation:
+        def read(pool_chains: Mapping[str, str]) -> Observation:
             positions = read_positions_file(self.positions_file)
             coins = CoinsClient(
                 self.coins_url,
@@ -160,7 +161,7 @@ class OnchainBalancesConfig(dg.Config):
                 calls_per_second=self.calls_per_second,
                 deadline_seconds=self.deadline_seconds,
             ) as etherscan:
-                return observe(positions, known_pools, etherscan, coins)
+                return observe(positions, pool_chains, etherscan, coins)
 
         return read
 

@@ -50,6 +50,15 @@ def _resources(
     return resources
 
 
+def _ethereum_and_base_pools(engine, day: dt.date) -> tuple[str, str]:
+    """The largest pool of each chain the positions file puts its two tokens on."""
+    universe = load_pool_day(engine, day).sort_values("tvlUsd", ascending=False)
+    first, second = (
+        universe.loc[universe["chain"] == c, "pool"].iloc[0] for c in ("Ethereum", "Base")
+    )
+    return str(first), str(second)
+
+
 def _error_text(result) -> str:
     error = result.get_step_failure_events()[0].event_specific_data.error
     return error.message + (error.cause.message if error.cause else "")
@@ -76,8 +85,7 @@ def test_a_day_from_the_chain(
         positions = tmp_path / "positions.yaml"
         resources = _resources(database_url, positions, etherscan, coins)
         assert run_days(resources, today, selection=POOLS, instance=instance).success
-        universe = load_pool_day(engine, today).sort_values("tvlUsd", ascending=False)
-        held = tuple(universe["pool"].astype(str).iloc[:2])
+        held = _ethereum_and_base_pools(engine, today)
         positions.write_text(positions_yaml(*held))
 
         first = run_days(resources, today, selection=CHAIN, instance=instance)
@@ -134,7 +142,7 @@ def test_the_key_is_never_recorded_when_the_chain_refuses(
         positions = tmp_path / "positions.yaml"
         resources = _resources(database_url, positions, etherscan, coins)
         assert run_days(resources, today, selection=POOLS, instance=instance).success
-        held = tuple(load_pool_day(engine, today)["pool"].astype(str).iloc[:2])
+        held = _ethereum_and_base_pools(engine, today)
         positions.write_text(positions_yaml(*held))
         failed = run_days(resources, today, selection=CHAIN, instance=instance)
         assert any(f"apikey={KEY}" in r for r in etherscan.requests)  # it was sent
