@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from decimal import Decimal
 
 import pytest
@@ -12,6 +11,7 @@ from allocator_dagster.sources.coins import CoinPriceError, CoinsClient
 from allocator_dagster_tests.support.fake_chain import USDC, FakeCoins
 
 KEY = f"ethereum:{USDC}"
+NOW = 1_764_547_200  # the clock of the tests that judge a price's age
 
 
 def _client(server: FakeCoins, **kwargs) -> CoinsClient:
@@ -41,23 +41,23 @@ def test_prices_are_exact_decimals_for_many_keys_in_few_calls() -> None:
         ({"price": 1e12}, "above the plausible"),
         ({"confidence": 0.5}, "confidence 0.5, below the 0.9 required"),
         ({"confidence": "high"}, "confidence .* is not a number"),
-        ({"timestamp": int(time.time()) - 7200}, "120 minutes old, older than the 60 minutes"),
-        ({"timestamp": int(time.time()) + 86400}, "dated in the future"),
+        ({"timestamp": NOW - 7200}, "120 minutes old, older than the 60 minutes"),
+        ({"timestamp": NOW + 86400}, "dated in the future"),
         ({"timestamp": "yesterday"}, "has no timestamp"),
     ],
 )
 def test_an_unusable_price_is_refused_naming_the_token(entry: dict, message: str) -> None:
     with FakeCoins() as server:
-        server.set_price(KEY, 1.0, "USDC", 6)
+        server.set_price(KEY, 1.0, "USDC", 6, timestamp=NOW)
         server.prices[KEY] |= entry
         with pytest.raises(CoinPriceError, match=message) as err:
-            _client(server).prices([KEY])
+            _client(server).prices([KEY], now=dt.datetime.fromtimestamp(NOW, dt.UTC))
     assert f"{KEY} (USDC)" in str(err.value)
 
 
 def test_age_and_confidence_limits_are_configurable() -> None:
     with FakeCoins() as server:
-        server.set_price(KEY, 1.0, "USDC", 6, confidence=0.5, timestamp=int(time.time()) - 7200)
+        server.set_price(KEY, 1.0, "USDC", 6, confidence=0.5, timestamp=NOW - 7200)
         price = _client(server, max_age_seconds=3 * 3600, min_confidence=Decimal("0.4")).prices(
             [KEY]
         )
