@@ -58,9 +58,8 @@ def test_an_unusable_price_is_refused_naming_the_token(entry: dict, message: str
 def test_age_and_confidence_limits_are_configurable() -> None:
     with FakeCoins() as server:
         server.set_price(KEY, 1.0, "USDC", 6, confidence=0.5, timestamp=NOW - 7200)
-        price = _client(server, max_age_seconds=3 * 3600, min_confidence=Decimal("0.4")).prices(
-            [KEY]
-        )
+        client = _client(server, max_age_seconds=3 * 3600, min_confidence=Decimal("0.4"))
+        price = client.prices([KEY], now=dt.datetime.fromtimestamp(NOW, dt.UTC))
     assert price[KEY].confidence == Decimal("0.5")
 
 
