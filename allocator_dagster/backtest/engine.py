@@ -22,7 +22,7 @@ import pandas as pd
 from allocator_dagster.daily_allocation import DayInputError
 from allocator_dagster.model import Holdings
 from allocator_dagster.money import CENT, to_cents
-from allocator_dagster.paper_trading import realised_yield
+from allocator_dagster.paper_trading import realised_yield, roll_forward
 from allocator_dagster.parameters import AllocationParameters, DynamicLists
 from allocator_dagster.risk import (
     VOLATILITY_DAYS,
@@ -134,8 +134,6 @@ class Strategy:
         raise NotImplementedError
 
     def execute(self, ctx: DayContext, execution: Execution) -> Holdings:
-        from allocator_dagster.paper_trading import roll_forward
-
         observed = ctx.market.realised_apy(ctx.k)
         if execution.amounts is None:
             return roll_forward(ctx.holdings, None, observed)
@@ -212,7 +210,7 @@ def run_strategy(
         moved, trades = _moves(holdings, execution.amounts)
         gas = sum((to_cents(g) for g in execution.gas_usd.values() if g > 0), Decimal("0"))
         conversion = sum(
-            (to_cents(c) for p, c in execution.conversion_usd.items() if c > 0),
+            (to_cents(c) for c in execution.conversion_usd.values() if c > 0),
             Decimal("0"),
         )
         held = holdings.held()
