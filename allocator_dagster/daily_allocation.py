@@ -9,6 +9,7 @@ lists ("what would we do today with that day's data").
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Literal, get_args
@@ -29,14 +30,15 @@ from allocator_dagster.model import (
 from allocator_dagster.money import HALF_CENT_USD
 from allocator_dagster.paper_trading import roll_forward
 from allocator_dagster.parameters import AllocationParameters, DynamicLists
-from allocator_dagster.rebalance import AllocationReport, decide_with_problem
+from allocator_dagster.rebalance import AllocationReport, HeldAside, decide_with_problem
 from allocator_dagster.reconciliation import Reconciliation, reconcile
 from allocator_dagster.snapshots import Snapshot, hash_holdings, hash_universe, take_snapshot
 from allocator_dagster.solvers import Backend, solver_versions, to_backend
 from allocator_dagster.storage import allocations as store
 from allocator_dagster.storage.balances import IMPORTED, ledger_source
 from allocator_dagster.storage.lists import read_lists
-from allocator_dagster.storage.pools import load_pool_day
+from allocator_dagster.storage.pools import listings_before, load_pool_day
+from allocator_dagster.vanished import missing_holdings
 
 # reproduce: solve from the snapshot the day already has; fresh: snapshot today's parameters.
 SnapshotPolicy = Literal["reproduce", "fresh"]
@@ -228,7 +230,10 @@ def run_day(
         snapshot, snapshot_used, inputs_match = _snapshot_for(
             conn, day, settings, universe, holdings, stored, snapshot_policy
         )
-        report, problems = _solve(day, universe, holdings, snapshot, settings, force_reasons)
+        aside = _held_aside(conn, day, universe, holdings, snapshot.parameters)
+        report, problems = _solve(
+            day, universe, holdings, snapshot, settings, force_reasons, held_aside=aside
+        )
         if snapshot.snapshot_id is None:
             snapshot = replace(snapshot, snapshot_id=store.save_snapshot(conn, snapshot))
         previous_hash = previous.result_hash if previous else None
@@ -325,6 +330,8 @@ def _solve(
     snapshot: Snapshot,
     settings: AllocationSettings,
     force_reasons: list[str] | None,
+    *,
+    held_aside: dict[str, HeldAside] | None = None,
 ) -> tuple[AllocationReport, list[str]]:
     """The decision under the snapshot's parameters and lists, proven sound before it is stored.
 
@@ -340,20 +347,22 @@ def _solve(
             snapshot.lists,
             backend,
             force_reasons=force_reasons,
+            held_aside=held_aside,
         )
     except ModelInputError as exc:
         raise DayInputError(f"{day}: {exc}") from None
     problems: list[str] = []
     if report.is_new_allocation:
+        placed, amounts, total = _without_aside(holdings, _amounts(report), report.held_missing)
         problems = [
             v.message
             for v in allocation_violations(
                 universe,
-                holdings,
+                placed,
                 snapshot.parameters,
                 snapshot.lists,
-                _amounts(report),
-                report.total_usd,
+                amounts,
+                total,
                 built=(problem, ineligible),
             )
         ]
@@ -362,6 +371,40 @@ def _solve(
                 f"{day}: the solver's allocation breaks the model: " + "; ".join(problems)
             )
     return report, problems
+
+
+def _held_aside(
+    conn: sa.Connection,
+    day: dt.date,
+    universe: pd.DataFrame,
+    holdings: Holdings,
+    params: AllocationParameters,
+) -> dict[str, HeldAside]:
+    """Held pools missing from the day's data whose absence is not yet confirmed (`vanished`):
+    they are held where they are; confirmed ones are left to the model's forced exit."""
+    listed = set(universe["pool"].tolist())
+    held = {p: a for p, a in holdings.held().items() if p not in listed}
+    if not held:
+        return {}
+    n = params.vanished_confirmation_days
+    earlier, seen = listings_before(conn, day, sorted(held), n - 1)
+    return {
+        m.pool: HeldAside(m.reason, *(m.last_seen or ("?", "?", "?")))
+        for m in missing_holdings(day, held, listed, earlier, n, seen)
+        if not m.confirmed
+    }
+
+
+def _without_aside(
+    holdings: Holdings, amounts: dict[str, Decimal], aside: Iterable[str]
+) -> tuple[Holdings, dict[str, Decimal], Decimal]:
+    """Holdings, amounts and total of the placed capital: the set-aside pools taken out."""
+    aside = set(aside)
+    if not aside:
+        return holdings, amounts, holdings.total_usd
+    positions = {p: a for p, a in holdings.positions.items() if p not in aside}
+    placed = Holdings(positions=positions, idle_usd=holdings.idle_usd)
+    return placed, {p: a for p, a in amounts.items() if p not in aside}, placed.total_usd
 
 
 def _store(
@@ -454,8 +497,14 @@ def stored_day_violations(engine: sa.Engine, day: dt.date) -> list[Violation]:
         out.append(
             Violation(None, f"weights sum to {weight_sum:.12f}, not 1", ViolationKind.WEIGHTS)
         )
+    aside = dict(stored.report.get("held_missing") or {})
+    listed = set(universe["pool"].tolist())
+    for pool in sorted(aside):
+        if pool in listed or stored.amounts.get(pool) != holdings.positions.get(pool):
+            out.append(record(f"pool {pool} is held aside as missing but is listed or traded"))
+    placed, amounts, total = _without_aside(holdings, stored.amounts, aside)
     out += allocation_violations(
-        universe, holdings, snapshot.parameters, snapshot.lists, stored.amounts, stored.total_usd
+        universe, placed, snapshot.parameters, snapshot.lists, amounts, total
     )
     if stored.total_usd != holdings.total_usd:
         out.append(

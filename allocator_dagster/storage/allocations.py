@@ -94,11 +94,15 @@ def save_snapshot(conn: sa.Connection, snapshot: Snapshot) -> int:
     return inserted_id(result)
 
 
+# Snapshots written before a parameter existed decided as its old behaviour: reproduce that.
+_BEFORE_PARAMETER = {"vanished_confirmation_days": 1}  # a missing held pool was exited at once
+
+
 def _snapshot_from_row(row: sa.Row) -> Snapshot:
     return Snapshot(
         allocation_date=row.allocation_date,
         mode=row.mode,
-        parameters=AllocationParameters(**row.parameters),
+        parameters=AllocationParameters(**{**_BEFORE_PARAMETER, **row.parameters}),
         lists=DynamicLists(**row.dynamic_lists),
         metrics_hash=row.metrics_hash,
         balances_hash=row.balances_hash,
