@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from allocator_dagster.integrity import verify_stored_day
 from allocator_dagster.model import (
     Holdings,
     ModelInputError,
@@ -204,13 +205,19 @@ def run_day(
     snapshot_policy: SnapshotPolicy = "reproduce",
     force_reasons: list[str] | None = None,
     successor_in_run: bool = False,
+    accept_recomputation: bool = False,
 ) -> DayOutcome:
     """Run the chain for `day` and store the result in one transaction.
 
     Reproduce mode never rewrites history: when the day already has an allocation and the
-    re-run gives another result, only the mismatch is recorded (the check then fails).
-    A fresh re-run of a day whose next day already has an allocation must include that next
-    day (`successor_in_run`), or the later days would no longer match their balances.
+    re-run gives another result, or the stored day fails its integrity check (`integrity`: its
+    snapshot, inputs or detail rows no longer match their hashes), only the attempt is
+    recorded (the checks then fail) and the stored records stay as evidence.
+    `accept_recomputation` is the operator's decision to replace them: the day is decided again
+    from the snapshot's parameters and lists as stored now, on the inputs as stored now, under a
+    new snapshot. A fresh (or accepted, changed) re-run of a day whose next day already has an
+    allocation must include that next day (`successor_in_run`), or the later days would no
+    longer match their balances.
     """
     if snapshot_policy not in SNAPSHOT_POLICIES:
         raise ValueError(
@@ -227,9 +234,29 @@ def run_day(
         if force_reasons is None and snapshot_policy == "reproduce" and previous is not None:
             # a day forced by the sensor is reproduced with the same reasons
             force_reasons = (previous.report.get("reproduction") or {}).get("force_reasons") or None
+        metrics_hash = hash_universe(universe)
         snapshot, snapshot_used, inputs_match = _snapshot_for(
-            conn, day, settings, universe, holdings, stored, snapshot_policy
+            conn, day, settings, universe, holdings, stored, snapshot_policy, metrics_hash
         )
+        integrity = []
+        if snapshot_policy == "reproduce" and previous is not None:
+            found = verify_stored_day(conn, day, universe, holdings, metrics_hash=metrics_hash)
+            integrity = [p.message for p in found]
+        if integrity and accept_recomputation:  # the operator adopts what is stored now
+            snapshot = replace(
+                take_snapshot(
+                    day,
+                    snapshot.parameters,
+                    snapshot.lists,
+                    universe,
+                    holdings,
+                    mode=snapshot.mode,
+                    solver_versions=snapshot.solver_versions,
+                    metrics_hash=metrics_hash,
+                ),
+                snapshot_id=None,
+            )
+            snapshot_used, inputs_match = "new", True
         aside = _held_aside(conn, day, universe, holdings, snapshot.parameters)
         report, problems = _solve(
             day, universe, holdings, snapshot, settings, force_reasons, held_aside=aside
@@ -245,6 +272,12 @@ def run_day(
             "inputs_match_snapshot": inputs_match,
             "force_reasons": list(force_reasons or []),
         }
+        if integrity:
+            reproduction["integrity"] = integrity
+        if accept_recomputation and (integrity or reproduction["matched"] is False):
+            reproduction["accepted"] = True
+            if not successor_in_run and reproduction["matched"] is False:
+                _refuse_orphaning_the_next_day(conn, day)
         outcome = DayOutcome(
             day=day,
             report=report,
@@ -280,7 +313,7 @@ def _start_balances(conn: sa.Connection, day: dt.date, settings: AllocationSetti
 
 
 def _refuse_orphaning_the_next_day(conn: sa.Connection, day: dt.date) -> None:
-    """A fresh re-run alone would change balances the next day's allocation started from."""
+    """A fresh (or accepted) re-run alone would change balances the next day started from."""
     following = store.read_allocation(conn, day + dt.timedelta(days=1))
     if following is not None:
         raise DayInputError(
@@ -298,9 +331,10 @@ def _snapshot_for(
     holdings: Holdings,
     stored: Snapshot | None,
     snapshot_policy: SnapshotPolicy,
+    metrics_hash: str,
 ) -> tuple[Snapshot, SnapshotUsed, bool]:
-    """(snapshot, "new" or "stored", whether today's inputs are the snapshot's inputs)."""
-    metrics_hash = hash_universe(universe)
+    """(snapshot, "new" or "stored", whether today's inputs are the snapshot's inputs);
+    `metrics_hash` is `hash_universe(universe)`."""
     snapshot_used: SnapshotUsed
     if stored is None:
         versions = {"backend": settings.backend.value, **solver_versions()}  # plain data
@@ -419,7 +453,8 @@ def _store(
     snapshot_id = outcome.snapshot.snapshot_id
     if snapshot_id is None:  # `run_day` saves a new snapshot before it stores the day
         raise RuntimeError(f"{day}: the snapshot was not saved before the allocation")
-    if reproduction["policy"] == "reproduce" and reproduction["matched"] is False:
+    refused = reproduction["matched"] is False or reproduction.get("integrity")
+    if reproduction["policy"] == "reproduce" and refused and not reproduction.get("accepted"):
         store.record_reproduction(conn, day, {**reproduction, "attempted_hash": report.result_hash})
         return replace(outcome, written=False)
     store.write_allocation(conn, day, report, snapshot_id, extra={"reproduction": reproduction})
@@ -456,24 +491,34 @@ def _paper_trade(
     return next_holdings
 
 
-CHECK_CATEGORIES = tuple(kind.value for kind in ViolationKind)
+INTEGRITY = "integrity"  # the stored records against their hashes (`integrity.py`)
+CHECK_CATEGORIES = (*(kind.value for kind in ViolationKind), INTEGRITY)
 
 
 def check_stored_day(engine: sa.Engine, day: dt.date) -> dict[str, list[str]]:
     """Re-verify the stored allocation of `day` against its snapshot and inputs, by category
-    (`ViolationKind`: weights, limits, eligibility, details), each problem prefixed by the day.
+    (`ViolationKind`: weights, limits, eligibility, details; and `INTEGRITY`: the snapshot,
+    inputs, report and detail rows against their hashes), each problem prefixed by the day.
 
     Empty lists everywhere: sound. A day without a new allocation (infeasible, held) has nothing
-    to verify beyond having no detail rows.
+    to verify beyond having no detail rows and intact records.
     """
     out: dict[str, list[str]] = {c: [] for c in CHECK_CATEGORIES}
-    for violation in stored_day_violations(engine, day):
+    universe = load_pool_day(engine, day)
+    for violation in stored_day_violations(engine, day, universe):
         out[violation.kind.value].append(f"{day}: {violation.message}")
+    with engine.connect() as conn:
+        holdings = store.read_holdings(conn, day)
+        found = verify_stored_day(conn, day, universe, holdings)
+    out[INTEGRITY] = [f"{day}: {p.message}" for p in found]
     return out
 
 
-def stored_day_violations(engine: sa.Engine, day: dt.date) -> list[Violation]:
-    """Everything wrong with the stored allocation of `day` (empty: sound)."""
+def stored_day_violations(
+    engine: sa.Engine, day: dt.date, universe: pd.DataFrame | None = None
+) -> list[Violation]:
+    """Everything wrong with the stored allocation of `day` (empty: sound); `universe` is the
+    day's stored pool rows when the caller has them already."""
 
     def record(detail: str) -> Violation:
         return Violation(None, detail, ViolationKind.DETAILS)
@@ -488,7 +533,8 @@ def stored_day_violations(engine: sa.Engine, day: dt.date) -> list[Violation]:
             return []
         snapshot = store.load_snapshot(conn, stored.snapshot_id)
         holdings = store.read_holdings(conn, day)
-    universe = load_pool_day(engine, day)
+    if universe is None:
+        universe = load_pool_day(engine, day)
     if holdings is None:
         return [record("the balances the allocation started from are gone")]
     out = []

@@ -166,6 +166,25 @@ class AllocationReport:
         return out
 
 
+# The part of a stored report that its `result_hash` covers (the keys of `result_payload`).
+RESULT_FIELDS = (
+    "status",
+    "decision",
+    "reasons",
+    "backend",
+    "total_usd",
+    "allocations",
+    "objective_usd_per_day",
+    "daily_yield_usd",
+    "costs_usd",
+)
+
+
+def stored_result_hash(report: Mapping[str, object]) -> str:
+    """The result hash of a stored report (`as_dict`), recomputed from its own content."""
+    return sha256_of({name: report.get(name) for name in RESULT_FIELDS})
+
+
 class CentRoundingError(ValueError):
     """The solver's answer cannot be put on the cent grid within every limit; the day holds."""
 
