@@ -51,9 +51,7 @@ def test_an_edited_snapshot_fails_the_blocking_check(decided, edit: str) -> None
     resources, engine, before = decided
     table = allocation_parameters
     with engine.begin() as conn:
-        row = conn.execute(
-            sa.select(table).where(table.c.snapshot_id == before.snapshot_id)
-        ).one()
+        row = conn.execute(sa.select(table).where(table.c.snapshot_id == before.snapshot_id)).one()
         if edit == "lists":  # a token nobody holds: the result stays the same
             lists = dict(row.dynamic_lists)
             lists["approved_tokens"] = sorted([*lists["approved_tokens"], "ZZZ"])
