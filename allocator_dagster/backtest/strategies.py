@@ -13,23 +13,54 @@
   held during D+1): an upper bound no forecast can reach.
 
 Every baseline's costs are MODEL.md's (`evaluate` on the day's `Problem`: gas per moved pool,
-conversion on the amount moved into a non-base pool, gas of forced exits).
+conversion on the amount moved into a non-base pool, gas of forced exits). Like the chain, every
+strategy that trades keeps a held pool that is missing from the day's data where it is until
+its absence is confirmed (`vanished_confirmation_days`, `daily_allocation.held_aside_for`).
 """
 
 from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 
 from allocator_dagster.backtest.engine import DayContext, Execution, Strategy
-from allocator_dagster.daily_allocation import decide_day, paper_ledger
+from allocator_dagster.daily_allocation import decide_day, held_aside_for, paper_ledger
 from allocator_dagster.model import Holdings, Problem, build_problem, evaluate
 from allocator_dagster.model.eligibility import effective_apy_columns
 from allocator_dagster.money import from_whole_cents, int_cents
-from allocator_dagster.rebalance import AllocationReport
+from allocator_dagster.rebalance import AllocationReport, HeldAside
+from allocator_dagster.storage.pools import LAST_SEEN_WINDOW_DAYS
 
 EQUAL_REBALANCE_DAYS = 30
 STRATEGY_NAMES = ("allocator", "greedy", "equal", "hold", "oracle")
+
+
+def held_aside(ctx: DayContext) -> dict[str, HeldAside]:
+    """`daily_allocation.held_aside_for` with the earlier listings taken from the market's days
+    (a day before the range has no stored snapshot: no evidence, as in a new deployment)."""
+    listed = set(ctx.universe["pool"].astype(str))
+    missing = sorted(p for p in ctx.holdings.held() if p not in listed)
+    if not missing:
+        return {}
+    frames, day = ctx.market.frames, ctx.day
+    earlier: dict[dt.date, frozenset[str] | None] = {}
+    for back in range(1, ctx.parameters.vanished_confirmation_days):
+        j = ctx.k - back
+        there = set(frames[j]["pool"].astype(str)) if j >= 0 else None
+        earlier[day - dt.timedelta(days=back)] = (
+            None if there is None else frozenset(p for p in missing if p in there)
+        )
+    seen: dict[str, tuple[str, str, str]] = {}
+    for j in range(ctx.k - 1, max(-1, ctx.k - 1 - LAST_SEEN_WINDOW_DAYS), -1):
+        rows = frames[j][frames[j]["pool"].isin([p for p in missing if p not in seen])]
+        for pool, chain, project, symbol in zip(
+            rows["pool"], rows["chain"], rows["project"], rows["symbol"], strict=True
+        ):
+            seen[str(pool)] = (str(chain), str(project), str(symbol))
+    return held_aside_for(day, ctx.universe, ctx.holdings, ctx.parameters, earlier, seen)
 
 
 def _report_execution(report: AllocationReport, ctx: DayContext) -> Execution:
@@ -63,7 +94,13 @@ class Allocator(Strategy):
     def report(self, ctx: DayContext) -> AllocationReport:
         if ctx.k not in self.reports or self.reports[ctx.k].total_usd != ctx.holdings.total_usd:
             self.reports[ctx.k] = decide_day(
-                ctx.day, ctx.universe, ctx.holdings, ctx.parameters, ctx.lists, ctx.backend
+                ctx.day,
+                ctx.universe,
+                ctx.holdings,
+                ctx.parameters,
+                ctx.lists,
+                ctx.backend,
+                held_aside=held_aside(ctx),
             )
         return self.reports[ctx.k]
 
@@ -74,17 +111,36 @@ class Allocator(Strategy):
         return paper_ledger(ctx.universe, ctx.holdings, self.report(ctx))
 
 
-def _model_execution(problem: Problem, cents: np.ndarray, decision: str) -> Execution:
-    """Amounts (integer cents over the problem's pools) with MODEL.md's costs and yield."""
+def _placed_problem(ctx: DayContext) -> tuple[Problem, dict[str, Decimal]]:
+    """The day's problem over the capital to place, and the set-aside positions (`held_aside`:
+    kept where they are, no trade, no forecast yield)."""
+    aside = held_aside(ctx)
+    kept = {p: a for p, a in ctx.holdings.held().items() if p in aside}
+    placed = Holdings(
+        positions={p: a for p, a in ctx.holdings.positions.items() if p not in kept},
+        idle_usd=ctx.holdings.idle_usd,
+    )
+    problem, _ = build_problem(ctx.universe, placed, ctx.parameters, ctx.lists)
+    return problem, kept
+
+
+def _model_execution(
+    problem: Problem, cents: np.ndarray, decision: str, kept: dict[str, Decimal]
+) -> Execution:
+    """Amounts (integer cents over the problem's pools, plus the set-aside positions) with
+    MODEL.md's costs and yield."""
     x = cents.astype(float) / 100.0
     scored = evaluate(problem, x)
     gas = {str(p): float(g) for p, g in zip(problem.pool_ids, scored.gas_per_pool, strict=True)}
     gas.update({e.pool: e.gas_usd for e in problem.forced_exits})
     return Execution(
         amounts={
-            str(p): from_whole_cents(int(c))
-            for p, c in zip(problem.pool_ids, cents, strict=True)
-            if c > 0
+            **{
+                str(p): from_whole_cents(int(c))
+                for p, c in zip(problem.pool_ids, cents, strict=True)
+                if c > 0
+            },
+            **kept,
         },
         gas_usd=gas,
         conversion_usd={
@@ -169,17 +225,17 @@ class Greedy(Strategy):
     name = "greedy"
 
     def decide(self, ctx: DayContext) -> Execution:
-        problem, _ = build_problem(ctx.universe, ctx.holdings, ctx.parameters, ctx.lists)
-        return _model_execution(problem, greedy_cents(problem), "greedy")
+        problem, kept = _placed_problem(ctx)
+        return _model_execution(problem, greedy_cents(problem), "greedy", kept)
 
 
 class Equal(Strategy):
     name = "equal"
 
     def decide(self, ctx: DayContext) -> Execution:
-        problem, _ = build_problem(ctx.universe, ctx.holdings, ctx.parameters, ctx.lists)
+        problem, kept = _placed_problem(ctx)
         if ctx.k % EQUAL_REBALANCE_DAYS == 0:
-            return _model_execution(problem, equal_cents(problem), "rebalance")
+            return _model_execution(problem, equal_cents(problem), "rebalance", kept)
         if not problem.forced_exits:
             return Execution(
                 None,
@@ -187,7 +243,7 @@ class Equal(Strategy):
                 decision="hold",
             )
         held = np.array([int_cents(float(h)) for h in problem.held], dtype=np.int64)
-        return _model_execution(problem, held, "forced exit")
+        return _model_execution(problem, held, "forced exit", kept)
 
 
 class Hold(Strategy):
@@ -243,7 +299,15 @@ class Oracle(Strategy):
 
     def decide(self, ctx: DayContext) -> Execution:
         frame = self._frame(ctx)
-        report = decide_day(ctx.day, frame, ctx.holdings, ctx.parameters, ctx.lists, ctx.backend)
+        report = decide_day(
+            ctx.day,
+            frame,
+            ctx.holdings,
+            ctx.parameters,
+            ctx.lists,
+            ctx.backend,
+            held_aside=held_aside(ctx),
+        )
         self.reports[ctx.k] = report
         return _report_execution(report, ctx)
 

@@ -127,3 +127,25 @@ def test_the_allocator_replays_the_chains_own_days(engine):
     assert [d.decision for d in allocator.days[:-1]] == [
         str(o.report.decision) for o in stored[:-1]
     ]
+
+
+@pytest.mark.parametrize("name", ["allocator", "greedy"])
+def test_a_held_pool_missing_for_a_day_is_kept_not_sold(name):
+    """As in the chain (`vanished_confirmation_days`, 3 by default): one day's hole is no exit."""
+    days = [
+        {"a": (9.0, 9.0, 1e9), "b": (1.0, 1.0, 1e9)},
+        {"b": (1.0, 1.0, 1e9)},  # a is missing for one day
+        {"a": (9.0, 9.0, 1e9), "b": (1.0, 1.0, 1e9)},
+        {"a": (9.0, 9.0, 1e9), "b": (1.0, 1.0, 1e9)},
+    ]
+    (result,) = run(days, [name]).runs
+    held_on_day_2 = result.days[1].positions["a"]
+    assert result.days[2].positions.get("a") == held_on_day_2  # kept where it was, no trade
+    assert result.days[1].trades == 0 and result.days[1].gas_usd == 0
+
+
+def test_a_pool_missing_three_days_in_a_row_is_exited():
+    days = [{"a": (9.0, 9.0, 1e9), "b": (1.0, 1.0, 1e9)}] + [{"b": (1.0, 1.0, 1e9)}] * 4
+    (result,) = run(days, ["greedy"]).runs
+    assert "a" in result.days[3].positions  # missing on days 2 and 3: still held
+    assert "a" not in result.days[4].positions  # the third day confirmed it: exited
