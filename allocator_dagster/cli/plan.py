@@ -83,6 +83,6 @@ def show_command(day: datetime, fmt: str, database_url: str | None) -> None:
         )
     click.echo(
         f"idle cash {plan.idle_start_usd:,.2f} + withdrawn {plan.withdrawn_usd:,.2f} - deposited "
-        f"{plan.deposited_usd:,.2f} = {plan.idle_end_usd:,.2f} USD; the day's profit "
-        f"{plan.profit_usd:,.2f} lands as idle cash, {plan.paid_out_usd:,.2f} USD paid out of it"
+        f"{plan.deposited_usd:,.2f} = {plan.idle_end_usd:,.2f} USD; the day's realised profit "
+        f"{plan.profit_usd:,.2f} USD lands as idle cash; {plan.paid_out_usd:,.2f} USD paid out of it"
     )

@@ -76,8 +76,8 @@ def plan_metadata(plan: DayPlan) -> dict[str, "RawMetadataValue"]:
         "why_no_rebalance": p.why or "none",
         "cash_flow": (
             f"idle {p.idle_start_usd:,.2f} + withdrawn {p.withdrawn_usd:,.2f} - deposited "
-            f"{p.deposited_usd:,.2f} = {p.idle_end_usd:,.2f} USD; the day's profit "
-            f"{p.profit_usd:,.2f} lands as idle cash, {p.paid_out_usd:,.2f} USD paid out of it"
+            f"{p.deposited_usd:,.2f} = {p.idle_end_usd:,.2f} USD; the day's realised profit "
+            f"{p.profit_usd:,.2f} USD lands as idle cash; {p.paid_out_usd:,.2f} USD paid out of it"
         ),
         "paid_out_usd": str(p.paid_out_usd),
         "plan": MetadataValue.json(p.as_dict(plan.day)),

@@ -40,7 +40,11 @@ def balances_within_drift_tolerance(
     if settings.balances_source != "ledger":
         return AssetCheckResult(
             passed=True,
-            metadata={"days_checked": 0, "note": "paper balances are the plan's by construction"},
+            metadata={
+                "days_checked": len(days),
+                "days_reconciled": 0,
+                "note": "paper balances are the plan's by construction: nothing to reconcile",
+            },
         )
     lines, reconciled, drifted_days = [], 0, []
     for day in days:
