@@ -13,7 +13,7 @@ from dagster import (
     asset_check,
 )
 
-from allocator_dagster.daily_allocation import day_reconciliation
+from allocator_dagster.daily_allocation import OBSERVED_ROWS, day_reconciliation
 from allocator_dagster.defs.partitions import partition_days
 from allocator_dagster.defs.resources import AllocationResource, DatabaseResource
 from allocator_dagster.pool_labels import labels_from_universe
@@ -26,7 +26,7 @@ from allocator_dagster.terminal import shown
     asset="balances",
     blocking=False,
     description="Warns when a day's imported balances drift from what the previous day's plan "
-    "expected by more than the tolerance, naming the pools (ALLOCATOR_BALANCES_SOURCE=ledger).",
+    "expected by more than the tolerance, naming the pools (ALLOCATOR_BALANCES_SOURCE=ledger or etherscan).",
 )
 def balances_within_drift_tolerance(
     context: AssetCheckExecutionContext,
@@ -37,7 +37,7 @@ def balances_within_drift_tolerance(
     settings = allocation.settings()
     tolerance = settings.drift_tolerance
     days = partition_days(context)
-    if settings.balances_source != "ledger":
+    if settings.balances_source not in OBSERVED_ROWS:
         return AssetCheckResult(
             passed=True,
             metadata={
