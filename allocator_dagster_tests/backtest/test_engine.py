@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from allocator_dagster import backtest
+from allocator_dagster import backtest, daily_allocation
 from allocator_dagster.backtest.days import sample_days
 from allocator_dagster.backtest.engine import BacktestError, Market
 from allocator_dagster.backtest.metrics import summarise
@@ -95,9 +95,11 @@ def test_unknown_strategy_is_refused_before_any_work():
         run([{"a": (1.0, 1.0, 1e9)}], ["allocator", "magic"])
 
 
-def test_the_allocator_replays_the_chains_own_days(engine):
+def test_the_allocator_replays_the_chains_own_days(engine, monkeypatch):
     """Same days, capital and lists: the backtest's allocator decides exactly what run_day
-    stores (result hashes) and holds exactly the paper ledger the chain writes."""
+    stores and holds exactly the paper ledger the chain writes. The backtest books no payout
+    (it measures decisions, not the profit split), so the chain runs here without one."""
+    monkeypatch.setattr(daily_allocation._PayoutRule, "payout", lambda self, profit: None)
     seed, pools, first = 7, 400, dt.date(2025, 3, 1)
     days = [first + dt.timedelta(days=k) for k in range(4)]
     source = sample_universe(seed, pools)
