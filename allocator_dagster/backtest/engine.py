@@ -41,6 +41,11 @@ class BacktestError(ValueError):
     """The backtest cannot run as asked; the message names the input at fault."""
 
 
+class DecisionFailure(RuntimeError):
+    """A strategy's decision failed on a day (as the chain's run would fail that day); the
+    message names the strategy, the day and why."""
+
+
 @dataclass(frozen=True)
 class Market:
     """The days of a backtest, each day's frame computed once and shared by every strategy."""
@@ -205,6 +210,8 @@ def run_strategy(
                 execution = strategy.decide(ctx)
             except DayInputError as exc:
                 raise BacktestError(f"{strategy.name}: {exc}") from None
+            except RuntimeError as exc:  # e.g. an answer that breaks the model: the chain stops
+                raise DecisionFailure(f"{strategy.name} on {day}: {exc}") from exc
         else:
             execution = Execution(None, expected_yield_usd=expected, decision="last day")
         moved, trades = _moves(holdings, execution.amounts)

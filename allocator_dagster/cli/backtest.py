@@ -86,6 +86,7 @@ def command(
     """
     from allocator_dagster.backtest import STRATEGY_NAMES, BacktestError, run
     from allocator_dagster.backtest.days import history_days, sample_days
+    from allocator_dagster.backtest.engine import DecisionFailure
     from allocator_dagster.backtest.metrics import as_json, summary_rows, text_table
     from allocator_dagster.backtest.report import build_report, write_report
     from allocator_dagster.parameters import (
@@ -137,6 +138,9 @@ def command(
     except (BacktestError, ValueError) as exc:
         _fail(exc)
         return
+    except DecisionFailure as exc:  # not bad input: the product's decision failed that day
+        click.echo(f"error: {shown(exc)}", err=True)
+        sys.exit(1)
     notes.append(f"data: {source}; parameters: {params_path or 'defaults'}; solver: {solver}")
     notes.append(
         f"lists: {len(result.lists.approved_tokens)} approved tokens, "

@@ -10,7 +10,14 @@ import pytest
 
 from allocator_dagster import backtest, daily_allocation
 from allocator_dagster.backtest.days import sample_days
-from allocator_dagster.backtest.engine import BacktestError, Market
+from allocator_dagster.backtest.engine import (
+    BacktestError,
+    DecisionFailure,
+    Execution,
+    Market,
+    Strategy,
+    run_backtest,
+)
 from allocator_dagster.backtest.metrics import summarise
 from allocator_dagster.daily_allocation import AllocationSettings, run_day
 from allocator_dagster.money import to_cents
@@ -151,3 +158,21 @@ def test_a_pool_missing_three_days_in_a_row_is_exited():
     (result,) = run(days, ["greedy"]).runs
     assert "a" in result.days[3].positions  # missing on days 2 and 3: still held
     assert "a" not in result.days[4].positions  # the third day confirmed it: exited
+
+
+def test_a_decision_that_fails_names_the_strategy_and_the_day():
+    """The chain's run fails on such a day; the backtest stops there and says where."""
+
+    class Broken(Strategy):
+        name = "broken"
+
+        def decide(self, ctx):
+            if ctx.k == 1:
+                raise RuntimeError("the solver's allocation breaks the model: min_position_usd")
+            return Execution(None)
+
+    market = Market.load(
+        market_of([{"a": (1.0, 1.0, 1e9)}] * 3), START, START + dt.timedelta(days=2)
+    )
+    with pytest.raises(DecisionFailure, match="broken on 2025-03-02: the solver's allocation"):
+        run_backtest(market, [Broken()], CAPITAL, PARAMS, LISTS)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # what Dagster accepts as a metadata value (it has no public 
 
 from allocator_dagster import backtest
 from allocator_dagster.backtest.days import stored_days
+from allocator_dagster.backtest.engine import DecisionFailure
 from allocator_dagster.backtest.metrics import markdown_table, summarise, summary_rows
 from allocator_dagster.backtest.report import CHART_FILES, build_report, write_report
 from allocator_dagster.backtest.strategies import STRATEGY_NAMES
@@ -82,7 +83,7 @@ def backtest_report(
             strategies=list(config.strategies),
             backend=settings.backend,
         )
-    except ValueError as exc:  # BacktestError included: a bad range, an unknown strategy
+    except (ValueError, DecisionFailure) as exc:  # a bad range, an unknown strategy, a failed day
         raise Failure(str(exc)) from None
     notes = [
         f"stored pool days; solver {settings.backend.value}; lists: "
