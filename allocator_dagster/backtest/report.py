@@ -7,6 +7,7 @@ metadata (`charts.png_markdown`).
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +33,46 @@ CHART_FILES = {
 class Report:
     markdown: str
     charts: dict[str, bytes | None]  # file stem -> PNG (None: nothing to draw)
+    risk_csv: str = ""  # one row per strategy and day (`risk_rows`)
+
+
+RISK_COLUMNS = (
+    "strategy", "date", "invested_usd", "positions", "effective_positions", "largest_weight",
+    "apy_volatility_pct", "top_protocol", "top_protocol_share", "top_chain", "top_chain_share",
+    "top_token", "top_token_share",
+)  # fmt: skip
+
+
+def risk_csv(runs: Sequence[StrategyRun]) -> str:
+    """Concentration and risk of every strategy on every day, as CSV (a treasurer's sheet)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(RISK_COLUMNS)
+    for run in runs:
+        for d in run.days:
+            r = d.risk
+
+            def top(shares: dict[str, float]) -> list[str]:
+                if not shares:
+                    return ["", ""]
+                name, share = next(iter(shares.items()))
+                return [shown(name), f"{share:.6f}"]
+
+            writer.writerow(
+                [
+                    run.name,
+                    d.day.isoformat(),
+                    f"{r.invested_usd:.2f}",
+                    r.positions,
+                    f"{r.effective_positions:.4f}",
+                    f"{r.largest_weight:.6f}",
+                    "" if r.apy_volatility_pct is None else f"{r.apy_volatility_pct:.6f}",
+                    *top(r.by_protocol),
+                    *top(r.by_chain),
+                    *top(r.by_token),
+                ]
+            )
+    return buffer.getvalue()
 
 
 def _figure(height: float = 3.6):
@@ -169,15 +210,21 @@ def build_report(
     for stem, caption in CHART_FILES.items():
         if charts[stem] is not None:
             lines += [f"## {caption}", "", f"![{caption}]({stem}.png)", ""]
-    return Report("\n".join(lines), charts)
+    lines += [
+        "Concentration and risk of every strategy on every day (exposure by protocol, chain and "
+        "token, effective number of positions, APY volatility of the holdings): `risk.csv`.",
+        "",
+    ]
+    return Report("\n".join(lines), charts, risk_csv(runs))
 
 
 def write_report(report: Report, folder: str | Path) -> list[Path]:
-    """`report.md` and the chart PNGs in `folder` (created); returns the files written."""
+    """`report.md`, `risk.csv` and the chart PNGs in `folder` (created); returns the files."""
     target = Path(folder)
     target.mkdir(parents=True, exist_ok=True)
-    written = [target / "report.md"]
+    written = [target / "report.md", target / "risk.csv"]
     written[0].write_text(report.markdown, encoding="utf-8")
+    written[1].write_text(report.risk_csv, encoding="utf-8")
     for stem, png in report.charts.items():
         if png is not None:
             path = target / f"{stem}.png"
