@@ -120,3 +120,18 @@ def test_a_date_that_is_not_a_date() -> None:
         backtest("--history", str(RECORDING), "--start", "June", "--end", "2025-06-14"),
         "--start 'June' is not a date",
     )
+
+
+def test_lists_in_the_params_file_replace_the_default(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        PARAMS.read_text() + "approved_tokens: [DAI, USDC, USDT]\napproved_protocols: [curve-dex]\n"
+    )
+    result = backtest(
+        "--history", str(RECORDING), *RANGE, "--params", str(params), "--format", "json",
+        "--strategies", "greedy",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    days = json.loads(result.output)["strategies"]["greedy"]["days"]
+    held = {pool for day in days for pool in day["positions"]}
+    assert held == {"25171c4c-1877-449a-9f88-45a9f153ee31"}  # the only approved pool: DAI-USDC-USDT
