@@ -3,7 +3,7 @@
 Environment variables (documented in the README) choose the deployment without editing code:
 ALLOCATOR_DATABASE_URL (unset: the embedded SQLite file), ALLOCATOR_POOL_SOURCE (sample |
 history | defillama), ALLOCATOR_HISTORY_FILE, DEFILLAMA_BASE_URL, ALLOCATOR_PARAMS_FILE, ALLOCATOR_SOLVER,
-ALLOCATOR_BALANCES_SOURCE (paper | ledger) and the LLM settings of
+ALLOCATOR_BALANCES_SOURCE (paper | ledger), ALLOCATOR_CHART_DAYS and the LLM settings of
 the profit split. A variable that is set is passed as an `EnvVar`, so its value (a database
 password, an API key) is read at run time and never shown or stored in run config; an unset one
 gives the embedded default, because Dagster fails every run that references an unset EnvVar.
@@ -52,6 +52,8 @@ from allocator_dagster.storage.lists import seed_lists_if_empty
 LLM_URL_ENV = "ALLOCATOR_LLM_URL"
 LLM_MODEL_ENV = "ALLOCATOR_LLM_MODEL"
 LLM_API_KEY_ENV = "ALLOCATOR_LLM_API_KEY"
+CHART_DAYS_ENV = "ALLOCATOR_CHART_DAYS"
+CHART_DAYS = 30  # a range run draws charts for its last 30 days: a month of partition pages
 
 
 class DatabaseResource(ConfigurableResource):
@@ -135,6 +137,12 @@ class AllocationResource(ConfigurableResource):
         default="paper",
         description="paper: each day starts from the paper ledger of the day before; ledger: from "
         "the balances imported with `allocator balances import` (ALLOCATOR_BALANCES_SOURCE)",
+    )
+    chart_days: int = Field(
+        default=CHART_DAYS,
+        ge=0,
+        description="PNG charts are drawn for the last N days of a run, the days a person looks "
+        "at (ALLOCATOR_CHART_DAYS); every day gets its tables and figures; 0: no charts",
     )
 
     def parameters(self) -> AllocationParameters:
@@ -287,6 +295,7 @@ def deployment_resources() -> dict[str, ConfigurableResource]:
             parameters_file=_env("ALLOCATOR_PARAMS_FILE"),
             solver=_env("ALLOCATOR_SOLVER", "convex"),
             balances_source=_env("ALLOCATOR_BALANCES_SOURCE", "paper"),
+            chart_days=EnvVar.int(CHART_DAYS_ENV) if os.environ.get(CHART_DAYS_ENV) else CHART_DAYS,
         ),
         "profit_split_config": default_profit_split_config(),
     }
