@@ -17,7 +17,6 @@ from allocator_dagster.rebalance import AllocationReport, decide
 from allocator_dagster.solvers import BACKENDS, Backend
 from allocator_dagster.terminal import shown
 
-
 LABEL_WIDTH = 64
 
 
