@@ -101,6 +101,7 @@ class SampleUniverse:
         self._states: list[_State] = [self._initial_state()]
         self._chunks: OrderedDict[int, _Chunk] = OrderedDict()
         self._history_blocks: OrderedDict[int, tuple[pd.DataFrame, np.ndarray]] = OrderedDict()
+        self._max_loss_p = float(self.pools.loss_p.max())
         chunk_bytes = 5 * 8 * CHUNK_DAYS * self.n_pools
         self._max_chunks = max(2, CACHE_BYTES // chunk_bytes)
 
@@ -135,11 +136,14 @@ class SampleUniverse:
         campaign = (campaign_at >= 0) & (campaign_at < P_CAMPAIGN)
         jumps = np.where(jump, 0.6 * jump_at / P_JUMP - 0.3, 0.0)  # log TVL jump in +-0.3
         # ...then a principal-loss event (a depeg or a hack) at the pool's own rate: that day's
-        # APY is the loss (the ledger sees it), and the pool's TVL drops.
-        loss_at = campaign_at - P_CAMPAIGN
-        loss = (loss_at >= 0) & (loss_at < p.loss_p)
-        lost = p.loss_min + (p.loss_max - p.loss_min) * np.where(loss, loss_at / p.loss_p, 0.0)
-        jumps = np.where(loss, p.loss_tvl, jumps)
+        # APY is the loss (the ledger sees it), and the pool's TVL drops. Rare: found sparsely.
+        first_loss = P_SPIKE + P_JUMP + P_CAMPAIGN
+        lr, lc = np.nonzero(events < first_loss + self._max_loss_p)
+        loss_at = events[lr, lc] - first_loss
+        hit = (loss_at >= 0) & (loss_at < p.loss_p[lc])
+        lr, lc, loss_at = lr[hit], lc[hit], loss_at[hit]
+        lost = p.loss_min[lc] + (p.loss_max[lc] - p.loss_min[lc]) * loss_at / p.loss_p[lc]
+        jumps[lr, lc] = p.loss_tvl[lc]
         # The market (one common factor and the regime, the same for every pool) day by day.
         common = rng.standard_normal(days)
         switch = rng.random(days) < P_REGIME_SWITCH
@@ -172,7 +176,11 @@ class SampleUniverse:
         wind_down = np.where(to_delist <= 45, -3.0 * (45 - to_delist) / 45.0, 0.0)
         log_tvl = p.log_level + ramp + us + wind_down
 
-        base = p.mu * np.exp(xs + p.noise * eps[:, 2] + p.beta * shift[:, None])
+        base = np.multiply(eps[:, 2], p.noise)
+        base += xs
+        base += np.multiply.outer(shift, p.beta)
+        np.exp(base, out=base)
+        base *= p.mu
         base = np.where(spike, base * (3.0 + 20.0 * events / P_SPIKE), base)
 
         # Reward campaigns: a new one may start on any day after the first month; the reward
@@ -181,7 +189,11 @@ class SampleUniverse:
         rows = np.broadcast_to(np.arange(days)[:, None], (days, n))
         last_new = np.maximum.accumulate(np.where(new, rows, -1), axis=0)
         started = last_new >= 0
-        new_amp = APY_LEVEL * np.exp(np.log(0.5) + np.log(60.0) * campaign_at / P_CAMPAIGN)
+        # a new campaign's amplitude, only where one starts (the only entries read below)
+        new_amp = np.zeros((days, n))
+        new_amp[new] = APY_LEVEL * np.exp(
+            np.log(0.5) + np.log(60.0) * campaign_at[new] / P_CAMPAIGN
+        )
         amp_now = np.where(
             started, np.take_along_axis(new_amp, np.maximum(last_new, 0), axis=0), state.amp
         )
@@ -194,10 +206,11 @@ class SampleUniverse:
         base_r = np.round(base, 5)
         reward_r = np.where(p.has_reward, np.round(reward, 5), 0.0)
         base_r = np.where(p.base_null, 0.0, base_r)
-        base_r = np.where(loss, np.round(-lost * DAY_FRACTION_PCT, 5), base_r)
-        reward_r = np.where(loss, 0.0, reward_r)
+        base_r[lr, lc] = np.round(-lost * DAY_FRACTION_PCT, 5)
+        reward_r[lr, lc] = 0.0
         apy = np.where(active, np.round(base_r + reward_r, 5), np.nan)
-        base_out = np.where(active & (~p.base_null | loss), base_r, np.nan)
+        base_out = np.where(active & ~p.base_null, base_r, np.nan)
+        base_out[lr, lc] = np.where(active[lr, lc], base_r[lr, lc], np.nan)
         reward_out = np.where(active & p.has_reward, reward_r, np.nan)
 
         window = np.concatenate([state.tail, apy])
