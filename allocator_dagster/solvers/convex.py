@@ -115,7 +115,8 @@ class _Formulation:
             self.up = cp.Variable(len(self.held_idx), nonneg=True, name="up")
             self.cons.append(self.up >= held_pick @ w - problem.held[self.held_idx] / total)
             cost_terms.append((conv[self.held_idx] * total) @ self.up)
-        self.z = self.t = self.v = None
+        self.z = self.t = None
+        self.v: cp.Variable | None = None  # constraint 8's withdrawal binaries, when needed
         if integer:
             m = problem.min_position_usd / total
             cap = problem.upper / total

@@ -229,7 +229,7 @@ def draw_pools(seed: int, n: int) -> SamplePools:
         loss_p=loss_p,
         loss_min=np.where(depeg, 0.02, 0.3),  # ...of a few percent; any other by a hack
         loss_max=np.where(depeg, 0.15, 1.0),
-        loss_tvl=np.where(depeg, np.log(0.6), np.log(0.1)),
+        loss_tvl=np.where(depeg, math.log(0.6), math.log(0.1)),
     )
 
 
