@@ -71,6 +71,9 @@ class AllocationParameters(BaseModel):
     limit_drift_pct: float = 0.1
     yield_model: Literal["linear", "diluted"] = "linear"
     min_tvl_usd: float = Field(default=1_000_000.0, ge=0)
+    # a held pool missing from the pool data is exited only once it is missing this many days
+    # in a row (`vanished.py`); until then it is held where it is
+    vanished_confirmation_days: int = Field(default=3, ge=1, le=366)
 
     @field_validator(*FRACTION_FIELDS)
     @classmethod
@@ -186,10 +189,15 @@ def parameters_from_mapping(
     return params, lists
 
 
+# Every field added after snapshots were first stored, with the value a snapshot without it was
+# decided with: a missing held pool was exited at once, and there was no turnover control.
+FIELDS_BEFORE: dict[str, Any] = {"vanished_confirmation_days": 1, **TURNOVER_FIELDS_BEFORE}
+
+
 def stored_parameters(data: dict[str, Any]) -> AllocationParameters:
     """Parameters of a stored snapshot: fields it predates take the values it was decided with
-    (`TURNOVER_FIELDS_BEFORE`), so an old day reproduces byte for byte."""
-    return AllocationParameters(**{**TURNOVER_FIELDS_BEFORE, **data})
+    (`FIELDS_BEFORE`), so an old day reproduces byte for byte."""
+    return AllocationParameters(**{**FIELDS_BEFORE, **data})
 
 
 def load_parameters_file(path: str | Path) -> tuple[AllocationParameters, DynamicLists]:
