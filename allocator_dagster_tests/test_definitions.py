@@ -94,13 +94,20 @@ def test_dg_checks_and_lists_the_project(tmp_path: Path) -> None:
         "daily_allocation_job_schedule",
         "profit_split_daily",
     }
-    assert {s["name"] for s in defs["sensors"]} == {"list_change_sensor"}
+    assert {s["name"] for s in defs["sensors"]} == {
+        "list_change_sensor",
+        "run_failure_alert_sensor",
+        "check_failure_alert_sensor",
+        "treasury_alert_sensor",
+        "held_day_alert_sensor",
+    }
     assert len(defs["asset_checks"]) == 9
     assert {r["name"] for r in defs["resources"]} == {
         "database",
         "pool_source",
         "allocation",
         "profit_split_config",
+        "alert_notifier",
     }
 
 
