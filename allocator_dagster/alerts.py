@@ -92,15 +92,22 @@ def run_failed(
 
 
 def check_failed(
-    asset: str, check: str, partition: str | None, run_id: str, description: str | None
+    asset: str,
+    check: str,
+    partition: str | None,
+    run_id: str,
+    description: str | None,
+    *,
+    kind: str = "Blocking",
 ) -> Alert:
-    """A blocking asset check failed: what it guarded did not flow on."""
+    """A blocking asset check failed (what it guarded did not flow on), or a freshness check
+    (a day is missing past its deadline)."""
     where = f" on {slack_safe(partition)}" if partition else ""
     why = slack_safe(description.strip()) if description and description.strip() else ""
     return Alert(
         key=f"check-failed:{run_id}:{asset}:{check}:{partition or ''}",
         text=_bounded(
-            f":no_entry: Blocking check `{slack_safe(check)}` of `{slack_safe(asset)}` failed"
+            f":no_entry: {kind} check `{slack_safe(check)}` of `{slack_safe(asset)}` failed"
             f"{where} (run {run_id})." + (f" {why}" if why else "")
         ),
     )

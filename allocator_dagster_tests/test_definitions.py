@@ -100,8 +100,9 @@ def test_dg_checks_and_lists_the_project(tmp_path: Path) -> None:
         "check_failure_alert_sensor",
         "treasury_alert_sensor",
         "held_day_alert_sensor",
+        "allocation_freshness_sensor",
     }
-    assert len(defs["asset_checks"]) == 9
+    assert len(defs["asset_checks"]) == 11  # with the two freshness checks
     assert {r["name"] for r in defs["resources"]} == {
         "database",
         "pool_source",

@@ -1,7 +1,8 @@
 """Sensors that tell a person when something needs them (messages: `allocator_dagster/alerts.py`).
 
 - a failed run of the code location (either graph, or a review): Dagster's run-failure sensor;
-- a failed blocking asset check: check evaluations in the event log;
+- a failed blocking asset check, and a failed freshness check (a stalled day): check
+  evaluations in the event log;
 - a forced reallocation (reasons, USD moved) and a profit-split proposal waiting for review: the
   transparency log `protocol_activity`, where each is recorded once, whoever caused it (a sensor
   run, the UI, the command line);
@@ -44,6 +45,7 @@ BATCH = 50  # events read per tick; the rest wait for the next tick
 INTERVAL_SECONDS = 60
 ALLOCATIONS = AssetKey("asset_allocations")
 PARTITION_TAG = "dagster/partition"
+FRESHNESS_PARAMS = "dagster/freshness_params"  # the metadata every Dagster freshness check has
 RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
 
 
@@ -97,7 +99,8 @@ def _first_tick(context: SensorEvaluationContext, newest: int) -> SkipReason:
     name="check_failure_alert_sensor",
     default_status=DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=INTERVAL_SECONDS,
-    description="Alerts once per failed blocking asset check (the check, its asset, day and why).",
+    description="Alerts once per failed blocking or freshness asset check (the check, its "
+    "asset, day and why).",
 )
 def check_failure_alert_sensor(
     context: SensorEvaluationContext, alert_notifier: AlertNotifierResource
@@ -120,7 +123,8 @@ def check_failure_alert_sensor(
         evaluation = event.event_specific_data if event else None
         if not isinstance(evaluation, AssetCheckEvaluation) or evaluation.passed:
             continue
-        if not evaluation.blocking:
+        freshness = FRESHNESS_PARAMS in evaluation.metadata
+        if not (evaluation.blocking or freshness):
             continue
         found.append(
             alerts.check_failed(
@@ -129,6 +133,7 @@ def check_failure_alert_sensor(
                 evaluation.partition,
                 record.run_id,
                 evaluation.description or _details(evaluation),
+                kind="Freshness" if freshness else "Blocking",
             )
         )
     context.update_cursor(str(records[-1].storage_id))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.test_utils import freeze_time
 
 from allocator_dagster.defs.alerts.sensors import (
     check_failure_alert_sensor,
@@ -20,6 +21,7 @@ from allocator_dagster.defs.alerts.sensors import (
     run_failure_alert_sensor,
     treasury_alert_sensor,
 )
+from allocator_dagster.defs.allocation.freshness import freshness_checks
 from allocator_dagster.defs.profit_split.jobs import review_proposal_job
 from allocator_dagster.defs.resources import (
     AlertNotifierResource,
@@ -32,6 +34,7 @@ from allocator_dagster.storage import get_engine
 from allocator_dagster.storage import profit_split as split_store
 from allocator_dagster_tests.defs.profit_split.test_assets import ALL, LATEST_DAY, materialize
 from allocator_dagster_tests.support.allocation_runs import (
+    ASSETS,
     chain_resources,
     run_days,
     write_params_file,
@@ -146,6 +149,26 @@ def test_a_failed_blocking_check_is_announced_once(database_url: str) -> None:
         assert "the cap of 20% is exceeded" in text
         _tick(check_failure_alert_sensor, instance, cursor, database_url, hook.url)
         assert len(hook.texts) == 1
+
+
+def test_a_stalled_day_is_announced_by_its_freshness_check(database_url: str) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    with FakeWebhook() as hook:
+        _, cursor = _tick(check_failure_alert_sensor, instance, None, database_url, hook.url)
+        assert run_days(chain_resources(database_url), DAY1, instance=instance).success
+        with freeze_time(dt.datetime(2026, 3, 2, 3, 0, tzinfo=dt.UTC)):
+            dg.materialize(
+                [*ASSETS, *freshness_checks],
+                selection=dg.AssetSelection.checks(*freshness_checks),
+                instance=instance,
+                resources=chain_resources(database_url),
+            )
+        _tick(check_failure_alert_sensor, instance, cursor, database_url, hook.url)
+    assert len(hook.texts) == 2
+    assert all(
+        t.startswith(":no_entry: Freshness check `freshness_check` of `") for t in hook.texts
+    )
+    assert all("expected partition 2026-03-02 to have arrived" in t for t in hook.texts)
 
 
 def _failure_context(instance, result, url: str, database_url: str):
