@@ -56,21 +56,35 @@ class PartitionRangeError(ValueError):
     """Days outside the daily partitions; the message gives the partitions' first and last day."""
 
 
-def check_partition_range(start: dt.date, end: dt.date) -> None:
-    """Refuse a range the allocation's daily partitions do not cover, before any run starts."""
-    from allocator_dagster.defs.allocation.partitions import daily_partitions
+def check_partition_range(start: dt.date, end: dt.date, first: dt.date, *, fixed: bool) -> None:
+    """Refuse a range the daily partitions do not cover, before any run starts: days after today,
+    and (when ALLOCATOR_FIRST_DAY fixes the calendar) days before its first day."""
+    from allocator_dagster.defs.partitions import FIRST_DAY_ENV
 
-    first_key = daily_partitions.get_first_partition_key()
-    last_key = daily_partitions.get_last_partition_key()
-    if first_key is None or last_key is None:  # the first day is in the future: no partition yet
-        raise PartitionRangeError("there is no daily partition yet: the first day is still to come")
-    first, last = dt.date.fromisoformat(first_key), dt.date.fromisoformat(last_key)
-    outside = [day for day in (start, end) if not first <= day <= last]
-    if outside:
+    today = dt.datetime.now(dt.UTC).date()
+    if end > today:
         raise PartitionRangeError(
-            f"there is no partition for {outside[0]}: the daily partitions run from {first} to "
-            f"{last} (today, UTC); choose --end and --days inside them"
+            f"there is no partition for {end}: the last daily partition is today, {today} (UTC); "
+            "choose an --end up to today"
         )
+    if fixed and start < first:
+        raise PartitionRangeError(
+            f"there is no partition for {start}: the daily partitions start on {first} "
+            f"({FIRST_DAY_ENV}); choose --end and --days inside them"
+        )
+
+
+def record_first_day(home: Path, start: dt.date) -> dt.date:
+    """Without ALLOCATOR_FIRST_DAY, the partitions start on the first day `allocator run` has
+    filled on this instance: recorded in DAGSTER_HOME (only ever moved earlier), so this run and
+    a later `dg dev` on the instance show the filled days and no wall of missing ones."""
+    from allocator_dagster.defs.partitions import RECORDED_FIRST_DAY_FILE, recorded_first_day
+
+    recorded = recorded_first_day(str(home))
+    first = min(dt.date.fromisoformat(recorded), start) if recorded else start
+    if recorded != first.isoformat():
+        (home / RECORDED_FIRST_DAY_FILE).write_text(first.isoformat() + "\n")
+    return first
 
 
 def fail_unfinished_runs(invocation: str, reason: str) -> list[str]:
@@ -280,14 +294,24 @@ def command(days: int, end_day: dt.datetime | None, graph: str, fresh_snapshots:
     unfinished runs and backfills failed before it exits, so no run is left STARTED to block the
     chain's queue.
     """
+    from allocator_dagster.defs.partitions import FIRST_DAY_ENV, first_day
+
     end = end_day.date() if end_day else dt.datetime.now(dt.UTC).date()
     start = end - dt.timedelta(days=days - 1)
+    fixed = bool(os.environ.get(FIRST_DAY_ENV, "").strip())  # a deployment's calendar
     try:
-        check_partition_range(start, end)
-    except PartitionRangeError as exc:
+        first = dt.date.fromisoformat(first_day(os.environ.get(FIRST_DAY_ENV))) if fixed else start
+        check_partition_range(start, end, first, fixed=fixed)
+    except (PartitionRangeError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     home = _dagster_home()
+    if not fixed:
+        try:
+            record_first_day(home, start)
+        except ValueError as exc:  # an unreadable record: say which file
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
     graphs = ("allocation", "profit_split") if graph == "all" else (graph,)
     click.echo(f"Dagster instance: {home}")
     click.echo(f"Application database: {redact(default_database_url())}")

@@ -40,23 +40,56 @@ BACKFILLS_QUERY = """
 
 
 @pytest.mark.parametrize(
-    ("args", "day"),
+    ("args", "first_day", "message"),
     [
-        (["--days", "1", "--end", "2031-01-01"], "2031-01-01"),
-        (["--days", "3", "--end", "2025-01-02"], "2024-12-31"),
+        (
+            ["--days", "1", "--end", "2031-01-01"],
+            None,
+            "error: there is no partition for 2031-01-01: the last daily partition is today",
+        ),
+        (
+            ["--days", "3", "--end", "2025-01-02"],
+            "2025-01-01",
+            "error: there is no partition for 2024-12-31: the daily partitions start on "
+            "2025-01-01 (ALLOCATOR_FIRST_DAY)",
+        ),
+        (["--days", "3"], "01/11/2026", "error: ALLOCATOR_FIRST_DAY='01/11/2026' is not a date"),
     ],
 )
 def test_days_outside_the_partitions_are_a_clear_error(
-    args: list[str], day: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    args: list[str],
+    first_day: str | None,
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    if first_day:
+        monkeypatch.setenv("ALLOCATOR_FIRST_DAY", first_day)
+    else:
+        monkeypatch.delenv("ALLOCATOR_FIRST_DAY", raising=False)
     result = CliRunner().invoke(main, ["run", *args])
     assert result.exit_code == 2, result.output
-    assert f"error: there is no partition for {day}: the daily partitions run from 2025-01-01" in (
-        result.output
-    )
+    assert message in result.output
     assert not (tmp_path / "home").exists(), "nothing is created for a refused range"
+
+
+def test_the_quickstart_records_the_first_day_it_filled(tmp_path: Path) -> None:
+    """Without ALLOCATOR_FIRST_DAY the partitions start on the first day filled on the instance:
+    a `dg dev` on the quickstart shows no wall of missing days (it only moves earlier)."""
+    from allocator_dagster.cli.run import record_first_day
+    from allocator_dagster.defs.partitions import first_day, recorded_first_day
+
+    assert recorded_first_day(str(tmp_path)) is None
+    assert record_first_day(tmp_path, dt.date(2026, 11, 18)) == dt.date(2026, 11, 18)
+    assert record_first_day(tmp_path, dt.date(2026, 11, 25)) == dt.date(2026, 11, 18)
+    assert record_first_day(tmp_path, dt.date(2026, 11, 2)) == dt.date(2026, 11, 2)
+    assert first_day(None, recorded_first_day(str(tmp_path))) == "2026-11-02"
+    assert first_day("2026-01-01", recorded_first_day(str(tmp_path))) == "2026-01-01"
+    (tmp_path / "allocator_first_day").write_text("yesterday")
+    with pytest.raises(ValueError, match=r"allocator_first_day: 'yesterday' is not a date"):
+        recorded_first_day(str(tmp_path))
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -194,7 +227,6 @@ def test_allocator_run_materialises_both_graphs_into_its_own_instance(
 ) -> None:
     """The README's first command, as a newcomer runs it: no DAGSTER_HOME, an empty folder."""
     from dagster import DagsterInstance, DagsterRunStatus
-
     from dagster._core.execution.backfill import BulkActionStatus
     from dagster_graphql.test.utils import execute_dagster_graphql
 
