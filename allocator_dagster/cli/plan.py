@@ -11,6 +11,7 @@ from typing import NoReturn
 
 import click
 
+from allocator_dagster.cli.options import database_url_option
 from allocator_dagster.plan import Plan, PlanError, PoolInfo, build_plan, empty_plan
 from allocator_dagster.rebalance import Decision
 from allocator_dagster.storage import StorageError, get_engine
@@ -76,7 +77,7 @@ def day_plan(database_url: str | None, day) -> Plan:
     default="table",
     show_default=True,
 )
-@click.option("--database-url", envvar="ALLOCATOR_DATABASE_URL", default=None)
+@database_url_option
 def show_command(day: datetime, fmt: str, database_url: str | None) -> None:
     """Print the orders that take the day's holdings exactly to its allocation."""
     try:
