@@ -6,7 +6,12 @@ import datetime as dt
 import os
 from pathlib import Path
 
-from dagster import AssetCheckExecutionContext, AssetExecutionContext, Failure
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetExecutionContext,
+    DefaultScheduleStatus,
+    Failure,
+)
 
 FIRST_DAY_ENV = "ALLOCATOR_FIRST_DAY"
 DEFAULT_FIRST_DAY = "2025-01-01"
@@ -51,6 +56,26 @@ def configured_first_day() -> str:
     return first_day(
         os.environ.get(FIRST_DAY_ENV), recorded_first_day(os.environ.get("DAGSTER_HOME"))
     )
+
+
+SCHEDULES_ENV = "ALLOCATOR_SCHEDULES"
+
+
+def schedules_status(value: str | None, pool_source: str | None) -> DefaultScheduleStatus:
+    """Whether the daily schedules start running: ALLOCATOR_SCHEDULES (running | stopped) when
+    set; else running on live data (ALLOCATOR_POOL_SOURCE=defillama: a production deployment
+    decides every day without anyone turning it on), stopped on the sample or a recording."""
+    choice = (value or "").strip().lower()
+    if choice not in ("", "running", "stopped"):
+        raise ValueError(f"{SCHEDULES_ENV}={value!r}: use running or stopped")
+    if not choice:
+        choice = "running" if (pool_source or "").strip() == "defillama" else "stopped"
+    return DefaultScheduleStatus.RUNNING if choice == "running" else DefaultScheduleStatus.STOPPED
+
+
+def configured_schedules_status() -> DefaultScheduleStatus:
+    """The schedules' default status from the environment (read when they are defined)."""
+    return schedules_status(os.environ.get(SCHEDULES_ENV), os.environ.get("ALLOCATOR_POOL_SOURCE"))
 
 
 def partition_days(context: AssetExecutionContext | AssetCheckExecutionContext) -> list[dt.date]:
