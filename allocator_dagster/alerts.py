@@ -21,6 +21,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from allocator_dagster.redaction import redact_secret
 from allocator_dagster.terminal import shown
 
 WEBHOOK_ENV = "ALLOCATOR_ALERT_WEBHOOK_URL"
@@ -173,10 +174,11 @@ class _HideWebhookPaths(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if any(path in message for path in self.paths):
-            for path in self.paths:
-                message = message.replace(path, "/<webhook path hidden>")
-            record.msg, record.args = message, ()
+        redacted = message
+        for path in self.paths:
+            redacted = redact_secret(redacted, path)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
         return True
 
 

@@ -34,7 +34,7 @@ from allocator_dagster.reconciliation import Reconciliation, reconcile
 from allocator_dagster.snapshots import Snapshot, hash_holdings, hash_universe, take_snapshot
 from allocator_dagster.solvers import Backend, solver_versions, to_backend
 from allocator_dagster.storage import allocations as store
-from allocator_dagster.storage.balances import IMPORTED, ledger_source
+from allocator_dagster.storage.balances import ETHERSCAN, IMPORTED, ledger_source
 from allocator_dagster.storage.lists import read_lists
 from allocator_dagster.storage.pools import load_pool_day
 
@@ -42,9 +42,15 @@ from allocator_dagster.storage.pools import load_pool_day
 SnapshotPolicy = Literal["reproduce", "fresh"]
 SNAPSHOT_POLICIES: tuple[SnapshotPolicy, ...] = get_args(SnapshotPolicy)
 SnapshotUsed = Literal["new", "stored"]
-# paper: each day starts from the paper ledger of the day before; ledger: from imported balances.
-BalancesSource = Literal["paper", "ledger"]
+# paper: each day starts from the paper ledger of the day before; ledger: from imported balances;
+# etherscan: from balances observed on chain (onchain_balances.py), or imported for that day.
+BalancesSource = Literal["paper", "ledger", "etherscan"]
 BALANCES_SOURCES: tuple[BalancesSource, ...] = get_args(BalancesSource)
+# the daily_ledger sources each observed-balances source starts a day from
+OBSERVED_ROWS: dict[str, tuple[str, ...]] = {
+    "ledger": (IMPORTED,),
+    "etherscan": (ETHERSCAN, IMPORTED),
+}
 IMPORT_COMMAND = "allocator balances import --day {day} FILE"
 # Stored amounts are whole cents and every limit sits on the cent grid, so a stored allocation
 # must meet its limits exactly: half a cent absorbs float noise, one cent over is a breach.
@@ -138,8 +144,8 @@ def _holdings_for(
     conn: sa.Connection, day: dt.date, settings: AllocationSettings
 ) -> tuple[Holdings, bool]:
     """The day's start balances, and whether they were just created (first day of the ledger)."""
-    if settings.balances_source == "ledger":
-        return _imported_holdings(conn, day), False
+    if settings.balances_source in OBSERVED_ROWS:
+        return _imported_holdings(conn, day, settings.balances_source), False
     holdings = store.read_holdings(conn, day)
     if holdings is not None:
         return holdings, False
@@ -156,14 +162,14 @@ def _holdings_for(
     raise DayInputError(f"no daily_ledger rows for {day}: import the day's balances first")
 
 
-def _imported_holdings(conn: sa.Connection, day: dt.date) -> Holdings:
-    """The day's imported balances; paper rows are not observations and do not count."""
+def _imported_holdings(conn: sa.Connection, day: dt.date, balances_source: str) -> Holdings:
+    """The day's observed balances; paper rows are not observations and do not count."""
     holdings = store.read_holdings(conn, day)
     source = ledger_source(conn, day)
-    if holdings is None or source != IMPORTED:
+    if holdings is None or source not in OBSERVED_ROWS[balances_source]:
         found = "" if source is None else f" (its daily_ledger rows come from {source!r})"
         raise DayInputError(
-            f"no imported balances for {day}{found}: with ALLOCATOR_BALANCES_SOURCE=ledger each day "
+            f"no imported balances for {day}{found}: with ALLOCATOR_BALANCES_SOURCE={balances_source} each day "
             f"starts from the treasury's observed holdings; run `{IMPORT_COMMAND.format(day=day)}` first"
         )
     return holdings
@@ -215,7 +221,8 @@ def run_day(
             f"snapshot policy must be one of {SNAPSHOT_POLICIES}, got {snapshot_policy!r}"
         )
     universe = _pool_day(engine, day)
-    expected = expected_holdings(engine, day) if settings.balances_source == "ledger" else None
+    observed = settings.balances_source in OBSERVED_ROWS
+    expected = expected_holdings(engine, day) if observed else None
     with engine.begin() as conn:
         holdings = _start_balances(conn, day, settings)
         stored = store.snapshot_in_force(conn, day) if snapshot_policy == "reproduce" else None
@@ -380,7 +387,7 @@ def _store(
         store.record_reproduction(conn, day, {**reproduction, "attempted_hash": report.result_hash})
         return replace(outcome, written=False)
     store.write_allocation(conn, day, report, snapshot_id, extra={"reproduction": reproduction})
-    if not settings.paper_trading or settings.balances_source == "ledger":
+    if not settings.paper_trading or settings.balances_source in OBSERVED_ROWS:
         return outcome  # the next day starts from what the treasury really holds
     next_holdings = _paper_trade(conn, day, outcome.universe, outcome.holdings, report)
     return replace(outcome, next_holdings=next_holdings)
