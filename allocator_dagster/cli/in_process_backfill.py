@@ -27,6 +27,7 @@ from dagster._core.execution.job_backfill import execute_job_backfill_iteration
 from dagster._core.instance.ref import InstanceRef
 from dagster._core.launcher import LaunchRunContext, RunLauncher
 from dagster._core.remote_origin import InProcessCodeLocationOrigin
+from dagster._core.storage.dagster_run import DagsterRun
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._core.utils import make_new_backfill_id
 from dagster._core.workspace.context import WorkspaceProcessContext
@@ -124,9 +125,9 @@ def run_backfill(
 ) -> BackfillOutcome:
     """Add a backfill of `job_name` over `days` and execute it here until it is done."""
     instance = workspace.instance
-    repository = workspace.create_request_context().get_code_location(LOCATION).get_repositories()
-    [repo] = repository.values()
-    [partition_set] = [p for p in repo.get_partition_sets() if p.job_name == job_name]
+    location = workspace.create_request_context().get_code_location(LOCATION)
+    [repository] = location.get_repositories().values()
+    [partition_set] = [p for p in repository.get_partition_sets() if p.job_name == job_name]
     backfill = PartitionBackfill(
         backfill_id=make_new_backfill_id(),
         partition_set_origin=partition_set.get_remote_origin(),
@@ -145,9 +146,7 @@ def run_backfill(
     )
     if error is not None:  # the daemon's iteration reports, rather than raises, its errors
         fail_backfill(instance, backfill.backfill_id, error.message)
-    runs = list(
-        reversed(instance.get_runs(RunsFilter(tags={"dagster/backfill": backfill.backfill_id})))
-    )
+    runs = list(reversed(instance.get_runs(RunsFilter(tags=backfill_tags(backfill.backfill_id)))))
     stored = instance.get_backfill(backfill.backfill_id)
     return BackfillOutcome(
         backfill_id=backfill.backfill_id,
@@ -155,6 +154,11 @@ def run_backfill(
         run_ids=[run.run_id for run in runs],
         failed_runs=[run.run_id for run in runs if run.status != DagsterRunStatus.SUCCESS],
     )
+
+
+def backfill_tags(backfill_id: str) -> dict[str, str]:
+    """The tags Dagster gives every run of a backfill (how the UI links them to it)."""
+    return dict(DagsterRun.tags_for_backfill_id(backfill_id))
 
 
 def fail_backfill(instance: DagsterInstance, backfill_id: str, reason: str) -> None:
