@@ -9,6 +9,7 @@ lists ("what would we do today with that day's data").
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Literal, get_args
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from allocator_dagster.integrity import verify_stored_day
 from allocator_dagster.model import (
     Holdings,
     ModelInputError,
@@ -29,14 +31,19 @@ from allocator_dagster.model import (
 from allocator_dagster.money import HALF_CENT_USD
 from allocator_dagster.paper_trading import roll_forward
 from allocator_dagster.parameters import AllocationParameters, DynamicLists
-from allocator_dagster.rebalance import AllocationReport, decide_with_problem
-from allocator_dagster.reconciliation import Reconciliation, reconcile
+from allocator_dagster.payouts import Payout, pay_out, payout_of
+from allocator_dagster.profit_split.distribution import distribution_moment
+from allocator_dagster.profit_split.split import Split
+from allocator_dagster.rebalance import AllocationReport, HeldAside, decide_with_problem
+from allocator_dagster.reconciliation import DriftTolerance, Reconciliation, reconcile
 from allocator_dagster.snapshots import Snapshot, hash_holdings, hash_universe, take_snapshot
 from allocator_dagster.solvers import Backend, solver_versions, to_backend
 from allocator_dagster.storage import allocations as store
+from allocator_dagster.storage import profit_split as split_store
 from allocator_dagster.storage.balances import ETHERSCAN, IMPORTED, ledger_source
 from allocator_dagster.storage.lists import read_lists
-from allocator_dagster.storage.pools import load_pool_day
+from allocator_dagster.storage.pools import listings_before, load_pool_day
+from allocator_dagster.vanished import missing_holdings
 
 # reproduce: solve from the snapshot the day already has; fresh: snapshot today's parameters.
 SnapshotPolicy = Literal["reproduce", "fresh"]
@@ -70,6 +77,7 @@ class AllocationSettings:
     initial_capital_usd: Decimal = Decimal("10000000.00")
     paper_trading: bool = True
     balances_source: BalancesSource = "paper"
+    drift_tolerance: DriftTolerance = field(default_factory=lambda: DriftTolerance())
 
     def __post_init__(self) -> None:
         if self.balances_source not in BALANCES_SOURCES:
@@ -94,6 +102,8 @@ class DayOutcome:
     written: bool = True
     # observed (imported) holdings against yesterday's plan; None on paper or without a plan
     reconciliation: Reconciliation | None = None
+    # the shares of the day's profit that left the treasury (None: a day stored before payouts)
+    payout: Payout | None = None
 
     @property
     def hash_matched(self) -> bool | None:
@@ -177,7 +187,8 @@ def _imported_holdings(conn: sa.Connection, day: dt.date, balances_source: str) 
 
 def expected_holdings(engine: sa.Engine, day: dt.date) -> Holdings | None:
     """What the previous day's plan expected `day` to start with: the paper ledger of the day
-    before's allocation, at that day's observed APYs (None without a start or a stored day)."""
+    before's allocation, at that day's observed APYs, less what it paid out (None without a
+    start or a stored day)."""
     previous = day - dt.timedelta(days=1)
     with engine.connect() as conn:
         start = store.read_holdings(conn, previous)
@@ -187,13 +198,74 @@ def expected_holdings(engine: sa.Engine, day: dt.date) -> Holdings | None:
         return None
     universe = load_pool_day(engine, previous)
     executed = stored.status.has_solution and stored.decision != "hold"
-    return roll_forward(
+    gross = roll_forward(
         start,
         stored.amounts if executed else None,
         _observed_apy(universe),
         gas_usd={p: g for p, (g, _) in costs.items()} if executed else None,
         conversion_usd={p: c for p, (_, c) in costs.items()} if executed else None,
     )
+    payout = recorded_payout(stored.report)
+    return gross if payout is None else pay_out(gross, payout.paid_usd)
+
+
+def recorded_payout(report: dict) -> Payout | None:
+    """The payout stored with a day's allocation (None: stored before payouts left the treasury)."""
+    data = report.get("payout")
+    return None if data is None else Payout.from_dict(data)
+
+
+def day_payout(engine: sa.Engine, day: dt.date) -> Payout:
+    """The payout recorded with the day's allocation; DayInputError says what to run first."""
+    with engine.connect() as conn:
+        stored = store.read_allocation(conn, day)
+    if stored is None:
+        raise DayInputError(
+            f"{day} has no allocation, so no realised profit: materialise asset_allocations for "
+            f"{day} first"
+        )
+    payout = recorded_payout(stored.report)
+    if payout is None:
+        raise DayInputError(
+            f"the allocation of {day} was stored before payouts left the treasury and records no "
+            "profit: re-run it with snapshot=fresh (with the days after it)"
+        )
+    return payout
+
+
+def day_reconciliation(engine: sa.Engine, day: dt.date) -> Reconciliation | None:
+    """The day's imported holdings against the day before's plan (None: nothing to compare)."""
+    expected = expected_holdings(engine, day)
+    with engine.connect() as conn:
+        observed = store.read_holdings(conn, day)
+        source = ledger_source(conn, day)
+    if expected is None or observed is None or source not in (IMPORTED, ETHERSCAN):
+        return None
+    return reconcile(expected, observed)
+
+
+def payout_split(engine: sa.Engine, day: dt.date) -> tuple[str, Split]:
+    """The split that divides the profit of `day`: the one in force when it is paid out
+    (`distribution_moment`); seeded on first use, as the profit-split graph does."""
+    current = split_store.ensure_active_split(engine)
+    moment = distribution_moment(day, split_store.utc_now())
+    in_force = split_store.split_in_force(engine, moment) or current
+    return str(in_force.id), in_force.split
+
+
+@dataclass(frozen=True)
+class _PayoutRule:
+    """Which split divides the day's profit: the recorded one when the day is reproduced (a day
+    stored before payouts pays nothing, so history is not rewritten), else the one in force."""
+
+    split: tuple[str, Split]
+    recorded: dict | None
+
+    def payout(self, profit_usd: Decimal) -> Payout | None:
+        if self.recorded is None:
+            return payout_of(profit_usd, self.split[1], self.split[0])
+        done = recorded_payout(self.recorded)
+        return None if done is None else payout_of(profit_usd, done.split, done.split_id)
 
 
 def _observed_apy(universe: pd.DataFrame) -> dict[str, float]:
@@ -208,13 +280,19 @@ def run_day(
     snapshot_policy: SnapshotPolicy = "reproduce",
     force_reasons: list[str] | None = None,
     successor_in_run: bool = False,
+    accept_recomputation: bool = False,
 ) -> DayOutcome:
     """Run the chain for `day` and store the result in one transaction.
 
     Reproduce mode never rewrites history: when the day already has an allocation and the
-    re-run gives another result, only the mismatch is recorded (the check then fails).
-    A fresh re-run of a day whose next day already has an allocation must include that next
-    day (`successor_in_run`), or the later days would no longer match their balances.
+    re-run gives another result, or the stored day fails its integrity check (`integrity`: its
+    snapshot, inputs or detail rows no longer match their hashes), only the attempt is
+    recorded (the checks then fail) and the stored records stay as evidence.
+    `accept_recomputation` is the operator's decision to replace them: the day is decided again
+    from the snapshot's parameters and lists as stored now, on the inputs as stored now, under a
+    new snapshot. A fresh (or accepted, changed) re-run of a day whose next day already has an
+    allocation must include that next day (`successor_in_run`), or the later days would no
+    longer match their balances.
     """
     if snapshot_policy not in SNAPSHOT_POLICIES:
         raise ValueError(
@@ -223,6 +301,7 @@ def run_day(
     universe = _pool_day(engine, day)
     observed = settings.balances_source in OBSERVED_ROWS
     expected = expected_holdings(engine, day) if observed else None
+    split = payout_split(engine, day)  # its own transaction: not inside the day's
     with engine.begin() as conn:
         holdings = _start_balances(conn, day, settings)
         stored = store.snapshot_in_force(conn, day) if snapshot_policy == "reproduce" else None
@@ -232,10 +311,33 @@ def run_day(
         if force_reasons is None and snapshot_policy == "reproduce" and previous is not None:
             # a day forced by the sensor is reproduced with the same reasons
             force_reasons = (previous.report.get("reproduction") or {}).get("force_reasons") or None
+        metrics_hash = hash_universe(universe)
         snapshot, snapshot_used, inputs_match = _snapshot_for(
-            conn, day, settings, universe, holdings, stored, snapshot_policy
+            conn, day, settings, universe, holdings, stored, snapshot_policy, metrics_hash
         )
-        report, problems = _solve(day, universe, holdings, snapshot, settings, force_reasons)
+        integrity = []
+        if snapshot_policy == "reproduce" and previous is not None:
+            found = verify_stored_day(conn, day, universe, holdings, metrics_hash=metrics_hash)
+            integrity = [p.message for p in found]
+        if integrity and accept_recomputation:  # the operator adopts what is stored now
+            snapshot = replace(
+                take_snapshot(
+                    day,
+                    snapshot.parameters,
+                    snapshot.lists,
+                    universe,
+                    holdings,
+                    mode=snapshot.mode,
+                    solver_versions=snapshot.solver_versions,
+                    metrics_hash=metrics_hash,
+                ),
+                snapshot_id=None,
+            )
+            snapshot_used, inputs_match = "new", True
+        aside = _held_aside(conn, day, universe, holdings, snapshot.parameters)
+        report, problems = _solve(
+            day, universe, holdings, snapshot, settings, force_reasons, held_aside=aside
+        )
         if snapshot.snapshot_id is None:
             snapshot = replace(snapshot, snapshot_id=store.save_snapshot(conn, snapshot))
         previous_hash = previous.result_hash if previous else None
@@ -247,6 +349,12 @@ def run_day(
             "inputs_match_snapshot": inputs_match,
             "force_reasons": list(force_reasons or []),
         }
+        if integrity:
+            reproduction["integrity"] = integrity
+        if accept_recomputation and (integrity or reproduction["matched"] is False):
+            reproduction["accepted"] = True
+            if not successor_in_run and reproduction["matched"] is False:
+                _refuse_orphaning_the_next_day(conn, day)
         outcome = DayOutcome(
             day=day,
             report=report,
@@ -260,7 +368,8 @@ def run_day(
             limit_violations=problems,
             reconciliation=None if expected is None else reconcile(expected, holdings),
         )
-        return _store(conn, outcome, settings, reproduction)
+        recorded = None if previous is None or snapshot_policy == "fresh" else previous.report
+        return _store(conn, outcome, settings, reproduction, _PayoutRule(split, recorded))
 
 
 def _pool_day(engine: sa.Engine, day: dt.date) -> pd.DataFrame:
@@ -282,7 +391,7 @@ def _start_balances(conn: sa.Connection, day: dt.date, settings: AllocationSetti
 
 
 def _refuse_orphaning_the_next_day(conn: sa.Connection, day: dt.date) -> None:
-    """A fresh re-run alone would change balances the next day's allocation started from."""
+    """A fresh (or accepted) re-run alone would change balances the next day started from."""
     following = store.read_allocation(conn, day + dt.timedelta(days=1))
     if following is not None:
         raise DayInputError(
@@ -300,9 +409,10 @@ def _snapshot_for(
     holdings: Holdings,
     stored: Snapshot | None,
     snapshot_policy: SnapshotPolicy,
+    metrics_hash: str,
 ) -> tuple[Snapshot, SnapshotUsed, bool]:
-    """(snapshot, "new" or "stored", whether today's inputs are the snapshot's inputs)."""
-    metrics_hash = hash_universe(universe)
+    """(snapshot, "new" or "stored", whether today's inputs are the snapshot's inputs);
+    `metrics_hash` is `hash_universe(universe)`."""
     snapshot_used: SnapshotUsed
     if stored is None:
         versions = {"backend": settings.backend.value, **solver_versions()}  # plain data
@@ -332,6 +442,8 @@ def _solve(
     snapshot: Snapshot,
     settings: AllocationSettings,
     force_reasons: list[str] | None,
+    *,
+    held_aside: dict[str, HeldAside] | None = None,
 ) -> tuple[AllocationReport, list[str]]:
     """The decision under the snapshot's parameters and lists, proven sound before it is stored.
 
@@ -347,20 +459,22 @@ def _solve(
             snapshot.lists,
             backend,
             force_reasons=force_reasons,
+            held_aside=held_aside,
         )
     except ModelInputError as exc:
         raise DayInputError(f"{day}: {exc}") from None
     problems: list[str] = []
     if report.is_new_allocation:
+        placed, amounts, total = _without_aside(holdings, _amounts(report), report.held_missing)
         problems = [
             v.message
             for v in allocation_violations(
                 universe,
-                holdings,
+                placed,
                 snapshot.parameters,
                 snapshot.lists,
-                _amounts(report),
-                report.total_usd,
+                amounts,
+                total,
                 built=(problem, ineligible),
             )
         ]
@@ -371,10 +485,48 @@ def _solve(
     return report, problems
 
 
+def _held_aside(
+    conn: sa.Connection,
+    day: dt.date,
+    universe: pd.DataFrame,
+    holdings: Holdings,
+    params: AllocationParameters,
+) -> dict[str, HeldAside]:
+    """Held pools missing from the day's data whose absence is not yet confirmed (`vanished`):
+    they are held where they are; confirmed ones are left to the model's forced exit."""
+    listed = set(universe["pool"].tolist())
+    held = {p: a for p, a in holdings.held().items() if p not in listed}
+    if not held:
+        return {}
+    n = params.vanished_confirmation_days
+    earlier, seen = listings_before(conn, day, sorted(held), n - 1)
+    return {
+        m.pool: HeldAside(m.reason, *(m.last_seen or ("?", "?", "?")))
+        for m in missing_holdings(day, held, listed, earlier, n, seen)
+        if not m.confirmed
+    }
+
+
+def _without_aside(
+    holdings: Holdings, amounts: dict[str, Decimal], aside: Iterable[str]
+) -> tuple[Holdings, dict[str, Decimal], Decimal]:
+    """Holdings, amounts and total of the placed capital: the set-aside pools taken out."""
+    aside = set(aside)
+    if not aside:
+        return holdings, amounts, holdings.total_usd
+    positions = {p: a for p, a in holdings.positions.items() if p not in aside}
+    placed = Holdings(positions=positions, idle_usd=holdings.idle_usd)
+    return placed, {p: a for p, a in amounts.items() if p not in aside}, placed.total_usd
+
+
 def _store(
-    conn: sa.Connection, outcome: DayOutcome, settings: AllocationSettings, reproduction: dict
+    conn: sa.Connection,
+    outcome: DayOutcome,
+    settings: AllocationSettings,
+    reproduction: dict,
+    rule: _PayoutRule,
 ) -> DayOutcome:
-    """Write the allocation and, on paper, the next day's balances.
+    """Write the allocation with the day's payout and, on paper, the next day's balances.
 
     In reproduce mode a result that differs from the stored one is only recorded: the stored
     record (and the next day's ledger) stay as they are.
@@ -383,13 +535,21 @@ def _store(
     snapshot_id = outcome.snapshot.snapshot_id
     if snapshot_id is None:  # `run_day` saves a new snapshot before it stores the day
         raise RuntimeError(f"{day}: the snapshot was not saved before the allocation")
-    if reproduction["policy"] == "reproduce" and reproduction["matched"] is False:
+    refused = reproduction["matched"] is False or reproduction.get("integrity")
+    if reproduction["policy"] == "reproduce" and refused and not reproduction.get("accepted"):
         store.record_reproduction(conn, day, {**reproduction, "attempted_hash": report.result_hash})
         return replace(outcome, written=False)
-    store.write_allocation(conn, day, report, snapshot_id, extra={"reproduction": reproduction})
+    gross = _paper_trade(outcome.universe, outcome.holdings, report)
+    payout = rule.payout(gross.total_usd - outcome.holdings.total_usd)
+    extra: dict[str, object] = {"reproduction": reproduction}
+    if payout is not None:
+        extra["payout"] = payout.as_dict()
+    store.write_allocation(conn, day, report, snapshot_id, extra=extra)
+    outcome = replace(outcome, payout=payout)
     if not settings.paper_trading or settings.balances_source in OBSERVED_ROWS:
         return outcome  # the next day starts from what the treasury really holds
-    next_holdings = _paper_trade(conn, day, outcome.universe, outcome.holdings, report)
+    next_holdings = gross if payout is None else pay_out(gross, payout.paid_usd)
+    store.write_holdings(conn, day + dt.timedelta(days=1), next_holdings, source="paper")
     return replace(outcome, next_holdings=next_holdings)
 
 
@@ -397,47 +557,49 @@ def _amounts(report: AllocationReport) -> dict[str, Decimal]:
     return {line.pool: line.amount_usd for line in report.lines}
 
 
-def _paper_trade(
-    conn: sa.Connection,
-    day: dt.date,
-    universe: pd.DataFrame,
-    holdings: Holdings,
-    report: AllocationReport,
-) -> Holdings:
-    """Execute the decision on paper at the day's observed APYs; store the next day's balances."""
-    observed = _observed_apy(universe)
+def _paper_trade(universe: pd.DataFrame, holdings: Holdings, report: AllocationReport) -> Holdings:
+    """The decision executed on paper at the day's observed APYs: the next day's balances before
+    any payout (their growth over the day's balances is the day's realised profit)."""
     executed = _amounts(report) if report.is_new_allocation else None
-    next_holdings = roll_forward(
+    return roll_forward(
         holdings,
         executed,
-        observed,
+        _observed_apy(universe),
         gas_usd={line.pool: line.gas_usd for line in report.lines} if executed else None,
         conversion_usd={line.pool: line.conversion_usd for line in report.lines}
         if executed
         else None,
     )
-    store.write_holdings(conn, day + dt.timedelta(days=1), next_holdings, source="paper")
-    return next_holdings
 
 
-CHECK_CATEGORIES = tuple(kind.value for kind in ViolationKind)
+INTEGRITY = "integrity"  # the stored records against their hashes (`integrity.py`)
+CHECK_CATEGORIES = (*(kind.value for kind in ViolationKind), INTEGRITY)
 
 
 def check_stored_day(engine: sa.Engine, day: dt.date) -> dict[str, list[str]]:
     """Re-verify the stored allocation of `day` against its snapshot and inputs, by category
-    (`ViolationKind`: weights, limits, eligibility, details), each problem prefixed by the day.
+    (`ViolationKind`: weights, limits, eligibility, details; and `INTEGRITY`: the snapshot,
+    inputs, report and detail rows against their hashes), each problem prefixed by the day.
 
     Empty lists everywhere: sound. A day without a new allocation (infeasible, held) has nothing
-    to verify beyond having no detail rows.
+    to verify beyond having no detail rows and intact records.
     """
     out: dict[str, list[str]] = {c: [] for c in CHECK_CATEGORIES}
-    for violation in stored_day_violations(engine, day):
+    universe = load_pool_day(engine, day)
+    for violation in stored_day_violations(engine, day, universe):
         out[violation.kind.value].append(f"{day}: {violation.message}")
+    with engine.connect() as conn:
+        holdings = store.read_holdings(conn, day)
+        found = verify_stored_day(conn, day, universe, holdings)
+    out[INTEGRITY] = [f"{day}: {p.message}" for p in found]
     return out
 
 
-def stored_day_violations(engine: sa.Engine, day: dt.date) -> list[Violation]:
-    """Everything wrong with the stored allocation of `day` (empty: sound)."""
+def stored_day_violations(
+    engine: sa.Engine, day: dt.date, universe: pd.DataFrame | None = None
+) -> list[Violation]:
+    """Everything wrong with the stored allocation of `day` (empty: sound); `universe` is the
+    day's stored pool rows when the caller has them already."""
 
     def record(detail: str) -> Violation:
         return Violation(None, detail, ViolationKind.DETAILS)
@@ -452,7 +614,8 @@ def stored_day_violations(engine: sa.Engine, day: dt.date) -> list[Violation]:
             return []
         snapshot = store.load_snapshot(conn, stored.snapshot_id)
         holdings = store.read_holdings(conn, day)
-    universe = load_pool_day(engine, day)
+    if universe is None:
+        universe = load_pool_day(engine, day)
     if holdings is None:
         return [record("the balances the allocation started from are gone")]
     out = []
@@ -461,8 +624,14 @@ def stored_day_violations(engine: sa.Engine, day: dt.date) -> list[Violation]:
         out.append(
             Violation(None, f"weights sum to {weight_sum:.12f}, not 1", ViolationKind.WEIGHTS)
         )
+    aside = dict(stored.report.get("held_missing") or {})
+    listed = set(universe["pool"].tolist())
+    for pool in sorted(aside):
+        if pool in listed or stored.amounts.get(pool) != holdings.positions.get(pool):
+            out.append(record(f"pool {pool} is held aside as missing but is listed or traded"))
+    placed, amounts, total = _without_aside(holdings, stored.amounts, aside)
     out += allocation_violations(
-        universe, holdings, snapshot.parameters, snapshot.lists, stored.amounts, stored.total_usd
+        universe, placed, snapshot.parameters, snapshot.lists, amounts, total
     )
     if stored.total_usd != holdings.total_usd:
         out.append(

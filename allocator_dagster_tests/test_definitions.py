@@ -81,6 +81,7 @@ def test_dg_checks_and_lists_the_project(tmp_path: Path) -> None:
         "allocation_parameters",
         "solver_output",
         "asset_allocations",
+        "rebalance_plan",
         "platform_metrics",
         "profit_split_proposal",
         "profit_distribution",
@@ -102,7 +103,9 @@ def test_dg_checks_and_lists_the_project(tmp_path: Path) -> None:
         "held_day_alert_sensor",
         "allocation_freshness_sensor",
     }
-    assert len(defs["asset_checks"]) == 11  # with the two freshness checks
+    # main's 10, plus plan_identities_hold and balances_within_drift_tolerance, plus the two
+    # freshness checks
+    assert len(defs["asset_checks"]) == 14
     assert {r["name"] for r in defs["resources"]} == {
         "database",
         "pool_source",

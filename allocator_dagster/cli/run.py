@@ -285,7 +285,19 @@ def backfill_range(
 @click.option(
     "--fresh-snapshots", is_flag=True, help="Take new snapshots instead of reproducing stored ones."
 )
-def command(days: int, end_day: dt.datetime | None, graph: str, fresh_snapshots: bool) -> None:
+@click.option(
+    "--accept-recomputation",
+    is_flag=True,
+    help="Replace stored days whose records fail their hashes (check stored_day_untampered) or "
+    "no longer reproduce, by the days decided again from what is stored now.",
+)
+def command(
+    days: int,
+    end_day: dt.datetime | None,
+    graph: str,
+    fresh_snapshots: bool,
+    accept_recomputation: bool,
+) -> None:
     """Materialise the daily allocation (and the profit split) for a range of days.
 
     Each graph is a Dagster backfill of its named job (daily_allocation_job: the range as one
@@ -319,7 +331,10 @@ def command(days: int, end_day: dt.datetime | None, graph: str, fresh_snapshots:
     run_config = {
         "ops": {
             "allocation_chain": {
-                "config": {"snapshot": "fresh" if fresh_snapshots else "reproduce"}
+                "config": {
+                    "snapshot": "fresh" if fresh_snapshots else "reproduce",
+                    "accept_recomputation": accept_recomputation,
+                }
             }
         }
     }

@@ -121,6 +121,12 @@ class AllocationRunConfig(Config):
     force_reasons: list[str] = Field(
         default_factory=list, description="why the reallocation is forced"
     )
+    accept_recomputation: bool = Field(
+        default=False,
+        description="reproduce mode: replace a stored day whose records fail their hashes "
+        "(check stored_day_untampered) or whose result no longer matches, by the day decided "
+        "again from what is stored now (the operator's decision; the problems stay in the report)",
+    )
 
 
 CHAIN_KEYS = ("balances", "allocation_parameters", "solver_output", "asset_allocations")
@@ -189,6 +195,7 @@ def allocation_chain(
                 snapshot_policy=config.snapshot,
                 force_reasons=force or None,
                 successor_in_run=day != days[-1],
+                accept_recomputation=config.accept_recomputation,
             )
             report = outcome.report
             context.log.info(
