@@ -17,9 +17,12 @@ from allocator_dagster.model.eligibility import effective_apy
 from allocator_dagster.money import MAX_USD
 from allocator_dagster.paper_trading import realised_yield
 from allocator_dagster.parameters import ParameterError, load_parameters_file
+from allocator_dagster.pool_labels import fit, pool_label, readable, report_labels
 from allocator_dagster.rebalance import AllocationReport, Decision, decide
 from allocator_dagster.solvers import BACKENDS, Backend
 from allocator_dagster.terminal import shown
+
+LABEL_WIDTH = 64
 
 
 @dataclass(frozen=True)
@@ -44,9 +47,15 @@ def held_earnings(universe: pd.DataFrame, holdings: Holdings) -> HeldEarnings:
     return HeldEarnings(apy_pct=apy, yield_usd=realised_yield(holdings, apy))
 
 
-def render_table(report: AllocationReport, held: HeldEarnings | None = None) -> str:
+def render_table(
+    report: AllocationReport,
+    labels: dict[str, str] | None = None,
+    held: HeldEarnings | None = None,
+) -> str:
     """A treasurer's summary: the decision and why, the figures, the allocation and the limits.
+    Pools are named by their readable labels (symbol · project · chain · poolMeta · short id).
     A held day shows what the kept positions earn, not the zero of a solve that placed nothing."""
+    labels = labels or {}
     held = held if report.decision == Decision.HOLD else None
     daily = (
         f"Daily yield        {held.daily_yield_usd:>18,.2f} USD/day (the held positions at "
@@ -57,7 +66,7 @@ def render_table(report: AllocationReport, held: HeldEarnings | None = None) -> 
     out = [
         f"Decision: {report.decision}   status: {report.status}   solver: {report.backend}",
         "Why:",
-        *[f"  - {shown(r)}" for r in report.reasons],
+        *[f"  - {shown(readable(r, labels))}" for r in report.reasons],
         "",
         f"Capital            {report.total_usd:>18,.2f} USD",
         daily,
@@ -67,18 +76,21 @@ def render_table(report: AllocationReport, held: HeldEarnings | None = None) -> 
         f"Eligible pools     {report.eligible_pools:>18,d} (not eligible: {report.ineligible_pools:,d})",
         "",
     ]
-    header = f"{'pool':<38} {'symbol':<18} {'project':<18} {'chain':<10} {'amount USD':>16} {'weight':>8} {'delta USD':>16} {'APY %':>7}"
+    w = LABEL_WIDTH
+    header = f"{'pool':<{w}} {'amount USD':>16} {'weight':>8} {'delta USD':>16} {'APY %':>7}"
     out += [header, "-" * len(header)]
     for line in report.lines:
+        label = labels.get(line.pool) or pool_label(
+            line.pool, line.symbol, line.project, line.chain
+        )
         apy = held.apy_pct.get(line.pool, line.apy_used) if held else line.apy_used
         out.append(
-            f"{shown(line.pool)[:38]:<38} {shown(line.symbol)[:18]:<18} "
-            f"{shown(line.project)[:18]:<18} {shown(line.chain)[:10]:<10} "
+            f"{fit(shown(label), w):<{w}} "
             f"{line.amount_usd:>16,.2f} {line.weight:>8.2%} {line.delta_usd:>+16,.2f} {apy:>7.2f}"
         )
     if report.binding_limits:
         out += ["", "Binding limits (shadow prices from the continuous solve):"]
-        out += [f"  - {shown(b.description)}" for b in report.binding_limits[:15]]
+        out += [f"  - {shown(readable(b.description, labels))}" for b in report.binding_limits[:15]]
         if len(report.binding_limits) > 15:
             out.append(f"  ... and {len(report.binding_limits) - 15} more")
     out += ["", "Model treatment:"]
@@ -149,6 +161,6 @@ def command(
             payload["held_daily_yield_usd"] = str(held.daily_yield_usd)
         click.echo(json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False))
     else:
-        click.echo(render_table(report, held))
+        click.echo(render_table(report, report_labels(report, universe), held))
     if report.status != SolveStatus.OPTIMAL:
         sys.exit(1)

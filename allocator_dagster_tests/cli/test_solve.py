@@ -131,7 +131,7 @@ def test_a_held_day_reports_what_the_held_positions_earn(tmp_path: Path) -> None
         table.output
     )
     first = held.iloc[0]
-    [line] = [ln for ln in table.output.splitlines() if ln.startswith(first.pool)]
+    [line] = [ln for ln in table.output.splitlines() if f" · {first.pool[:8]} " in ln]
     assert line.split()[-1] == f"{float(apy[first.pool]):.2f}" != "0.00"
 
     data = runner.invoke(
@@ -140,3 +140,25 @@ def test_a_held_day_reports_what_the_held_positions_earn(tmp_path: Path) -> None
     report = json.loads(data.output)
     assert report["decision"] == "hold" and report["daily_yield_usd"] == 0.0  # the model's
     assert report["held_daily_yield_usd"] == f"{expected:.2f}"
+
+
+def test_the_table_names_pools_by_their_readable_labels() -> None:
+    """Issue 12: a person reads `symbol · project · chain · poolMeta · short id`, never a raw id."""
+    import re
+
+    import pandas as pd
+
+    result = _solve()
+    assert result.exit_code == 0, result.output
+    pools = pd.read_csv(EXAMPLES / "pools.csv").set_index("pool")
+    rows = [
+        line for line in result.output.splitlines() if re.search(r" · \w{8}\s+[\d,]+\.\d\d ", line)
+    ]
+    assert rows, result.output
+    for row in rows:
+        short = re.search(r" · ([0-9a-f]{8})\s", row)
+        assert short, row
+        (pool,) = [p for p in pools.index if p.startswith(short.group(1))]
+        symbol, project, chain = pools.loc[pool, ["symbol", "project", "chain"]]
+        assert row.startswith(f"{symbol} · {project} · {chain} · "), row
+    assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-", result.output)  # no raw UUID anywhere
