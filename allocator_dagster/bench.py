@@ -268,5 +268,133 @@ def backfill_command(days: int, n_pools: int, modes: str) -> None:
         )
 
 
+# ------------------------------------------------------------------ `allocator solve` end to end
+
+# The reference: a plain script that reads the same POOLS.csv with the csv module and solves the
+# linear allocation (yield, capital and per-pool caps) with HiGHS through scipy.optimize.milp.
+PLAIN_SCRIPT = """
+import csv, sys
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+total = 10_000_000.0
+tvl, apy = [], []
+with open(sys.argv[1], newline="", encoding="utf-8") as handle:
+    for row in csv.DictReader(handle):
+        parts = [float(row[k]) for k in ("apyBase", "apyReward") if row[k]]
+        value = float(row["apy"]) if row["apy"] else sum(parts) if parts else None
+        if value is None or not row["tvlUsd"]:
+            continue
+        tvl.append(float(row["tvlUsd"]))
+        apy.append(value)
+tvl, apy = np.array(tvl), np.array(apy)
+upper = np.minimum(0.05 * tvl, 0.25 * total)
+res = milp(
+    -apy / 36500.0,
+    constraints=LinearConstraint(np.ones((1, len(apy))), total, total),
+    integrality=np.zeros(len(apy)),
+    bounds=Bounds(np.zeros(len(apy)), upper),
+)
+order = np.argsort(-res.x)[:20]
+for i in order:
+    print(f"{i:>6} {res.x[i]:>16,.2f} {apy[i]:>8.2f}")
+print(f"objective {-res.fun:,.2f} USD/day")
+"""
+
+
+def write_solve_inputs(directory: str, n_pools: int) -> tuple[str, str]:
+    """POOLS.csv (the sample universe's bench day, DefiLlama's columns) and PARAMS.yaml."""
+    import csv
+    from pathlib import Path
+
+    import yaml
+
+    from allocator_dagster.pool_ingestion import sample_universe
+    from allocator_dagster.sources.records import POOL_COLUMNS
+
+    source = sample_universe(7, n_pools)
+    universe, _ = source.universe_for(BENCH_DAY)
+    pools = Path(directory) / "POOLS.csv"
+    with pools.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(POOL_COLUMNS)
+        for row in universe.itertuples(index=False):
+            cells = []
+            for name, value in zip(POOL_COLUMNS, row, strict=True):
+                if name == "underlyingTokens":
+                    value = ";".join(value)
+                elif value is None or (isinstance(value, float) and value != value):
+                    value = ""
+                elif isinstance(value, bool):
+                    value = "true" if value else "false"
+                cells.append(value)
+            writer.writerow(cells)
+    params = Path(directory) / "PARAMS.yaml"
+    params.write_text(
+        yaml.safe_dump(
+            {
+                **BENCH_PARAMS.model_dump(mode="json"),
+                **source.default_lists().model_dump(mode="json"),
+            }
+        ),
+        encoding="utf-8",
+    )
+    return str(pools), str(params)
+
+
+def _child_run(argv: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds (user + sys) of one child process, run to completion."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(argv, check=True, capture_output=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def measure_solve_cli(n_pools: int, repeats: int) -> dict:
+    """`allocator solve` and the plain script on the same CSV, each the best of `repeats`."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    allocator = shutil.which("allocator") or str(Path(sys.executable).parent / "allocator")
+    with tempfile.TemporaryDirectory() as directory:
+        pools, params = write_solve_inputs(directory, n_pools)
+        script = Path(directory) / "plain_highs.py"
+        script.write_text(PLAIN_SCRIPT, encoding="utf-8")
+        commands = {
+            "allocator solve": [allocator, "solve", "--pools", pools, "--params", params],
+            "plain scipy.optimize.milp": [sys.executable, str(script), pools],
+            "python -c pass": [sys.executable, "-c", "pass"],
+        }
+        runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+        for _ in range(repeats):  # interleaved, so that a busy moment hits both alike
+            for name, argv in commands.items():
+                runs[name].append(_child_run(argv))
+    return {
+        name: {"wall_s": min(w for w, _ in r), "cpu_s": min(c for _, c in r)}
+        for name, r in runs.items()
+    }
+
+
+@main.command("solve-cli")
+@click.option("--pools", "n_pools", default=20_000, show_default=True)
+@click.option("--repeats", default=5, show_default=True)
+def solve_cli_command(n_pools: int, repeats: int) -> None:
+    """`allocator solve` end to end against a plain script solving the CSV with scipy's HiGHS."""
+    rows = measure_solve_cli(n_pools, repeats)
+    ref = rows["plain scipy.optimize.milp"]
+    print(f"{n_pools:,} pools, best of {repeats} runs each (process start to exit)")
+    print("| command | wall s | CPU s (user+sys) | wall / plain | CPU / plain |")
+    print("|---|---:|---:|---:|---:|")
+    for name, r in rows.items():
+        print(
+            f"| {name} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} "
+            f"| {r['wall_s'] / ref['wall_s']:.2f}x | {r['cpu_s'] / ref['cpu_s']:.2f}x |"
+        )
+
+
 if __name__ == "__main__":
     main()
