@@ -13,7 +13,6 @@ day equals the frame that was written.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -223,7 +222,8 @@ def _tokens(value: Any) -> tuple[str, ...]:
 
 
 def _nullable_float(values: Sequence[Any]) -> np.ndarray:
-    return np.array([math.nan if v is None else v for v in values], dtype=float)
+    """Floats with None (SQL null) as NaN; numpy converts None to NaN itself, in C."""
+    return np.array(values, dtype=float) if len(values) else np.array([], dtype=float)
 
 
 def load_pool_day(engine: sa.Engine, day: date) -> pd.DataFrame:
@@ -258,6 +258,29 @@ def load_pool_day(engine: sa.Engine, day: date) -> pd.DataFrame:
     return frame.sort_values("pool", kind="stable").reset_index(drop=True)
 
 
+def load_pool_values(engine: sa.Engine, day: date) -> pd.DataFrame:
+    """The stored pool ids and numbers of `day` (pool, the APYs, TVL, forecasts), sorted by
+    pool id: what the day checks read, without the text and token columns of `load_pool_day`."""
+    table = pool_daily_metrics
+    names = ("pool", *_REALS)
+    query = sa.select(*(table.c[COLUMN_MAP[name]] for name in names)).where(
+        table.c.metric_date == day
+    )
+    with engine.connect() as conn:
+        fetched = conn.execute(query).all()
+    values = list(zip(*fetched, strict=True)) if fetched else [()] * len(names)
+    frame = pd.DataFrame(
+        {
+            "pool": pd.Series(list(values[0]), dtype="str"),
+            **{
+                name: pd.Series(_nullable_float(column), dtype="float64")
+                for name, column in zip(_REALS, values[1:], strict=True)
+            },
+        }
+    )
+    return frame.sort_values("pool", kind="stable").reset_index(drop=True)
+
+
 def load_pool_rejections(engine: sa.Engine, day: date) -> list[Rejection]:
     """The records rejected on `day`, in row order."""
     table = pool_rejections
@@ -274,6 +297,8 @@ def load_pool_history(engine: sa.Engine, *, before: date, days: int) -> pd.DataF
     """(date, pool, tvlUsd, apy, apyBase, apyReward) of the `days` days before `before`.
 
     Rows dated `before` or later are never returned: the forecast for a day must not see it.
+    A 60-day window of the whole universe is over a million rows: the dates are read as ISO
+    text and every column is converted by numpy in one call, not value by value in Python.
     """
     if days < 0:
         raise ValueError(f"days must be >= 0, got {days}")
@@ -281,7 +306,7 @@ def load_pool_history(engine: sa.Engine, *, before: date, days: int) -> pd.DataF
     first = before - timedelta(days=days)
     query = (
         sa.select(
-            table.c.metric_date,
+            sa.cast(table.c.metric_date, sa.String).label("metric_date"),
             table.c.pool_id,
             table.c.tvl_usd,
             table.c.apy,
@@ -296,19 +321,37 @@ def load_pool_history(engine: sa.Engine, *, before: date, days: int) -> pd.DataF
     return history_frame(fetched)
 
 
+def _sorted_by_date_and_pool(dates: np.ndarray, pools: np.ndarray) -> bool:
+    """Whether rows are already in (date, pool) order (as the query asks; a collation may
+    order ids differently from Python, and then the frame is sorted here)."""
+    if len(dates) < 2:
+        return True
+    later = dates[1:] > dates[:-1]
+    same = dates[1:] == dates[:-1]
+    return bool(np.all(later | (same & (pools[1:] >= pools[:-1]))))
+
+
 def history_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
-    """A history frame with fixed dtypes from (date, pool, tvl, apy, base, reward) tuples."""
+    """A history frame with fixed dtypes from (date, pool, tvl, apy, base, reward) tuples
+    (dates as `date` or ISO text)."""
     values = list(zip(*rows, strict=True)) if rows else [()] * len(HISTORY_COLUMNS)
+    days = values[0]
+    if days and not isinstance(days[0], str):
+        days = tuple(d.isoformat() for d in days)
+    dates = np.array(days, dtype="datetime64[D]").astype("datetime64[ns]")
+    pools = np.array(values[1], dtype=object)
     frame = pd.DataFrame(
         {
-            "date": pd.Series(pd.to_datetime(list(values[0])), dtype="datetime64[ns]"),
-            "pool": pd.Series(list(values[1]), dtype="str"),
+            "date": pd.Series(dates, dtype="datetime64[ns]"),
+            "pool": pd.Series(pools, dtype="str"),
             **{
-                name: pd.Series(_nullable_float(list(v)), dtype="float64")
+                name: pd.Series(_nullable_float(v), dtype="float64")
                 for name, v in zip(HISTORY_COLUMNS[2:], values[2:], strict=True)
             },
         }
     )
+    if _sorted_by_date_and_pool(dates, pools):
+        return frame
     return frame.sort_values(["date", "pool"], kind="stable").reset_index(drop=True)
 
 

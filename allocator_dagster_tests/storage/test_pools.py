@@ -26,6 +26,7 @@ from allocator_dagster.storage.pools import (
     load_pool_day,
     load_pool_history,
     load_pool_rejections,
+    load_pool_values,
     replace_pool_day,
     stored_pool_days,
     upsert_pool_rows,
@@ -137,6 +138,42 @@ def test_history_window_excludes_the_day_itself(engine: sa.Engine, sample: Sampl
     pd.testing.assert_frame_equal(history, expected, check_dtype=False)
     assert load_pool_history(engine, before=DAY, days=0).empty
     assert stored_pool_days(engine) == days
+
+
+def test_history_is_in_python_order_whatever_the_collation(engine: sa.Engine) -> None:
+    """Ids whose order differs between Python and a locale collation (upper case, digits,
+    punctuation) come back in (date, pool) order as Python sorts them, with nulls as NaN."""
+    ids = ["b-pool", "B-pool", "a_pool", "A-pool", "10", "9", "é-pool", "Z"]
+    records = [
+        {"pool": p, "chain": "Ethereum", "project": "aave-v3", "symbol": "USDC", "tvlUsd": 1e6 + i}
+        | ({"apyBase": 1.5} if i % 2 else {})
+        for i, p in enumerate(ids)
+    ]
+    frame, _ = validate_pool_records(records, source="defillama")
+    for k in (2, 1):
+        replace_pool_day(engine, DAY - timedelta(days=k), frame, [], source="defillama")
+    history = load_pool_history(engine, before=DAY, days=2)
+    assert history["pool"].tolist() == sorted(ids) * 2
+    assert history["date"].dt.date.tolist() == [DAY - timedelta(days=2)] * 8 + [
+        DAY - timedelta(days=1)
+    ] * 8
+    expected = frame.set_index("pool").loc[sorted(ids)]
+    assert history["tvlUsd"].tolist()[:8] == expected["tvlUsd"].tolist()
+    assert np.isnan(history["apy"].to_numpy()).sum() == 8  # the pools without any APY, twice
+    assert str(history["date"].dtype) == "datetime64[ns]"
+
+
+def test_pool_values_are_the_numbers_of_the_stored_day(
+    engine: sa.Engine, sample: SampleUniverse
+) -> None:
+    frame, rejections = sample.universe_for(DAY)
+    history = sample.history(DAY - timedelta(days=30), DAY - timedelta(days=1))
+    frame = attach_forecast(frame, history, DAY)
+    replace_pool_day(engine, DAY, frame, rejections, source="sample")
+    values = load_pool_values(engine, DAY)
+    numbers = ["tvlUsd", "apy", "apyBase", "apyReward", "apyMean30d", *FORECAST_COLUMNS]
+    pd.testing.assert_frame_equal(values, load_pool_day(engine, DAY)[["pool", *numbers]])
+    assert load_pool_values(engine, date(2020, 1, 1)).empty
 
 
 def test_missing_day_loads_empty(engine: sa.Engine) -> None:
