@@ -317,7 +317,8 @@ def load_pool_history(engine: sa.Engine, *, before: date, days: int) -> pd.DataF
         .order_by(table.c.metric_date, table.c.pool_id)
     )
     with engine.connect() as conn:
-        fetched = conn.execute(query).all()
+        # the driver's own tuples: every column is text or a float, which need no processing
+        fetched = conn.execute(query).cursor.fetchall()
     return history_frame(fetched)
 
 
@@ -333,20 +334,20 @@ def _sorted_by_date_and_pool(dates: np.ndarray, pools: np.ndarray) -> bool:
 
 def history_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
     """A history frame with fixed dtypes from (date, pool, tvl, apy, base, reward) tuples
-    (dates as `date` or ISO text)."""
-    values = list(zip(*rows, strict=True)) if rows else [()] * len(HISTORY_COLUMNS)
-    days = values[0]
-    if days and not isinstance(days[0], str):
-        days = tuple(d.isoformat() for d in days)
-    dates = np.array(days, dtype="datetime64[D]").astype("datetime64[ns]")
-    pools = np.array(values[1], dtype=object)
+    (dates as `date` or ISO text), converted column by column in numpy."""
+    table = np.array(rows, dtype=object) if len(rows) else np.empty((0, 6), dtype=object)
+    days = table[:, 0]
+    if len(days) and not isinstance(days[0], str):
+        days = np.array([d.isoformat() for d in days], dtype=object)
+    dates = days.astype("datetime64[D]").astype("datetime64[ns]")
+    pools = table[:, 1]
     frame = pd.DataFrame(
         {
             "date": pd.Series(dates, dtype="datetime64[ns]"),
             "pool": pd.Series(pools, dtype="str"),
             **{
-                name: pd.Series(_nullable_float(v), dtype="float64")
-                for name, v in zip(HISTORY_COLUMNS[2:], values[2:], strict=True)
+                name: pd.Series(_nullable_float(table[:, k].tolist()), dtype="float64")
+                for k, name in enumerate(HISTORY_COLUMNS[2:], start=2)
             },
         }
     )
