@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from allocator_dagster.cli import main as cli
 from allocator_dagster.forecast import attach_forecast, forecast_for_day
 from allocator_dagster.sources.records import (
     FORECAST_COLUMNS,
+    NO_LIMITS,
     POOL_COLUMNS,
     Rejection,
     validate_pool_records,
@@ -138,6 +140,44 @@ def test_history_window_excludes_the_day_itself(engine: sa.Engine, sample: Sampl
     pd.testing.assert_frame_equal(history, expected, check_dtype=False)
     assert load_pool_history(engine, before=DAY, days=0).empty
     assert stored_pool_days(engine) == days
+
+
+def test_awkward_text_round_trips_exactly(engine: sa.Engine) -> None:
+    """Quotes, commas, newlines, backslashes, non-ASCII, an empty string beside a null and
+    extreme floats are stored as they are (PostgreSQL writes the day with COPY, as CSV)."""
+    records = [
+        {
+            "pool": "p-quote",
+            "chain": "Ethereum",
+            "project": 'say "hi", ok',
+            "symbol": "A,B\nC",
+            "tvlUsd": 1e6,
+            "apyBase": 0.1 + 0.2,
+            "poolMeta": "",
+            "underlyingTokens": ['0x"a"', "b,c", "\\N"],
+        },
+        {
+            "pool": "p-null",
+            "chain": "Solana",
+            "project": "\\N",
+            "symbol": "ÉTH·ß",
+            "tvlUsd": 5e-324,
+            "apyBase": 1.7976931348623157e308,
+            "apyReward": -0.0,
+            "poolMeta": None,
+            "ilRisk": "",
+            "stablecoin": True,
+        },
+    ]
+    frame, rejected = validate_pool_records(records, source="defillama", limits=NO_LIMITS)
+    assert not rejected
+    frame = frame.assign(apy_forecast=[1 / 3, math.nan], tvl_forecast=[math.nan, 2.5])
+    frame = frame.reindex(columns=list(POOL_COLUMNS + FORECAST_COLUMNS))
+    replace_pool_day(engine, DAY, frame, [], source="defillama", ingested_at=STAMP)
+    back = load_pool_day(engine, DAY)
+    pd.testing.assert_frame_equal(back, frame)
+    assert back["poolMeta"].tolist() == [None, ""]  # sorted by id: p-null, p-quote
+    assert back["ilRisk"].tolist() == ["", None]
 
 
 def test_history_is_in_python_order_whatever_the_collation(engine: sa.Engine) -> None:
