@@ -9,6 +9,7 @@ lists ("what would we do today with that day's data").
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Literal, get_args
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from allocator_dagster.integrity import verify_stored_day
 from allocator_dagster.model import (
     Holdings,
     ModelInputError,
@@ -29,22 +31,29 @@ from allocator_dagster.model import (
 from allocator_dagster.money import HALF_CENT_USD
 from allocator_dagster.paper_trading import roll_forward
 from allocator_dagster.parameters import AllocationParameters, DynamicLists
-from allocator_dagster.rebalance import AllocationReport, decide_with_problem
+from allocator_dagster.rebalance import AllocationReport, HeldAside, decide_with_problem
 from allocator_dagster.reconciliation import Reconciliation, reconcile
 from allocator_dagster.snapshots import Snapshot, hash_holdings, hash_universe, take_snapshot
 from allocator_dagster.solvers import Backend, solver_versions, to_backend
 from allocator_dagster.storage import allocations as store
-from allocator_dagster.storage.balances import IMPORTED, ledger_source
+from allocator_dagster.storage.balances import ETHERSCAN, IMPORTED, ledger_source
 from allocator_dagster.storage.lists import read_lists
-from allocator_dagster.storage.pools import load_pool_day
+from allocator_dagster.storage.pools import listings_before, load_pool_day
+from allocator_dagster.vanished import missing_holdings
 
 # reproduce: solve from the snapshot the day already has; fresh: snapshot today's parameters.
 SnapshotPolicy = Literal["reproduce", "fresh"]
 SNAPSHOT_POLICIES: tuple[SnapshotPolicy, ...] = get_args(SnapshotPolicy)
 SnapshotUsed = Literal["new", "stored"]
-# paper: each day starts from the paper ledger of the day before; ledger: from imported balances.
-BalancesSource = Literal["paper", "ledger"]
+# paper: each day starts from the paper ledger of the day before; ledger: from imported balances;
+# etherscan: from balances observed on chain (onchain_balances.py), or imported for that day.
+BalancesSource = Literal["paper", "ledger", "etherscan"]
 BALANCES_SOURCES: tuple[BalancesSource, ...] = get_args(BalancesSource)
+# the daily_ledger sources each observed-balances source starts a day from
+OBSERVED_ROWS: dict[str, tuple[str, ...]] = {
+    "ledger": (IMPORTED,),
+    "etherscan": (ETHERSCAN, IMPORTED),
+}
 IMPORT_COMMAND = "allocator balances import --day {day} FILE"
 # Stored amounts are whole cents and every limit sits on the cent grid, so a stored allocation
 # must meet its limits exactly: half a cent absorbs float noise, one cent over is a breach.
@@ -138,8 +147,8 @@ def _holdings_for(
     conn: sa.Connection, day: dt.date, settings: AllocationSettings
 ) -> tuple[Holdings, bool]:
     """The day's start balances, and whether they were just created (first day of the ledger)."""
-    if settings.balances_source == "ledger":
-        return _imported_holdings(conn, day), False
+    if settings.balances_source in OBSERVED_ROWS:
+        return _imported_holdings(conn, day, settings.balances_source), False
     holdings = store.read_holdings(conn, day)
     if holdings is not None:
         return holdings, False
@@ -156,14 +165,14 @@ def _holdings_for(
     raise DayInputError(f"no daily_ledger rows for {day}: import the day's balances first")
 
 
-def _imported_holdings(conn: sa.Connection, day: dt.date) -> Holdings:
-    """The day's imported balances; paper rows are not observations and do not count."""
+def _imported_holdings(conn: sa.Connection, day: dt.date, balances_source: str) -> Holdings:
+    """The day's observed balances; paper rows are not observations and do not count."""
     holdings = store.read_holdings(conn, day)
     source = ledger_source(conn, day)
-    if holdings is None or source != IMPORTED:
+    if holdings is None or source not in OBSERVED_ROWS[balances_source]:
         found = "" if source is None else f" (its daily_ledger rows come from {source!r})"
         raise DayInputError(
-            f"no imported balances for {day}{found}: with ALLOCATOR_BALANCES_SOURCE=ledger each day "
+            f"no imported balances for {day}{found}: with ALLOCATOR_BALANCES_SOURCE={balances_source} each day "
             f"starts from the treasury's observed holdings; run `{IMPORT_COMMAND.format(day=day)}` first"
         )
     return holdings
@@ -202,20 +211,27 @@ def run_day(
     snapshot_policy: SnapshotPolicy = "reproduce",
     force_reasons: list[str] | None = None,
     successor_in_run: bool = False,
+    accept_recomputation: bool = False,
 ) -> DayOutcome:
     """Run the chain for `day` and store the result in one transaction.
 
     Reproduce mode never rewrites history: when the day already has an allocation and the
-    re-run gives another result, only the mismatch is recorded (the check then fails).
-    A fresh re-run of a day whose next day already has an allocation must include that next
-    day (`successor_in_run`), or the later days would no longer match their balances.
+    re-run gives another result, or the stored day fails its integrity check (`integrity`: its
+    snapshot, inputs or detail rows no longer match their hashes), only the attempt is
+    recorded (the checks then fail) and the stored records stay as evidence.
+    `accept_recomputation` is the operator's decision to replace them: the day is decided again
+    from the snapshot's parameters and lists as stored now, on the inputs as stored now, under a
+    new snapshot. A fresh (or accepted, changed) re-run of a day whose next day already has an
+    allocation must include that next day (`successor_in_run`), or the later days would no
+    longer match their balances.
     """
     if snapshot_policy not in SNAPSHOT_POLICIES:
         raise ValueError(
             f"snapshot policy must be one of {SNAPSHOT_POLICIES}, got {snapshot_policy!r}"
         )
     universe = _pool_day(engine, day)
-    expected = expected_holdings(engine, day) if settings.balances_source == "ledger" else None
+    observed = settings.balances_source in OBSERVED_ROWS
+    expected = expected_holdings(engine, day) if observed else None
     with engine.begin() as conn:
         holdings = _start_balances(conn, day, settings)
         stored = store.snapshot_in_force(conn, day) if snapshot_policy == "reproduce" else None
@@ -225,10 +241,33 @@ def run_day(
         if force_reasons is None and snapshot_policy == "reproduce" and previous is not None:
             # a day forced by the sensor is reproduced with the same reasons
             force_reasons = (previous.report.get("reproduction") or {}).get("force_reasons") or None
+        metrics_hash = hash_universe(universe)
         snapshot, snapshot_used, inputs_match = _snapshot_for(
-            conn, day, settings, universe, holdings, stored, snapshot_policy
+            conn, day, settings, universe, holdings, stored, snapshot_policy, metrics_hash
         )
-        report, problems = _solve(day, universe, holdings, snapshot, settings, force_reasons)
+        integrity = []
+        if snapshot_policy == "reproduce" and previous is not None:
+            found = verify_stored_day(conn, day, universe, holdings, metrics_hash=metrics_hash)
+            integrity = [p.message for p in found]
+        if integrity and accept_recomputation:  # the operator adopts what is stored now
+            snapshot = replace(
+                take_snapshot(
+                    day,
+                    snapshot.parameters,
+                    snapshot.lists,
+                    universe,
+                    holdings,
+                    mode=snapshot.mode,
+                    solver_versions=snapshot.solver_versions,
+                    metrics_hash=metrics_hash,
+                ),
+                snapshot_id=None,
+            )
+            snapshot_used, inputs_match = "new", True
+        aside = _held_aside(conn, day, universe, holdings, snapshot.parameters)
+        report, problems = _solve(
+            day, universe, holdings, snapshot, settings, force_reasons, held_aside=aside
+        )
         if snapshot.snapshot_id is None:
             snapshot = replace(snapshot, snapshot_id=store.save_snapshot(conn, snapshot))
         previous_hash = previous.result_hash if previous else None
@@ -240,6 +279,12 @@ def run_day(
             "inputs_match_snapshot": inputs_match,
             "force_reasons": list(force_reasons or []),
         }
+        if integrity:
+            reproduction["integrity"] = integrity
+        if accept_recomputation and (integrity or reproduction["matched"] is False):
+            reproduction["accepted"] = True
+            if not successor_in_run and reproduction["matched"] is False:
+                _refuse_orphaning_the_next_day(conn, day)
         outcome = DayOutcome(
             day=day,
             report=report,
@@ -275,7 +320,7 @@ def _start_balances(conn: sa.Connection, day: dt.date, settings: AllocationSetti
 
 
 def _refuse_orphaning_the_next_day(conn: sa.Connection, day: dt.date) -> None:
-    """A fresh re-run alone would change balances the next day's allocation started from."""
+    """A fresh (or accepted) re-run alone would change balances the next day started from."""
     following = store.read_allocation(conn, day + dt.timedelta(days=1))
     if following is not None:
         raise DayInputError(
@@ -293,9 +338,10 @@ def _snapshot_for(
     holdings: Holdings,
     stored: Snapshot | None,
     snapshot_policy: SnapshotPolicy,
+    metrics_hash: str,
 ) -> tuple[Snapshot, SnapshotUsed, bool]:
-    """(snapshot, "new" or "stored", whether today's inputs are the snapshot's inputs)."""
-    metrics_hash = hash_universe(universe)
+    """(snapshot, "new" or "stored", whether today's inputs are the snapshot's inputs);
+    `metrics_hash` is `hash_universe(universe)`."""
     snapshot_used: SnapshotUsed
     if stored is None:
         versions = {"backend": settings.backend.value, **solver_versions()}  # plain data
@@ -325,6 +371,8 @@ def _solve(
     snapshot: Snapshot,
     settings: AllocationSettings,
     force_reasons: list[str] | None,
+    *,
+    held_aside: dict[str, HeldAside] | None = None,
 ) -> tuple[AllocationReport, list[str]]:
     """The decision under the snapshot's parameters and lists, proven sound before it is stored.
 
@@ -340,20 +388,22 @@ def _solve(
             snapshot.lists,
             backend,
             force_reasons=force_reasons,
+            held_aside=held_aside,
         )
     except ModelInputError as exc:
         raise DayInputError(f"{day}: {exc}") from None
     problems: list[str] = []
     if report.is_new_allocation:
+        placed, amounts, total = _without_aside(holdings, _amounts(report), report.held_missing)
         problems = [
             v.message
             for v in allocation_violations(
                 universe,
-                holdings,
+                placed,
                 snapshot.parameters,
                 snapshot.lists,
-                _amounts(report),
-                report.total_usd,
+                amounts,
+                total,
                 built=(problem, ineligible),
             )
         ]
@@ -362,6 +412,40 @@ def _solve(
                 f"{day}: the solver's allocation breaks the model: " + "; ".join(problems)
             )
     return report, problems
+
+
+def _held_aside(
+    conn: sa.Connection,
+    day: dt.date,
+    universe: pd.DataFrame,
+    holdings: Holdings,
+    params: AllocationParameters,
+) -> dict[str, HeldAside]:
+    """Held pools missing from the day's data whose absence is not yet confirmed (`vanished`):
+    they are held where they are; confirmed ones are left to the model's forced exit."""
+    listed = set(universe["pool"].tolist())
+    held = {p: a for p, a in holdings.held().items() if p not in listed}
+    if not held:
+        return {}
+    n = params.vanished_confirmation_days
+    earlier, seen = listings_before(conn, day, sorted(held), n - 1)
+    return {
+        m.pool: HeldAside(m.reason, *(m.last_seen or ("?", "?", "?")))
+        for m in missing_holdings(day, held, listed, earlier, n, seen)
+        if not m.confirmed
+    }
+
+
+def _without_aside(
+    holdings: Holdings, amounts: dict[str, Decimal], aside: Iterable[str]
+) -> tuple[Holdings, dict[str, Decimal], Decimal]:
+    """Holdings, amounts and total of the placed capital: the set-aside pools taken out."""
+    aside = set(aside)
+    if not aside:
+        return holdings, amounts, holdings.total_usd
+    positions = {p: a for p, a in holdings.positions.items() if p not in aside}
+    placed = Holdings(positions=positions, idle_usd=holdings.idle_usd)
+    return placed, {p: a for p, a in amounts.items() if p not in aside}, placed.total_usd
 
 
 def _store(
@@ -376,11 +460,12 @@ def _store(
     snapshot_id = outcome.snapshot.snapshot_id
     if snapshot_id is None:  # `run_day` saves a new snapshot before it stores the day
         raise RuntimeError(f"{day}: the snapshot was not saved before the allocation")
-    if reproduction["policy"] == "reproduce" and reproduction["matched"] is False:
+    refused = reproduction["matched"] is False or reproduction.get("integrity")
+    if reproduction["policy"] == "reproduce" and refused and not reproduction.get("accepted"):
         store.record_reproduction(conn, day, {**reproduction, "attempted_hash": report.result_hash})
         return replace(outcome, written=False)
     store.write_allocation(conn, day, report, snapshot_id, extra={"reproduction": reproduction})
-    if not settings.paper_trading or settings.balances_source == "ledger":
+    if not settings.paper_trading or settings.balances_source in OBSERVED_ROWS:
         return outcome  # the next day starts from what the treasury really holds
     next_holdings = _paper_trade(conn, day, outcome.universe, outcome.holdings, report)
     return replace(outcome, next_holdings=next_holdings)
@@ -413,24 +498,34 @@ def _paper_trade(
     return next_holdings
 
 
-CHECK_CATEGORIES = tuple(kind.value for kind in ViolationKind)
+INTEGRITY = "integrity"  # the stored records against their hashes (`integrity.py`)
+CHECK_CATEGORIES = (*(kind.value for kind in ViolationKind), INTEGRITY)
 
 
 def check_stored_day(engine: sa.Engine, day: dt.date) -> dict[str, list[str]]:
     """Re-verify the stored allocation of `day` against its snapshot and inputs, by category
-    (`ViolationKind`: weights, limits, eligibility, details), each problem prefixed by the day.
+    (`ViolationKind`: weights, limits, eligibility, details; and `INTEGRITY`: the snapshot,
+    inputs, report and detail rows against their hashes), each problem prefixed by the day.
 
     Empty lists everywhere: sound. A day without a new allocation (infeasible, held) has nothing
-    to verify beyond having no detail rows.
+    to verify beyond having no detail rows and intact records.
     """
     out: dict[str, list[str]] = {c: [] for c in CHECK_CATEGORIES}
-    for violation in stored_day_violations(engine, day):
+    universe = load_pool_day(engine, day)
+    for violation in stored_day_violations(engine, day, universe):
         out[violation.kind.value].append(f"{day}: {violation.message}")
+    with engine.connect() as conn:
+        holdings = store.read_holdings(conn, day)
+        found = verify_stored_day(conn, day, universe, holdings)
+    out[INTEGRITY] = [f"{day}: {p.message}" for p in found]
     return out
 
 
-def stored_day_violations(engine: sa.Engine, day: dt.date) -> list[Violation]:
-    """Everything wrong with the stored allocation of `day` (empty: sound)."""
+def stored_day_violations(
+    engine: sa.Engine, day: dt.date, universe: pd.DataFrame | None = None
+) -> list[Violation]:
+    """Everything wrong with the stored allocation of `day` (empty: sound); `universe` is the
+    day's stored pool rows when the caller has them already."""
 
     def record(detail: str) -> Violation:
         return Violation(None, detail, ViolationKind.DETAILS)
@@ -445,7 +540,8 @@ def stored_day_violations(engine: sa.Engine, day: dt.date) -> list[Violation]:
             return []
         snapshot = store.load_snapshot(conn, stored.snapshot_id)
         holdings = store.read_holdings(conn, day)
-    universe = load_pool_day(engine, day)
+    if universe is None:
+        universe = load_pool_day(engine, day)
     if holdings is None:
         return [record("the balances the allocation started from are gone")]
     out = []
@@ -454,8 +550,14 @@ def stored_day_violations(engine: sa.Engine, day: dt.date) -> list[Violation]:
         out.append(
             Violation(None, f"weights sum to {weight_sum:.12f}, not 1", ViolationKind.WEIGHTS)
         )
+    aside = dict(stored.report.get("held_missing") or {})
+    listed = set(universe["pool"].tolist())
+    for pool in sorted(aside):
+        if pool in listed or stored.amounts.get(pool) != holdings.positions.get(pool):
+            out.append(record(f"pool {pool} is held aside as missing but is listed or traded"))
+    placed, amounts, total = _without_aside(holdings, stored.amounts, aside)
     out += allocation_violations(
-        universe, holdings, snapshot.parameters, snapshot.lists, stored.amounts, stored.total_usd
+        universe, placed, snapshot.parameters, snapshot.lists, amounts, total
     )
     if stored.total_usd != holdings.total_usd:
         out.append(

@@ -57,6 +57,9 @@ class AllocationParameters(BaseModel):
     min_improvement_usd: float = Field(default=50.0, ge=0)
     yield_model: Literal["linear", "diluted"] = "linear"
     min_tvl_usd: float = Field(default=1_000_000.0, ge=0)
+    # a held pool missing from the pool data is exited only once it is missing this many days
+    # in a row (`vanished.py`); until then it is held where it is
+    vanished_confirmation_days: int = Field(default=3, ge=1, le=366)
 
     @field_validator(*FRACTION_FIELDS)
     @classmethod

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 from typing import TypedDict
@@ -114,6 +114,8 @@ class AllocationReport:
     eligible_pools: int = 0
     ineligible_pools: int = 0
     ineligible_summary: dict[str, int] = field(default_factory=dict)
+    # held pools missing from the day's data, set aside (held, not solved): pool -> why
+    held_missing: dict[str, str] = field(default_factory=dict)
 
     @property
     def costs_usd(self) -> float:
@@ -159,7 +161,28 @@ class AllocationReport:
                 "ineligible_summary": self.ineligible_summary,
             }
         )
+        if self.held_missing:
+            out["held_missing"] = dict(self.held_missing)
         return out
+
+
+# The part of a stored report that its `result_hash` covers (the keys of `result_payload`).
+RESULT_FIELDS = (
+    "status",
+    "decision",
+    "reasons",
+    "backend",
+    "total_usd",
+    "allocations",
+    "objective_usd_per_day",
+    "daily_yield_usd",
+    "costs_usd",
+)
+
+
+def stored_result_hash(report: Mapping[str, object]) -> str:
+    """The result hash of a stored report (`as_dict`), recomputed from its own content."""
+    return sha256_of({name: report.get(name) for name in RESULT_FIELDS})
 
 
 class CentRoundingError(ValueError):
@@ -395,12 +418,77 @@ def decide_with_problem(
     backend: Backend = Backend.CONVEX,
     *,
     force_reasons: list[str] | None = None,
+    held_aside: Mapping[str, HeldAside] | None = None,
 ) -> tuple[AllocationReport, Problem, dict[str, str]]:
     """`decide`, plus the day's (full) problem and ineligibility reasons it was decided on, so
-    that the caller can validate the answer without building the problem again."""
-    problem, ineligible = build_problem(universe, holdings, params, lists)
-    report = _decide(problem, ineligible, universe, holdings, params, backend, force_reasons)
+    that the caller can validate the answer without building the problem again.
+
+    `held_aside` (held pools missing from the day's data, not yet confirmed vanished) are kept
+    at their amount outside the problem: the rest of the capital is decided as usual, and the
+    report lists them with their reason, no trade and no forecast yield.
+    """
+    aside = {p: a for p, a in holdings.held().items() if p in (held_aside or {})}
+    placed = holdings
+    if aside:
+        positions = {p: a for p, a in holdings.positions.items() if p not in aside}
+        placed = Holdings(positions=positions, idle_usd=holdings.idle_usd)
+    problem, ineligible = build_problem(universe, placed, params, lists)
+    report = _decide(problem, ineligible, universe, placed, params, backend, force_reasons)
+    if aside:
+        report = _with_held_aside(report, aside, held_aside or {}, holdings.total_usd)
     return report, problem, ineligible
+
+
+@dataclass(frozen=True)
+class HeldAside:
+    """A held pool kept out of the day's problem, why, and its last known chain/project/symbol."""
+
+    reason: str
+    chain: str = "?"
+    project: str = "?"
+    symbol: str = "?"
+
+
+def _with_held_aside(
+    report: AllocationReport,
+    aside: Mapping[str, Decimal],
+    why: Mapping[str, HeldAside],
+    total: Decimal,
+) -> AllocationReport:
+    """The report of the placed capital, with the set-aside positions added back at their amount
+    (weights over the whole capital)."""
+    lines = [replace(line, weight=float(line.amount_usd / total)) for line in report.lines]
+    for pool, amount in aside.items():
+        held = why[pool]
+        lines.append(
+            PoolLine(
+                pool=pool,
+                chain=held.chain,
+                project=held.project,
+                symbol=held.symbol,
+                group=None,
+                tokens={"symbols": [], "addresses": []},
+                amount_usd=amount,
+                weight=float(amount / total),
+                delta_usd=Decimal("0.00"),
+                apy_used=0.0,
+                daily_yield_usd=0.0,
+                gas_usd=0.0,
+                conversion_usd=0.0,
+            )
+        )
+    lines.sort(key=lambda line: (-line.amount_usd, line.pool))
+    reasons = list(report.reasons)
+    note = "the current holdings stay in force; no new allocation is written"
+    at = reasons.index(note) if note in reasons else len(reasons)
+    reasons[at:at] = [why[p].reason for p in aside]
+    return replace(
+        report,
+        lines=lines,
+        reasons=reasons,
+        total_usd=total,
+        held_missing={p: why[p].reason for p in aside},
+    )
 
 
 def _decide(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache, lru_cache
@@ -23,6 +24,7 @@ from pandas.api.extensions import ExtensionDtype
 from pandas.core.dtypes.cast import maybe_box_native
 
 from allocator_dagster.model import Holdings
+from allocator_dagster.money import to_cents
 from allocator_dagster.parameters import AllocationParameters, DynamicLists, sha256_of
 
 SNAPSHOT_MODES = ("original", "fresh")
@@ -147,15 +149,82 @@ class Snapshot:
 
     @property
     def snapshot_hash(self) -> str:
-        return sha256_of(
-            {
-                "allocation_date": self.allocation_date.isoformat(),
-                "parameters": self.parameters.model_dump(mode="json"),
-                "lists": self.lists.model_dump(mode="json"),
-                "metrics_hash": self.metrics_hash,
-                "balances_hash": self.balances_hash,
-            }
+        return snapshot_hash_of(
+            self.allocation_date,
+            self.parameters.model_dump(mode="json"),
+            self.lists.model_dump(mode="json"),
+            self.metrics_hash,
+            self.balances_hash,
         )
+
+
+def snapshot_hash_of(
+    day: date,
+    parameters: Mapping[str, Any],
+    lists: Mapping[str, Any],
+    metrics_hash: str,
+    balances_hash: str,
+) -> str:
+    """The hash of a snapshot's content; of a stored row, from its JSON exactly as stored."""
+    return sha256_of(
+        {
+            "allocation_date": day.isoformat(),
+            "parameters": dict(parameters),
+            "lists": dict(lists),
+            "metrics_hash": metrics_hash,
+            "balances_hash": balances_hash,
+        }
+    )
+
+
+# A detail row's columns -> the names of the same value in the report's `allocations` lines.
+DETAIL_FIELDS = {
+    "pool_id": "pool",
+    "chain": "chain",
+    "project": "project",
+    "symbol": "symbol",
+    "pool_group": "group",
+    "tokens": "tokens",
+    "amount_usd": "amount_usd",
+    "weight": "weight",
+    "delta_usd": "delta_usd",
+    "apy_used": "apy_used",
+    "expected_daily_yield_usd": "daily_yield_usd",
+    "gas_cost_usd": "gas_usd",
+    "conversion_cost_usd": "conversion_usd",
+}
+# digits the report keeps of each float (`rebalance.PoolLine.as_dict`)
+_DIGITS = {
+    "weight": 10,
+    "apy_used": 8,
+    "daily_yield_usd": 6,
+    "gas_usd": 6,
+    "conversion_usd": 6,
+}
+
+
+def allocation_line(values: Mapping[str, Any]) -> dict[str, Any]:
+    """One allocation line in the report's form, from a report line or (`DETAIL_FIELDS`
+    renamed) a stored detail row: cents as text, floats at the report's digits."""
+    out: dict[str, Any] = {}
+    for name in DETAIL_FIELDS.values():
+        value = values.get(name)
+        if name in ("amount_usd", "delta_usd"):
+            value = None if value is None else str(to_cents(value))
+        elif name in _DIGITS:
+            value = None if value is None else round(float(value), _DIGITS[name])
+        out[name] = value
+    return out
+
+
+def allocation_lines_hash(lines: Iterable[Mapping[str, Any]]) -> str:
+    """Hash of allocation lines in the report's form, independent of their order."""
+    return sha256_of(sorted((allocation_line(line) for line in lines), key=lambda r: r["pool"]))
+
+
+def detail_lines(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Stored detail rows (their columns) as allocation lines (the report's names)."""
+    return [{DETAIL_FIELDS[k]: v for k, v in row.items() if k in DETAIL_FIELDS} for row in rows]
 
 
 def take_snapshot(

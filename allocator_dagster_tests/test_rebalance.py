@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import numpy as np
@@ -449,3 +450,46 @@ def test_one_cent_over_a_limit_is_a_breach_of_the_stored_allocation(backend):
         "position_max_pct_total_assets: a: 250,000.01 > limit 250,000.00"
     ]
     assert [v.kind for v in found] == [ViolationKind.LIMITS]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_held_pool_set_aside_keeps_its_amount_and_earns_nothing(backend):
+    from allocator_dagster.rebalance import HeldAside, decide_with_problem
+
+    holdings = holdings_of({"a": 300_000, "gone": 911_341.25}, idle_usd=788_658.75)
+    why = {"gone": HeldAside("pool gone held: missing from today's fetch (day 1 of 3)")}
+    report, problem, _ = decide_with_problem(
+        universe(), holdings, base_params(), default_lists_for(universe()), backend, held_aside=why
+    )
+    check_report_invariants(report, holdings)
+    assert report.decision != "forced" and not problem.forced_exits  # was: forced out, sold
+    line = next(line for line in report.lines if line.pool == "gone")
+    assert (line.amount_usd, line.delta_usd) == (Decimal("911341.25"), Decimal("0.00"))
+    assert (line.daily_yield_usd, line.gas_usd, line.conversion_usd) == (0.0, 0.0, 0.0)
+    assert line.group is None
+    assert report.total_usd == holdings.total_usd == Decimal("2000000.00")
+    assert "gone" not in problem.pool_ids and problem.total_usd == 1_088_658.75
+    assert why["gone"].reason in report.reasons
+    assert report.as_dict()["held_missing"] == {"gone": why["gone"].reason}
+    # the rest of the capital is decided as without the pool, at the weights of the whole
+    alone = decide(
+        universe(),
+        holdings_of({"a": 300_000}, idle_usd=788_658.75),
+        base_params(),
+        default_lists_for(universe()),
+        backend,
+    )
+    assert amounts(alone) == {p: a for p, a in amounts(report).items() if p != "gone"}
+    assert "held_missing" not in alone.as_dict()  # a normal day's report is unchanged
+
+
+def test_a_stored_report_rehashes_to_its_result_hash():
+    from allocator_dagster.rebalance import RESULT_FIELDS, stored_result_hash
+
+    u = universe()
+    report = decide(u, idle(1_000_000), base_params(), default_lists_for(u), "convex")
+    assert tuple(report.result_payload()) == RESULT_FIELDS
+    stored = json.loads(json.dumps(report.as_dict(), default=str))  # as the JSON column keeps it
+    assert stored_result_hash(stored) == report.result_hash
+    stored["allocations"][0]["amount_usd"] = "1.00"
+    assert stored_result_hash(stored) != report.result_hash

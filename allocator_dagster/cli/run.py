@@ -236,7 +236,19 @@ def materialize_range(
 @click.option(
     "--fresh-snapshots", is_flag=True, help="Take new snapshots instead of reproducing stored ones."
 )
-def command(days: int, end_day: dt.datetime | None, graph: str, fresh_snapshots: bool) -> None:
+@click.option(
+    "--accept-recomputation",
+    is_flag=True,
+    help="Replace stored days whose records fail their hashes (check stored_day_untampered) or "
+    "no longer reproduce, by the days decided again from what is stored now.",
+)
+def command(
+    days: int,
+    end_day: dt.datetime | None,
+    graph: str,
+    fresh_snapshots: bool,
+    accept_recomputation: bool,
+) -> None:
     """Materialise the daily allocation (and the profit split) for a range of days.
 
     Interrupted (Ctrl-C, SIGTERM), it marks its unfinished runs failed before it exits, so no
@@ -257,7 +269,10 @@ def command(days: int, end_day: dt.datetime | None, graph: str, fresh_snapshots:
     run_config = {
         "ops": {
             "allocation_chain": {
-                "config": {"snapshot": "fresh" if fresh_snapshots else "reproduce"}
+                "config": {
+                    "snapshot": "fresh" if fresh_snapshots else "reproduce",
+                    "accept_recomputation": accept_recomputation,
+                }
             }
         }
     }

@@ -3,7 +3,8 @@
 Environment variables (documented in the README) choose the deployment without editing code:
 ALLOCATOR_DATABASE_URL (unset: the embedded SQLite file), ALLOCATOR_POOL_SOURCE (sample |
 history | defillama), ALLOCATOR_HISTORY_FILE, DEFILLAMA_BASE_URL, ALLOCATOR_PARAMS_FILE, ALLOCATOR_SOLVER,
-ALLOCATOR_BALANCES_SOURCE (paper | ledger) and the LLM settings of
+ALLOCATOR_BALANCES_SOURCE (paper | ledger | etherscan; etherscan reads ALLOCATOR_POSITIONS_FILE,
+ETHERSCAN_API_KEY, ETHERSCAN_BASE_URL and DEFILLAMA_COINS_URL) and the LLM settings of
 the profit split. A variable that is set is passed as an `EnvVar`, so its value (a database
 password, an API key) is read at run time and never shown or stored in run config; an unset one
 gives the embedded default, because Dagster fails every run that references an unset EnvVar.
@@ -15,9 +16,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import dagster as dg
 import sqlalchemy as sa
@@ -45,9 +47,14 @@ from allocator_dagster.profit_split.llm import LLMConfig, LLMProposer
 from allocator_dagster.profit_split.policy import AutoApprovePolicy, RulesProposer
 from allocator_dagster.solvers import to_backend
 from allocator_dagster.sources import POOL_SOURCES
+from allocator_dagster.sources.coins import DEFAULT_COINS_URL
 from allocator_dagster.sources.defillama import DEFAULT_BASE_URL
+from allocator_dagster.sources.etherscan import DEFAULT_BASE_URL as ETHERSCAN_URL
 from allocator_dagster.storage import get_engine
 from allocator_dagster.storage.lists import seed_lists_if_empty
+
+if TYPE_CHECKING:
+    from allocator_dagster.onchain_balances import DayObservation, Observation
 
 LLM_URL_ENV = "ALLOCATOR_LLM_URL"
 LLM_MODEL_ENV = "ALLOCATOR_LLM_MODEL"
@@ -118,6 +125,47 @@ class PoolSourceResource(ConfigurableResource):
         )
 
 
+class OnchainBalancesConfig(dg.Config):
+    """The etherscan balances source: the positions file, the two APIs and their limits."""
+
+    positions_file: str = Field(default="", description="positions YAML (ALLOCATOR_POSITIONS_FILE)")
+    etherscan_api_key: str = Field(default="", description="ETHERSCAN_API_KEY (never shown)")
+    etherscan_base_url: str = Field(
+        default=ETHERSCAN_URL, description="Etherscan V2 endpoint (ETHERSCAN_BASE_URL)"
+    )
+    coins_url: str = Field(default=DEFAULT_COINS_URL, description="DEFILLAMA_COINS_URL")
+    calls_per_second: float = Field(default=4.0, gt=0, le=100, description="Etherscan calls/s")
+    deadline_seconds: float = Field(default=300.0, gt=0, description="the whole reading's limit")
+    max_price_age_seconds: float = Field(default=3600.0, gt=0)
+    min_price_confidence: float = Field(default=0.9, ge=0, le=1)
+
+    def observer(self) -> Callable[[Mapping[str, str]], Observation]:
+        """Reads and values the treasury now, for the day's pools (id -> chain); one client per
+        reading."""
+        from allocator_dagster.onchain_balances import observe
+        from allocator_dagster.positions import read_positions_file
+        from allocator_dagster.sources.coins import CoinsClient
+        from allocator_dagster.sources.etherscan import EtherscanClient
+
+        def read(pool_chains: Mapping[str, str]) -> Observation:
+            positions = read_positions_file(self.positions_file)
+            coins = CoinsClient(
+                self.coins_url,
+                max_age_seconds=self.max_price_age_seconds,
+                min_confidence=Decimal(repr(self.min_price_confidence)),
+                deadline_seconds=self.deadline_seconds,
+            )
+            with EtherscanClient(
+                self.etherscan_base_url,
+                self.etherscan_api_key,
+                calls_per_second=self.calls_per_second,
+                deadline_seconds=self.deadline_seconds,
+            ) as etherscan:
+                return observe(positions, pool_chains, etherscan, coins)
+
+        return read
+
+
 class AllocationResource(ConfigurableResource):
     """Parameters and solver of the daily allocation (MODEL.md)."""
 
@@ -134,8 +182,18 @@ class AllocationResource(ConfigurableResource):
     balances_source: str = Field(
         default="paper",
         description="paper: each day starts from the paper ledger of the day before; ledger: from "
-        "the balances imported with `allocator balances import` (ALLOCATOR_BALANCES_SOURCE)",
+        "the balances imported with `allocator balances import`; etherscan: read on chain "
+        "(ALLOCATOR_BALANCES_SOURCE)",
     )
+    onchain: OnchainBalancesConfig = Field(default_factory=OnchainBalancesConfig)
+
+    def observe_balances(self, engine: sa.Engine, day: dt.date) -> DayObservation | None:
+        """With the etherscan source, the day's observation (stored now, or reused); else None."""
+        if self.balances_source != "etherscan":
+            return None
+        from allocator_dagster.onchain_balances import observe_day
+
+        return observe_day(engine, day, self.onchain.observer())
 
     def parameters(self) -> AllocationParameters:
         if not self.parameters_file:
@@ -287,6 +345,12 @@ def deployment_resources() -> dict[str, ConfigurableResource]:
             parameters_file=_env("ALLOCATOR_PARAMS_FILE"),
             solver=_env("ALLOCATOR_SOLVER", "convex"),
             balances_source=_env("ALLOCATOR_BALANCES_SOURCE", "paper"),
+            onchain=OnchainBalancesConfig(
+                positions_file=_env("ALLOCATOR_POSITIONS_FILE"),
+                etherscan_api_key=_env("ETHERSCAN_API_KEY"),
+                etherscan_base_url=_env("ETHERSCAN_BASE_URL", ETHERSCAN_URL),
+                coins_url=_env("DEFILLAMA_COINS_URL", DEFAULT_COINS_URL),
+            ),
         ),
         "profit_split_config": default_profit_split_config(),
     }

@@ -31,39 +31,13 @@ from allocator_dagster.profit_split.policy import (
 from allocator_dagster.profit_split.split import CATEGORIES, CATEGORY_LABELS, Split
 from allocator_dagster.profit_split.validation import validate_proposal
 
+# re-exported: the redaction lived here first, and callers import it from both places
+from allocator_dagster.redaction import REDACTED as REDACTED
+from allocator_dagster.redaction import redact_secret as redact_secret
+
 logger = logging.getLogger(__name__)
 
 CHAT_COMPLETIONS_PATH = "/chat/completions"
-REDACTED = "[redacted]"
-
-
-# A fragment of at least this many characters of the API key is redacted: an error body cut at
-# 200 characters can end with the key's first characters, and a few of them narrow a search.
-KEY_FRAGMENT = 8
-
-
-def redact_secret(text: str, secret: str, fragment: int = KEY_FRAGMENT) -> str:
-    """`text` with `secret` and every run of `fragment` or more of its consecutive characters
-    replaced by REDACTED (a secret shorter than `fragment` is redacted where it appears whole)."""
-    if not secret or not text:
-        return text
-    size = min(fragment, len(secret))
-    grams = {secret[i : i + size] for i in range(len(secret) - size + 1)}
-    covered = [False] * len(text)
-    for i in range(len(text) - size + 1):
-        if text[i : i + size] in grams:
-            covered[i : i + size] = [True] * size
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        if covered[i]:
-            out.append(REDACTED)
-            while i < len(text) and covered[i]:
-                i += 1
-        else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
 
 
 class LLMAnswerError(Exception):

@@ -5,7 +5,9 @@
 honouring Retry-After, with exponential backoff; connection and read errors) through urllib3's
 `Retry`, and turns every other failure into one `DefiLlamaError` whose message names the full
 URL and what went wrong, so an operator knows at once whether the network, the service or the
-data is at fault. Nothing here touches the database: `pool_ingestion.import_history` stores
+data is at fault. One deadline bounds each fetch as a whole (`fetch_deadline`: connects, the wait
+for the headers, retries and their pauses, the body), and a message says "after N retries" only
+with the retries urllib3 really made. Nothing here touches the database: `pool_ingestion.import_history` stores
 what `fetch_history` returns.
 """
 
@@ -14,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -23,7 +24,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import (
     ConnectTimeoutError,
     MaxRetryError,
@@ -31,9 +31,15 @@ from urllib3.exceptions import (
     ProtocolError,
     ReadTimeoutError,
 )
-from urllib3.util.retry import Retry
 
 from allocator_dagster.parameters import DynamicLists
+from allocator_dagster.sources.fetch_deadline import (
+    DeadlinePassed,
+    DeadlineRetry,
+    FetchDeadline,
+    deadline_session,
+    retries_made,
+)
 from allocator_dagster.sources.records import (
     DEFAULT_LIMITS,
     POOL_COLUMNS,
@@ -51,7 +57,9 @@ DEFAULT_BASE_URL = "https://yields.llama.fi"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 CHART_COLUMNS = ("date", "tvlUsd", "apy", "apyBase", "apyReward")
 RETRY_AFTER_MAX = 120  # seconds: a Retry-After beyond this is capped, not obeyed for hours
-DEADLINE_SECONDS = 300.0  # one fetch's body must have arrived by then, however slowly it drips
+DEADLINE_SECONDS = (
+    300.0  # one fetch (connect, headers, retries, body) ends by then, however it drips
+)
 MAX_BODY_BYTES = 200 * 1024 * 1024  # /pools is ~20 MB; the decompressed body may not exceed this
 _READ_CHUNK = 16 * 1024  # compressed bytes per read: a gzip bomb inflates one chunk at a time
 
@@ -86,6 +94,7 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 
 def _describe(exc: requests.RequestException, timeout: float, retries: int) -> str:
+    """What went wrong, in words; "after N retries" only when urllib3 really retried N times."""
     cause = _root_cause(exc)
     after = f" (after {retries} retries)" if retries else ""
     if isinstance(exc, requests.Timeout) or isinstance(
@@ -127,7 +136,7 @@ class DefiLlamaClient:
         self.timeout = timeout
         self.retries = retries
         if session is None:
-            retry = Retry(
+            retry = DeadlineRetry(
                 total=retries,
                 connect=retries,
                 read=retries,
@@ -141,38 +150,20 @@ class DefiLlamaClient:
                 retry_after_max=RETRY_AFTER_MAX,
                 raise_on_status=False,  # the last response is returned and reported below
             )
-            session = requests.Session()
-            adapter = HTTPAdapter(max_retries=retry)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            session.headers["User-Agent"] = "allocator-dagster (+treasury allocation)"
+            session = deadline_session(retry, "allocator-dagster (+treasury allocation)")
         self.session = session
 
     def url(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
 
     def _get_data(self, path: str) -> list[Any]:
-        """The `data` list of a successful envelope, or a DefiLlamaError saying what failed."""
+        """The `data` list of a successful envelope, or a DefiLlamaError saying what failed.
+
+        The whole fetch (connects, the wait for the headers, retries and their pauses, the
+        body) must end within `deadline` seconds (`fetch_deadline`)."""
         url = self.url(path)
-        started = time.monotonic()
-        try:
-            response = self.session.get(url, timeout=self.timeout, stream=True)
-        except requests.RequestException as exc:
-            raise DefiLlamaError(url, _describe(exc, self.timeout, self.retries)) from exc
-        with response:
-            if response.status_code != 200:
-                after = (
-                    f" after {self.retries} retries"
-                    if response.status_code in RETRY_STATUSES
-                    else ""
-                )
-                text = self._read_body(url, response, started, limit=4096, cut=True)
-                body = text.decode("utf-8", "replace")[:120].strip().replace("\n", " ")
-                raise DefiLlamaError(
-                    url,
-                    f"HTTP {response.status_code} {response.reason or ''}{after}: {body!r}".strip(),
-                )
-            raw = self._read_body(url, response, started, limit=self.max_bytes)
+        with FetchDeadline(self.deadline) as deadline:
+            raw = self._fetch(url, deadline)
         try:
             payload = json.loads(raw)
         except (ValueError, RecursionError):
@@ -191,11 +182,34 @@ class DefiLlamaClient:
             raise DefiLlamaError(url, f"envelope 'data' must be a list, it is {found}")
         return data
 
+    def _fetch(self, url: str, deadline: FetchDeadline) -> bytes:
+        """The body of a 200 answer, read under `deadline`."""
+        try:
+            response = self.session.get(url, timeout=self.timeout, stream=True)
+        except DeadlinePassed:
+            raise DefiLlamaError(url, deadline.problem()) from None
+        except requests.RequestException as exc:
+            if deadline.expired:
+                raise DefiLlamaError(url, deadline.problem()) from exc
+            made = retries_made(None, deadline)
+            raise DefiLlamaError(url, _describe(exc, self.timeout, made)) from exc
+        with response:
+            if response.status_code != 200:
+                made = retries_made(response, deadline)
+                after = f" after {made} retries" if made else ""
+                text = self._read_body(url, response, deadline, limit=4096, cut=True)
+                body = text.decode("utf-8", "replace")[:120].strip().replace("\n", " ")
+                raise DefiLlamaError(
+                    url,
+                    f"HTTP {response.status_code} {response.reason or ''}{after}: {body!r}".strip(),
+                )
+            return self._read_body(url, response, deadline, limit=self.max_bytes)
+
     def _read_body(
         self,
         url: str,
         response: requests.Response,
-        started: float,
+        deadline: FetchDeadline,
         *,
         limit: int,
         cut: bool = False,
@@ -208,10 +222,8 @@ class DefiLlamaClient:
         raw = response.raw
         try:
             while True:
-                if time.monotonic() - started > self.deadline:
-                    raise DefiLlamaError(
-                        url, f"no complete answer within the deadline of {self.deadline:g} s"
-                    )
+                if deadline.passed():
+                    raise DefiLlamaError(url, deadline.problem())
                 chunk = raw.read1(_READ_CHUNK, decode_content=True)
                 if not chunk:  # end of the body (read1 waits for decoded bytes otherwise)
                     break
@@ -225,8 +237,12 @@ class DefiLlamaClient:
                     )
                 chunks.append(chunk)
         except requests.RequestException as exc:
+            if deadline.expired:
+                raise DefiLlamaError(url, deadline.problem()) from exc
             raise DefiLlamaError(url, _describe(exc, self.timeout, 0)) from exc
         except (ProtocolError, ReadTimeoutError, OSError) as exc:
+            if deadline.expired:
+                raise DefiLlamaError(url, deadline.problem()) from exc
             problem = (
                 f"timed out after {self.timeout:g} s"
                 if isinstance(exc, ReadTimeoutError | TimeoutError)
@@ -236,7 +252,11 @@ class DefiLlamaClient:
         except Exception as exc:  # a broken gzip stream (urllib3's DecodeError)
             if isinstance(exc, DefiLlamaError):
                 raise
+            if deadline.expired:
+                raise DefiLlamaError(url, deadline.problem()) from exc
             raise DefiLlamaError(url, f"the answer cannot be decoded: {exc}") from exc
+        if deadline.expired:  # the timer cut the body short: what arrived is not the answer
+            raise DefiLlamaError(url, deadline.problem())
         return b"".join(chunks)
 
     def pool_records(self) -> list[Any]:

@@ -94,11 +94,15 @@ def save_snapshot(conn: sa.Connection, snapshot: Snapshot) -> int:
     return inserted_id(result)
 
 
+# Snapshots written before a parameter existed decided as its old behaviour: reproduce that.
+_BEFORE_PARAMETER = {"vanished_confirmation_days": 1}  # a missing held pool was exited at once
+
+
 def _snapshot_from_row(row: sa.Row) -> Snapshot:
     return Snapshot(
         allocation_date=row.allocation_date,
         mode=row.mode,
-        parameters=AllocationParameters(**row.parameters),
+        parameters=AllocationParameters(**{**_BEFORE_PARAMETER, **row.parameters}),
         lists=DynamicLists(**row.dynamic_lists),
         metrics_hash=row.metrics_hash,
         balances_hash=row.balances_hash,
@@ -113,6 +117,13 @@ def load_snapshot(conn: sa.Connection, snapshot_id: int) -> Snapshot:
         sa.select(allocation_parameters).where(allocation_parameters.c.snapshot_id == snapshot_id)
     ).one()
     return _snapshot_from_row(row)
+
+
+def snapshot_record(conn: sa.Connection, snapshot_id: int) -> sa.Row:
+    """The stored snapshot row as it is (raw JSON), to re-verify its hash."""
+    return conn.execute(
+        sa.select(allocation_parameters).where(allocation_parameters.c.snapshot_id == snapshot_id)
+    ).one()
 
 
 def snapshot_in_force(conn: sa.Connection, day: dt.date) -> Snapshot | None:
@@ -262,6 +273,16 @@ def read_allocation(conn: sa.Connection, day: dt.date) -> StoredAllocation | Non
         weights={p: float(w) for p, _, w in details},
         report=dict(row.report),
     )
+
+
+def read_detail_rows(conn: sa.Connection, day: dt.date) -> list[dict]:
+    """Every stored detail row of the day's allocation, as a dict of its columns."""
+    rows = conn.execute(
+        sa.select(asset_allocation_details)
+        .where(asset_allocation_details.c.allocation_date == day)
+        .order_by(asset_allocation_details.c.pool_id)
+    ).all()
+    return [dict(row._mapping) for row in rows]
 
 
 def read_detail_costs(conn: sa.Connection, day: dt.date) -> dict[str, tuple[float, float]]:

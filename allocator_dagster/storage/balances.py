@@ -15,6 +15,8 @@ from allocator_dagster.storage.schema import balance_imports, daily_ledger
 
 # daily_ledger.source of imported rows (paper-trading rows say "paper", the first day "initial")
 IMPORTED = "import"
+# daily_ledger.source of balances observed on chain by the etherscan balances source
+ETHERSCAN = "etherscan"
 
 
 @dataclass(frozen=True)
@@ -38,13 +40,14 @@ def ledger_source(conn: sa.Connection, day: dt.date) -> str | None:
 
 
 def import_balances(
-    engine: sa.Engine, day: dt.date, balances: BalancesFile, *, by: str
+    engine: sa.Engine, day: dt.date, balances: BalancesFile, *, by: str, source: str = IMPORTED
 ) -> BalanceImport:
     """Replace the day's ledger with the observed balances and record the import, in ONE
-    transaction: a failure leaves the previous rows (and no record) in place."""
+    transaction: a failure leaves the previous rows (and no record) in place. `source` is the
+    rows' daily_ledger.source (a file import, or an on-chain observation)."""
     now = dt.datetime.now(dt.UTC)
     try:
-        return _import(engine, day, balances, by, now)
+        return _import(engine, day, balances, by, now, source)
     except sa.exc.DBAPIError as exc:
         raise StorageError(
             f"the balances of {day} were not imported (nothing changed): {exc.orig}"
@@ -52,11 +55,16 @@ def import_balances(
 
 
 def _import(
-    engine: sa.Engine, day: dt.date, balances: BalancesFile, by: str, now: dt.datetime
+    engine: sa.Engine,
+    day: dt.date,
+    balances: BalancesFile,
+    by: str,
+    now: dt.datetime,
+    source: str,
 ) -> BalanceImport:
     with write_transaction(engine) as conn:
         replaced = ledger_source(conn, day)
-        write_holdings(conn, day, balances.holdings, source=IMPORTED)
+        write_holdings(conn, day, balances.holdings, source=source)
         record = BalanceImport(
             import_id=0,
             ledger_date=day,

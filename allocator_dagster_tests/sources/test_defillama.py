@@ -370,3 +370,74 @@ def test_a_gzip_bomb_is_refused_at_the_size_limit(fake_defillama: FakeDefiLlama)
     fake_defillama.gzipped(small, path="/pools")
     frame, rejections = client.pools()  # a gzip answer under the limit is read as usual
     assert frame.empty and rejections == []
+
+
+# ------------------------------------------------------------------ one deadline, real retry counts
+
+
+def test_a_server_that_sleeps_before_its_headers_meets_the_deadline(
+    fake_defillama: FakeDefiLlama,
+) -> None:
+    fake_defillama.slow(4.0, path="/pools")  # accepts, then nothing for 4 s on every try
+    client = client_for(fake_defillama, timeout=10.0, retries=5, deadline=1.0)
+    started = time.monotonic()
+    with pytest.raises(DefiLlamaError) as failed:
+        client.pools()
+    assert time.monotonic() - started < 3.0  # was: 4 s, then the answer (or 6 x 10 s)
+    assert failed.value.problem == "no complete answer within the deadline of 1 s"
+
+
+def test_a_server_that_drips_its_headers_meets_the_deadline(
+    fake_defillama: FakeDefiLlama,
+) -> None:
+    fake_defillama.drip_headers(every=0.1, steps=60, path="/pools")  # 6 s of header bytes
+    client = client_for(fake_defillama, timeout=2.0, retries=0, deadline=1.0)
+    started = time.monotonic()
+    with pytest.raises(DefiLlamaError) as failed:
+        client.pools()
+    assert time.monotonic() - started < 3.0  # was: the whole drip, then the answer
+    assert failed.value.problem == "no complete answer within the deadline of 1 s"
+
+
+def test_headers_that_drip_within_the_deadline_are_read(fake_defillama: FakeDefiLlama) -> None:
+    fake_defillama.drip_headers(every=0.01, steps=5, path="/pools")
+    frame, _ = client_for(fake_defillama, retries=0, deadline=5.0).pools()
+    assert len(frame) > 0
+
+
+def test_a_retry_pause_past_the_deadline_is_not_taken(fake_defillama: FakeDefiLlama) -> None:
+    fake_defillama.fail(503, retry_after="5", path="/pools")
+    client = client_for(fake_defillama, retries=5, deadline=1.0)
+    started = time.monotonic()
+    with pytest.raises(DefiLlamaError) as failed:
+        client.pools()
+    assert time.monotonic() - started < 3.0  # was: 5 s asleep, then more tries
+    assert failed.value.problem == (
+        "no complete answer within the deadline of 1 s "
+        "(the server asked to wait 5 s before the next try)"
+    )
+    assert fake_defillama.count("/pools") == 1
+
+
+def test_a_first_try_failure_does_not_claim_retries(fake_defillama: FakeDefiLlama) -> None:
+    # TLS against a plain-HTTP server fails on the first try and is not retried (`other=0`)
+    https = fake_defillama.base_url.replace("http://", "https://")
+    client = DefiLlamaClient(base_url=https, timeout=2.0, retries=5, backoff_factor=0.0)
+    with pytest.raises(DefiLlamaError) as failed:
+        client.pools()
+    assert "retries" not in failed.value.problem  # was: "request failed (after 5 retries): ..."
+    assert fake_defillama.count("/pools") == 0
+
+
+def test_the_retry_count_is_the_number_really_made(fake_defillama: FakeDefiLlama) -> None:
+    fake_defillama.fail(500, path="/pools")
+    with pytest.raises(DefiLlamaError) as once:
+        client_for(fake_defillama, retries=0).pools()
+    assert once.value.problem.startswith("HTTP 500") and "retries" not in once.value.problem
+    assert fake_defillama.count("/pools") == 1
+
+    fake_defillama.slow(3.0, path="/chart/")  # read timeouts: two retries, then the last try
+    with pytest.raises(DefiLlamaError) as timed_out:
+        client_for(fake_defillama, timeout=0.2, retries=2).chart("abc")
+    assert timed_out.value.problem == "timed out after 0.2 s (after 2 retries)"
+    assert fake_defillama.count("/chart/") == 3

@@ -28,7 +28,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "defillama"
 class Fault:
     """One kind of misbehaviour for requests whose path starts with `path` (None: any path)."""
 
-    kind: str  # "status" | "malformed" | "envelope" | "slow" | "drip" | "gzip"
+    kind: str  # "status" | "malformed" | "envelope" | "slow" | "drip" | "drip_headers" | "gzip"
     times: int | None  # how many requests it applies to; None: every request
     path: str | None = None
     status: int = 500
@@ -118,6 +118,11 @@ class FakeDefiLlama:
             Fault("drip", None, path, delay=every, body=step * steps, chunk=len(step))
         )
 
+    def drip_headers(self, every: float, steps: int, *, path: str | None = None) -> None:
+        """Send the status line, then one header byte every `every` seconds, `steps` times, and
+        only then the rest of a normal answer (a server that is slow before the body)."""
+        self._faults.append(Fault("drip_headers", None, path, delay=every, chunk=steps))
+
     def gzipped(self, body: bytes, *, path: str | None = None) -> None:
         """Answer 200 with `body` (already gzip-compressed) and Content-Encoding: gzip."""
         self._faults.append(Fault("gzip", None, path, body=body))
@@ -191,6 +196,19 @@ class FakeDefiLlama:
                                 self.wfile.write(fault.body[start : start + step])
                                 self.wfile.flush()
                                 time.sleep(fault.delay)
+                        return
+                    elif fault.kind == "drip_headers":
+                        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                            for _ in range(fault.chunk):
+                                self.wfile.write(b"z")
+                                self.wfile.flush()
+                                time.sleep(fault.delay)
+                            status, body = fake._body_for(path)
+                            self.wfile.write(b"\r\nContent-Type: application/json\r\n")
+                            self.wfile.write(f"Content-Length: {len(body)}\r\n\r\n".encode())
+                            self.wfile.write(body)
+                        self.close_connection = True
                         return
                     elif fault.kind == "gzip":
                         self._send(200, fault.body, {"Content-Encoding": "gzip"})

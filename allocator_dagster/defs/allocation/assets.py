@@ -9,8 +9,10 @@ A range of days runs in one run, in date order (single-run backfill policy).
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import date
 from typing import TYPE_CHECKING, Literal
 
+import sqlalchemy as sa
 from dagster import (
     AssetDep,
     AssetExecutionContext,
@@ -18,6 +20,7 @@ from dagster import (
     AssetSpec,
     BackfillPolicy,
     Config,
+    Failure,
     MaterializeResult,
     MetadataValue,
     TableColumn,
@@ -51,6 +54,7 @@ from allocator_dagster.reporting import (
     top_pools_markdown,
 )
 from allocator_dagster.runtime import frozen_heap
+from allocator_dagster.storage import StorageError
 
 
 @asset(
@@ -118,6 +122,12 @@ class AllocationRunConfig(Config):
     force_reasons: list[str] = Field(
         default_factory=list, description="why the reallocation is forced"
     )
+    accept_recomputation: bool = Field(
+        default=False,
+        description="reproduce mode: replace a stored day whose records fail their hashes "
+        "(check stored_day_untampered) or whose result no longer matches, by the day decided "
+        "again from what is stored now (the operator's decision; the problems stay in the report)",
+    )
 
 
 CHAIN_KEYS = ("balances", "allocation_parameters", "solver_output", "asset_allocations")
@@ -178,6 +188,7 @@ def allocation_chain(
     days = partition_days(context)
     with frozen_heap():
         for day in days:
+            _observe_balances(context, allocation, engine, day)
             outcome = run_day(
                 engine,
                 day,
@@ -185,6 +196,7 @@ def allocation_chain(
                 snapshot_policy=config.snapshot,
                 force_reasons=force or None,
                 successor_in_run=day != days[-1],
+                accept_recomputation=config.accept_recomputation,
             )
             report = outcome.report
             context.log.info(
@@ -204,6 +216,29 @@ def allocation_chain(
             outcomes.append(replace(outcome, universe=outcome.universe.iloc[:0]))
             context.log.debug(f"{day}: allocation day stored")  # the benchmark's per-day clock
     yield from _results(outcomes, config.snapshot)
+
+
+def _observe_balances(
+    context: AssetExecutionContext, allocation: AllocationResource, engine: sa.Engine, day: date
+) -> None:
+    """The etherscan source reads the chain for today's partition (a re-run reuses the stored
+    observation); an error stops the run with its one-line reason, storing nothing."""
+    from allocator_dagster.onchain_balances import ObservationError
+
+    try:
+        observed = allocation.observe_balances(engine, day)
+    except (ObservationError, StorageError) as exc:
+        raise Failure(description=f"{day}: the balances were not observed: {exc}") from None
+    if observed is None:
+        return
+    if observed.record is None:
+        context.log.info(f"{day}: reusing the stored {observed.reused_source} balances")
+    else:
+        r = observed.record
+        context.log.info(
+            f"{day}: observed on chain {r.positions} positions, {r.total_usd:,.2f} USD in total "
+            f"(sha256 {r.file_sha256[:16]}, observation #{r.import_id})"
+        )
 
 
 def _span(days: list) -> dict[str, "RawMetadataValue"]:

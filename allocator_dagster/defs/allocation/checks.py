@@ -73,6 +73,12 @@ STORED_DAY_CHECKS: dict[str, tuple[str, str]] = {
         "details",
         "Detail rows add up to the allocation total, which equals the day's balances.",
     ),
+    "stored_day_untampered": (
+        "integrity",
+        "The day's snapshot, pool rows, balances, report and detail rows still match the hashes "
+        "stored when it was decided (accept a recomputation with the run config "
+        "accept_recomputation: true, or `allocator run --accept-recomputation`).",
+    ),
 }
 
 
@@ -83,7 +89,7 @@ STORED_DAY_CHECKS: dict[str, tuple[str, str]] = {
     ],
     can_subset=True,
     description="Re-verify each stored day once against its snapshot and inputs; one result per "
-    "category (weights, limits, eligibility, details).",
+    "category (weights, limits, eligibility, details, integrity).",
 )
 def stored_allocation_checks(
     context: AssetCheckExecutionContext, database: DatabaseResource
@@ -111,8 +117,11 @@ def reproduced_hash_matches(
                 continue
             reproduced += 1
             if not info["matched"]:
+                recomputed = info.get("attempted_hash") or stored.result_hash
                 mismatches.append(
-                    f"{day}: {info.get('previous_hash', '')[:12]} -> {stored.result_hash[:12]}"
+                    f"{day}: stored {str(info.get('previous_hash') or '')[:12]}, "
+                    f"recomputed {str(recomputed)[:12]}"
+                    + ("" if info.get("accepted") else " (the stored allocation is kept)")
                 )
     return AssetCheckResult(
         passed=not mismatches,

@@ -20,6 +20,7 @@ from allocator_dagster.storage.schema import asset_allocation_details
 from allocator_dagster.storage.schema import pool_daily_metrics as pool_table
 from allocator_dagster_tests.support.allocation_runs import (
     chain_resources,
+    checks_passed,
     held_pools,
     run_days,
 )
@@ -131,25 +132,58 @@ def test_reproduce_never_rewrites_a_day_and_fresh_reruns_keep_later_days_consist
     assert run_days(resources, day1, day2, config={"snapshot": "fresh"}).success
 
 
-def test_a_held_pool_that_vanishes_is_exited(database_url: str) -> None:
+def _drop_pool(resources: dict, engine: sa.Engine, day: dt.date, pool: str) -> None:
+    """Store the day's pool data, then take `pool` out of it (a fetch that lost one pool)."""
+    assert run_days(resources, day, selection=AssetSelection.keys("pool_daily_metrics")).success
+    with engine.begin() as conn:
+        conn.execute(
+            pool_table.delete().where(pool_table.c.metric_date == day, pool_table.c.pool_id == pool)
+        )
+
+
+def test_a_held_pool_missing_from_a_fetch_is_held_until_its_absence_is_confirmed(
+    database_url: str,
+) -> None:
     resources = chain_resources(database_url)
     assert run_days(resources, START).success
     engine = get_engine(database_url)
     gone = held_pools(engine, START)[0][0]
-    day2 = START + dt.timedelta(days=1)
-    assert run_days(resources, day2, selection=AssetSelection.keys("pool_daily_metrics")).success
-    with engine.begin() as conn:
-        conn.execute(
-            pool_table.delete().where(
-                pool_table.c.metric_date == day2, pool_table.c.pool_id == gone
-            )
+    with engine.connect() as conn:  # what the day after starts with in that pool
+        amount = store.read_holdings(conn, START + dt.timedelta(days=1)).positions[gone]
+    for k in (1, 2):  # missing on day k of 3: held where it is, not sold
+        day = START + dt.timedelta(days=k)
+        _drop_pool(resources, engine, day, gone)
+        result = run_days(
+            resources,
+            day,
+            selection=AssetSelection.keys(*CHAIN_KEYS)
+            | AssetSelection.checks_for_assets("asset_allocations"),
         )
-    assert run_days(resources, day2, selection=AssetSelection.keys(*CHAIN_KEYS)).success
+        assert result.success and all(checks_passed(result).values()), checks_passed(result)
+        with engine.connect() as conn:
+            alloc = store.read_allocation(conn, day)
+            assert store.read_holdings(conn, day + dt.timedelta(days=1)).positions[gone] == amount
+        assert alloc.amounts[gone] == amount  # was: 0, a forced exit on the first absence
+        assert alloc.decision != "forced"
+        held = f"pool {gone} held: missing from today's fetch (day {k} of 3)"
+        assert any(r.startswith(held) for r in alloc.report["reasons"])
+        line = next(a for a in alloc.report["allocations"] if a["pool"] == gone)
+        assert (line["delta_usd"], line["daily_yield_usd"], line["gas_usd"]) == ("0.00", 0.0, 0.0)
+        assert sum(alloc.amounts.values()) == alloc.total_usd
+        why = next(
+            m.metadata["why"].value
+            for m in result.asset_materializations_for_node("allocation_chain")
+            if m.asset_key.path == ["asset_allocations"] and m.partition == day.isoformat()
+        )
+        assert "missing from today's fetch (day" in why
+    day3 = START + dt.timedelta(days=3)  # the third day in a row: confirmed, exited as today
+    _drop_pool(resources, engine, day3, gone)
+    assert run_days(resources, day3, selection=AssetSelection.keys(*CHAIN_KEYS)).success
     with engine.connect() as conn:
-        alloc = store.read_allocation(conn, day2)
+        alloc = store.read_allocation(conn, day3)
         group = conn.execute(
             sa.select(asset_allocation_details.c.pool_group).where(
-                asset_allocation_details.c.allocation_date == day2,
+                asset_allocation_details.c.allocation_date == day3,
                 asset_allocation_details.c.pool_id == gone,
             )
         ).scalar_one()
@@ -157,3 +191,20 @@ def test_a_held_pool_that_vanishes_is_exited(database_url: str) -> None:
     assert alloc.amounts[gone] == 0
     assert any(f"pool {gone} vanished" in r for r in alloc.report["reasons"])
     assert group is None
+
+
+def test_one_confirmation_day_exits_a_vanished_pool_at_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"vanished_confirmation_days": 1}))
+    resources = chain_resources(database_url, params)
+    assert run_days(resources, START).success
+    engine = get_engine(database_url)
+    gone = held_pools(engine, START)[0][0]
+    day2 = START + dt.timedelta(days=1)
+    _drop_pool(resources, engine, day2, gone)
+    assert run_days(resources, day2, selection=AssetSelection.keys(*CHAIN_KEYS)).success
+    with engine.connect() as conn:
+        alloc = store.read_allocation(conn, day2)
+    assert alloc.decision == "forced" and alloc.amounts[gone] == 0
