@@ -370,9 +370,47 @@ def load_pool_history(engine: sa.Engine, *, before: date, days: int) -> pd.DataF
         .order_by(table.c.metric_date, table.c.pool_id)
     )
     with engine.connect() as conn:
+        if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg2":
+            return _copied_history(conn, query)
         # the driver's own tuples: every column is text or a float, which need no processing
         fetched = conn.execute(query).cursor.fetchall()
     return history_frame(fetched)
+
+
+def _copied_history(conn: sa.Connection, query: sa.Select) -> pd.DataFrame:
+    """The history query through PostgreSQL's COPY TO STDOUT (CSV), parsed by pandas in C:
+    floats read back exactly (round_trip), only an empty number is NaN, ids stay text."""
+    # the only literals are the two dates this module computed, never outside text
+    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    buffer = io.StringIO()
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", buffer)
+    finally:
+        cursor.close()
+    buffer.seek(0)
+    numbers = list(HISTORY_COLUMNS[2:])
+    frame = pd.read_csv(
+        buffer,
+        header=None,
+        names=list(HISTORY_COLUMNS),
+        dtype={"date": str, "pool": str, **dict.fromkeys(numbers, "float64")},
+        keep_default_na=False,
+        na_values=dict.fromkeys(numbers, [""]),
+        float_precision="round_trip",
+    )
+    dates = frame["date"].to_numpy(dtype=object).astype("datetime64[D]").astype("datetime64[ns]")
+    pools = frame["pool"].to_numpy(dtype=object)
+    out = pd.DataFrame(
+        {
+            "date": pd.Series(dates, dtype="datetime64[ns]"),
+            "pool": pd.Series(pools, dtype="str"),
+            **{name: frame[name].astype("float64").reset_index(drop=True) for name in numbers},
+        }
+    )
+    if _sorted_by_date_and_pool(dates, pools):
+        return out
+    return out.sort_values(["date", "pool"], kind="stable").reset_index(drop=True)
 
 
 def _sorted_by_date_and_pool(dates: np.ndarray, pools: np.ndarray) -> bool:
@@ -424,66 +462,21 @@ def accepted_day_counts(
     snapshot, i.e. at least one row not written by the `/chart` history import (an import of
     chosen pools is no measure of the universe's size). Oldest first."""
     table = pool_daily_metrics
-    full = sa.func.sum(sa.case((table.c.source != str(PoolSource.DEFILLAMA_CHART), 1), else_=0))
-    query = (
-        sa.select(table.c.metric_date, sa.func.count(), full)
+    snapshot_row = table.alias("snapshot_row")
+    # rows per day from the primary key's index; a full snapshot is found by its first row
+    # (EXISTS), not by reading the source of every row of the window
+    counts = (
+        sa.select(table.c.metric_date, sa.func.count().label("rows"))
         .where(
             table.c.metric_date >= before - timedelta(days=window_days),
             table.c.metric_date < before,
         )
         .group_by(table.c.metric_date)
-        .order_by(table.c.metric_date)
+        .subquery()
     )
-    return [(d, int(rows)) for d, rows, snapshot in conn.execute(query) if snapshot]
-
-
-LAST_SEEN_WINDOW_DAYS = 30  # how far back the last listing of a missing pool is looked up
-
-
-def listings_before(
-    conn: sa.Connection, day: date, pools: Sequence[str], days: int
-) -> tuple[dict[date, frozenset[str] | None], dict[str, tuple[str, str, str]]]:
-    """For the `days` days before `day`: which of `pools` each stored full snapshot lists (None
-    for a day without one: only `/chart` imports or nothing), and the (chain, project, symbol)
-    of each pool's latest listing within `LAST_SEEN_WINDOW_DAYS` (for `vanished`)."""
-    table = pool_daily_metrics
-    if not pools:
-        return {}, {}
-    first = day - timedelta(days=max(days, 0))
-    earlier: dict[date, frozenset[str] | None] = {}
-    if days > 0:
-        full = sa.func.sum(sa.case((table.c.source != str(PoolSource.DEFILLAMA_CHART), 1), else_=0))
-        full_days = {
-            d
-            for d, n in conn.execute(
-                sa.select(table.c.metric_date, full)
-                .where(table.c.metric_date >= first, table.c.metric_date < day)
-                .group_by(table.c.metric_date)
-            )
-            if n
-        }
-        listed: dict[date, set[str]] = {d: set() for d in full_days}
-        for d, pool in conn.execute(
-            sa.select(table.c.metric_date, table.c.pool_id).where(
-                table.c.metric_date >= first,
-                table.c.metric_date < day,
-                table.c.pool_id.in_(list(pools)),
-            )
-        ):
-            if d in listed:
-                listed[d].add(pool)
-        for back in range(1, days + 1):
-            d = day - timedelta(days=back)
-            earlier[d] = frozenset(listed[d]) if d in listed else None
-    last_seen: dict[str, tuple[str, str, str]] = {}
-    for pool, chain, project, symbol in conn.execute(
-        sa.select(table.c.pool_id, table.c.chain, table.c.project, table.c.symbol)
-        .where(
-            table.c.metric_date >= day - timedelta(days=LAST_SEEN_WINDOW_DAYS),
-            table.c.metric_date < day,
-            table.c.pool_id.in_(list(pools)),
-        )
-        .order_by(table.c.metric_date)
-    ):
-        last_seen[pool] = (chain, project, symbol)  # the latest day wins
-    return earlier, last_seen
+    full = sa.exists().where(
+        snapshot_row.c.metric_date == counts.c.metric_date,
+        snapshot_row.c.source != str(PoolSource.DEFILLAMA_CHART),
+    )
+    query = sa.select(counts.c.metric_date, counts.c.rows).where(full).order_by(counts.c.metric_date)
+    return [(d, int(rows)) for d, rows in conn.execute(query)]
