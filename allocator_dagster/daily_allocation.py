@@ -31,11 +31,15 @@ from allocator_dagster.model import (
 from allocator_dagster.money import HALF_CENT_USD
 from allocator_dagster.paper_trading import roll_forward
 from allocator_dagster.parameters import AllocationParameters, DynamicLists
+from allocator_dagster.payouts import Payout, pay_out, payout_of
+from allocator_dagster.profit_split.distribution import distribution_moment
+from allocator_dagster.profit_split.split import Split
 from allocator_dagster.rebalance import AllocationReport, HeldAside, decide_with_problem
-from allocator_dagster.reconciliation import Reconciliation, reconcile
+from allocator_dagster.reconciliation import DriftTolerance, Reconciliation, reconcile
 from allocator_dagster.snapshots import Snapshot, hash_holdings, hash_universe, take_snapshot
 from allocator_dagster.solvers import Backend, solver_versions, to_backend
 from allocator_dagster.storage import allocations as store
+from allocator_dagster.storage import profit_split as split_store
 from allocator_dagster.storage.balances import ETHERSCAN, IMPORTED, ledger_source
 from allocator_dagster.storage.lists import read_lists
 from allocator_dagster.storage.pools import listings_before, load_pool_day
@@ -73,6 +77,7 @@ class AllocationSettings:
     initial_capital_usd: Decimal = Decimal("10000000.00")
     paper_trading: bool = True
     balances_source: BalancesSource = "paper"
+    drift_tolerance: DriftTolerance = field(default_factory=lambda: DriftTolerance())
 
     def __post_init__(self) -> None:
         if self.balances_source not in BALANCES_SOURCES:
@@ -97,6 +102,8 @@ class DayOutcome:
     written: bool = True
     # observed (imported) holdings against yesterday's plan; None on paper or without a plan
     reconciliation: Reconciliation | None = None
+    # the shares of the day's profit that left the treasury (None: a day stored before payouts)
+    payout: Payout | None = None
 
     @property
     def hash_matched(self) -> bool | None:
@@ -180,7 +187,8 @@ def _imported_holdings(conn: sa.Connection, day: dt.date, balances_source: str) 
 
 def expected_holdings(engine: sa.Engine, day: dt.date) -> Holdings | None:
     """What the previous day's plan expected `day` to start with: the paper ledger of the day
-    before's allocation, at that day's observed APYs (None without a start or a stored day)."""
+    before's allocation, at that day's observed APYs, less what it paid out (None without a
+    start or a stored day)."""
     previous = day - dt.timedelta(days=1)
     with engine.connect() as conn:
         start = store.read_holdings(conn, previous)
@@ -190,13 +198,74 @@ def expected_holdings(engine: sa.Engine, day: dt.date) -> Holdings | None:
         return None
     universe = load_pool_day(engine, previous)
     executed = stored.status.has_solution and stored.decision != "hold"
-    return roll_forward(
+    gross = roll_forward(
         start,
         stored.amounts if executed else None,
         _observed_apy(universe),
         gas_usd={p: g for p, (g, _) in costs.items()} if executed else None,
         conversion_usd={p: c for p, (_, c) in costs.items()} if executed else None,
     )
+    payout = recorded_payout(stored.report)
+    return gross if payout is None else pay_out(gross, payout.paid_usd)
+
+
+def recorded_payout(report: dict) -> Payout | None:
+    """The payout stored with a day's allocation (None: stored before payouts left the treasury)."""
+    data = report.get("payout")
+    return None if data is None else Payout.from_dict(data)
+
+
+def day_payout(engine: sa.Engine, day: dt.date) -> Payout:
+    """The payout recorded with the day's allocation; DayInputError says what to run first."""
+    with engine.connect() as conn:
+        stored = store.read_allocation(conn, day)
+    if stored is None:
+        raise DayInputError(
+            f"{day} has no allocation, so no realised profit: materialise asset_allocations for "
+            f"{day} first"
+        )
+    payout = recorded_payout(stored.report)
+    if payout is None:
+        raise DayInputError(
+            f"the allocation of {day} was stored before payouts left the treasury and records no "
+            "profit: re-run it with snapshot=fresh (with the days after it)"
+        )
+    return payout
+
+
+def day_reconciliation(engine: sa.Engine, day: dt.date) -> Reconciliation | None:
+    """The day's imported holdings against the day before's plan (None: nothing to compare)."""
+    expected = expected_holdings(engine, day)
+    with engine.connect() as conn:
+        observed = store.read_holdings(conn, day)
+        source = ledger_source(conn, day)
+    if expected is None or observed is None or source not in (IMPORTED, ETHERSCAN):
+        return None
+    return reconcile(expected, observed)
+
+
+def payout_split(engine: sa.Engine, day: dt.date) -> tuple[str, Split]:
+    """The split that divides the profit of `day`: the one in force when it is paid out
+    (`distribution_moment`); seeded on first use, as the profit-split graph does."""
+    current = split_store.ensure_active_split(engine)
+    moment = distribution_moment(day, split_store.utc_now())
+    in_force = split_store.split_in_force(engine, moment) or current
+    return str(in_force.id), in_force.split
+
+
+@dataclass(frozen=True)
+class _PayoutRule:
+    """Which split divides the day's profit: the recorded one when the day is reproduced (a day
+    stored before payouts pays nothing, so history is not rewritten), else the one in force."""
+
+    split: tuple[str, Split]
+    recorded: dict | None
+
+    def payout(self, profit_usd: Decimal) -> Payout | None:
+        if self.recorded is None:
+            return payout_of(profit_usd, self.split[1], self.split[0])
+        done = recorded_payout(self.recorded)
+        return None if done is None else payout_of(profit_usd, done.split, done.split_id)
 
 
 def _observed_apy(universe: pd.DataFrame) -> dict[str, float]:
@@ -232,6 +301,7 @@ def run_day(
     universe = _pool_day(engine, day)
     observed = settings.balances_source in OBSERVED_ROWS
     expected = expected_holdings(engine, day) if observed else None
+    split = payout_split(engine, day)  # its own transaction: not inside the day's
     with engine.begin() as conn:
         holdings = _start_balances(conn, day, settings)
         stored = store.snapshot_in_force(conn, day) if snapshot_policy == "reproduce" else None
@@ -298,7 +368,8 @@ def run_day(
             limit_violations=problems,
             reconciliation=None if expected is None else reconcile(expected, holdings),
         )
-        return _store(conn, outcome, settings, reproduction)
+        recorded = None if previous is None or snapshot_policy == "fresh" else previous.report
+        return _store(conn, outcome, settings, reproduction, _PayoutRule(split, recorded))
 
 
 def _pool_day(engine: sa.Engine, day: dt.date) -> pd.DataFrame:
@@ -449,9 +520,13 @@ def _without_aside(
 
 
 def _store(
-    conn: sa.Connection, outcome: DayOutcome, settings: AllocationSettings, reproduction: dict
+    conn: sa.Connection,
+    outcome: DayOutcome,
+    settings: AllocationSettings,
+    reproduction: dict,
+    rule: _PayoutRule,
 ) -> DayOutcome:
-    """Write the allocation and, on paper, the next day's balances.
+    """Write the allocation with the day's payout and, on paper, the next day's balances.
 
     In reproduce mode a result that differs from the stored one is only recorded: the stored
     record (and the next day's ledger) stay as they are.
@@ -464,10 +539,17 @@ def _store(
     if reproduction["policy"] == "reproduce" and refused and not reproduction.get("accepted"):
         store.record_reproduction(conn, day, {**reproduction, "attempted_hash": report.result_hash})
         return replace(outcome, written=False)
-    store.write_allocation(conn, day, report, snapshot_id, extra={"reproduction": reproduction})
+    gross = _paper_trade(outcome.universe, outcome.holdings, report)
+    payout = rule.payout(gross.total_usd - outcome.holdings.total_usd)
+    extra: dict[str, object] = {"reproduction": reproduction}
+    if payout is not None:
+        extra["payout"] = payout.as_dict()
+    store.write_allocation(conn, day, report, snapshot_id, extra=extra)
+    outcome = replace(outcome, payout=payout)
     if not settings.paper_trading or settings.balances_source in OBSERVED_ROWS:
         return outcome  # the next day starts from what the treasury really holds
-    next_holdings = _paper_trade(conn, day, outcome.universe, outcome.holdings, report)
+    next_holdings = gross if payout is None else pay_out(gross, payout.paid_usd)
+    store.write_holdings(conn, day + dt.timedelta(days=1), next_holdings, source="paper")
     return replace(outcome, next_holdings=next_holdings)
 
 
@@ -475,27 +557,19 @@ def _amounts(report: AllocationReport) -> dict[str, Decimal]:
     return {line.pool: line.amount_usd for line in report.lines}
 
 
-def _paper_trade(
-    conn: sa.Connection,
-    day: dt.date,
-    universe: pd.DataFrame,
-    holdings: Holdings,
-    report: AllocationReport,
-) -> Holdings:
-    """Execute the decision on paper at the day's observed APYs; store the next day's balances."""
-    observed = _observed_apy(universe)
+def _paper_trade(universe: pd.DataFrame, holdings: Holdings, report: AllocationReport) -> Holdings:
+    """The decision executed on paper at the day's observed APYs: the next day's balances before
+    any payout (their growth over the day's balances is the day's realised profit)."""
     executed = _amounts(report) if report.is_new_allocation else None
-    next_holdings = roll_forward(
+    return roll_forward(
         holdings,
         executed,
-        observed,
+        _observed_apy(universe),
         gas_usd={line.pool: line.gas_usd for line in report.lines} if executed else None,
         conversion_usd={line.pool: line.conversion_usd for line in report.lines}
         if executed
         else None,
     )
-    store.write_holdings(conn, day + dt.timedelta(days=1), next_holdings, source="paper")
-    return next_holdings
 
 
 INTEGRITY = "integrity"  # the stored records against their hashes (`integrity.py`)

@@ -4,14 +4,17 @@ The expected holdings are the paper ledger of yesterday's allocation (`paper_tra
 of yesterday's start, plan and observed APYs). A drift means the plan was not (fully) executed,
 or something happened to the money (a hack, a depeg, fees the model does not know). The day's
 decision always starts from the observed holdings; the drift is information, never an input.
+A drift beyond the operator's tolerance (`DriftTolerance`) is worth a warning: the pools beyond it
+are named by `beyond`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from allocator_dagster.model import IDLE, Holdings
+from allocator_dagster.money import to_cents
 
 
 @dataclass(frozen=True)
@@ -68,3 +71,58 @@ def reconcile(expected: Holdings, observed: Holdings) -> Reconciliation:
     ]
     rows.append(PoolDrift(IDLE, expected.idle_usd, observed.idle_usd))
     return Reconciliation(expected=expected, observed=observed, pools=tuple(rows))
+
+
+@dataclass(frozen=True)
+class DriftTolerance:
+    """How much drift is normal: an absolute amount in USD and/or a percentage of the expected
+    capital (None: not used). A pool's drift, or the total drift, beyond the smallest limit that
+    is set warns; with neither set every drift of a cent or more warns."""
+
+    usd: Decimal | None = Decimal("100.00")
+    pct_of_capital: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("usd", "pct_of_capital"):
+            value = getattr(self, name)
+            if value is not None and (not value.is_finite() or value < 0):
+                raise ValueError(
+                    f"drift tolerance {name} must be a non-negative number, got {value}"
+                )
+
+    @classmethod
+    def parse(cls, usd: str, pct_of_capital: str) -> DriftTolerance:
+        """From two settings, each a decimal number or empty (not used)."""
+
+        def number(text: str, name: str) -> Decimal | None:
+            if not text.strip():
+                return None
+            try:
+                return Decimal(text.strip())
+            except InvalidOperation:
+                raise ValueError(f"drift tolerance {name} {text!r} is not a number") from None
+
+        return cls(number(usd, "usd"), number(pct_of_capital, "pct_of_capital"))
+
+    def allowed_usd(self, capital_usd: Decimal) -> Decimal:
+        """The largest drift that does not warn, for a treasury of `capital_usd` (exact cents)."""
+        limits = [to_cents(self.usd)] if self.usd is not None else []
+        if self.pct_of_capital is not None:
+            limits.append(to_cents(capital_usd * self.pct_of_capital / 100))
+        return min(limits, default=Decimal("0.00"))
+
+    def describe(self) -> str:
+        parts = [f"{self.usd:,.2f} USD"] if self.usd is not None else []
+        parts += [f"{self.pct_of_capital}% of capital"] if self.pct_of_capital is not None else []
+        return " or ".join(parts) or "any drift"
+
+
+def beyond(reconciliation: Reconciliation, tolerance: DriftTolerance) -> tuple[PoolDrift, ...]:
+    """The pools (and idle cash) whose drift is beyond the tolerance; a total drift beyond it
+    with no single pool beyond is reported as the pool `total`."""
+    allowed = tolerance.allowed_usd(reconciliation.expected.total_usd)
+    out = tuple(p for p in reconciliation.drifted if abs(p.drift_usd) > allowed)
+    if not out and abs(reconciliation.total_drift_usd) > allowed:
+        rec = reconciliation
+        return (PoolDrift("total", rec.expected.total_usd, rec.observed.total_usd),)
+    return out

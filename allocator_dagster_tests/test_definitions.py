@@ -81,6 +81,7 @@ def test_dg_checks_and_lists_the_project(tmp_path: Path) -> None:
         "allocation_parameters",
         "solver_output",
         "asset_allocations",
+        "rebalance_plan",
         "platform_metrics",
         "profit_split_proposal",
         "profit_distribution",
@@ -95,7 +96,8 @@ def test_dg_checks_and_lists_the_project(tmp_path: Path) -> None:
         "profit_split_daily",
     }
     assert {s["name"] for s in defs["sensors"]} == {"list_change_sensor"}
-    assert len(defs["asset_checks"]) == 9
+    # main's 10, plus plan_identities_hold and balances_within_drift_tolerance
+    assert len(defs["asset_checks"]) == 12
     assert {r["name"] for r in defs["resources"]} == {
         "database",
         "pool_source",

@@ -71,3 +71,53 @@ def test_reasons_and_refusals() -> None:
         build_plan(holdings, {"zz": D("1.00")}, pools)
     held = empty_plan(holdings, "hold: the gain does not pay the costs")
     assert held.orders == () and held.idle_end_usd == held.idle_start_usd == D("5.00")
+
+
+def test_payouts_leave_last_from_the_idle_cash_and_the_identities_are_proven() -> None:
+    from allocator_dagster.model import IDLE
+    from allocator_dagster.payouts import payout_of
+    from allocator_dagster.plan import plan_violations
+    from allocator_dagster.profit_split.split import SEED_SPLIT
+
+    pools = _pools(3)
+    holdings = Holdings(positions={"p0": D("100.00")}, idle_usd=D("5.00"))
+    allocation = {"p1": D("60.00"), "p2": D("45.00")}
+    payout = payout_of(D("10.00"), SEED_SPLIT, "seed")
+    plan = build_plan(holdings, allocation, pools, payout=payout)
+    assert [(o.pool, o.reason, o.recipient, o.amount_usd) for o in plan.payouts] == [
+        (IDLE, Reason.PAYOUT, "dao", D("1.50")),
+        (IDLE, Reason.PAYOUT, "lucky", D("0.30")),
+        (IDLE, Reason.PAYOUT, "creator", D("0.20")),
+    ]
+    assert plan.orders[-3:] == plan.payouts and plan.paid_out_usd == D("2.00")
+    assert _apply(holdings, build_plan(holdings, allocation, pools)) == allocation
+    assert plan_violations(plan, holdings, allocation, payout) == []
+    # a plan that misses a pool's target, pays the wrong amount, or deposits before withdrawing
+    from dataclasses import replace
+
+    short = replace(plan, orders=plan.orders[1:])
+    assert any(
+        "not the allocation" in v for v in plan_violations(short, holdings, allocation, payout)
+    )
+    assert any(
+        "not what the profit split pays" in v for v in plan_violations(plan, holdings, allocation)
+    )
+    same_chain = {p: PoolInfo("eth", "x") for p in pools}
+    one_chain = build_plan(holdings, allocation, same_chain, payout=payout)
+    bad = replace(
+        one_chain, orders=(one_chain.orders[1], one_chain.orders[0], *one_chain.orders[2:])
+    )
+    assert any(
+        "deposit comes before a withdrawal" in v
+        for v in plan_violations(bad, holdings, allocation, payout)
+    )
+    late = replace(plan, orders=(plan.orders[-1], *plan.orders[:-1]))
+    assert "the payouts are not the last orders" in plan_violations(
+        late, holdings, allocation, payout
+    )
+    # a held day still pays out of the day's profit
+    held = empty_plan(holdings, "hold", payout)
+    assert held.rebalance_orders == () and held.paid_out_usd == D("2.00")
+    assert plan_violations(held, holdings, holdings.held(), payout) == []
+    with pytest.raises(PlanError, match="exceed the day's profit"):
+        build_plan(holdings, allocation, pools, payout=replace(payout, profit_usd=D("1.00")))

@@ -4,7 +4,8 @@ Environment variables (documented in the README) choose the deployment without e
 ALLOCATOR_DATABASE_URL (unset: the embedded SQLite file), ALLOCATOR_POOL_SOURCE (sample |
 history | defillama), ALLOCATOR_HISTORY_FILE, DEFILLAMA_BASE_URL, ALLOCATOR_PARAMS_FILE, ALLOCATOR_SOLVER,
 ALLOCATOR_BALANCES_SOURCE (paper | ledger | etherscan; etherscan reads ALLOCATOR_POSITIONS_FILE,
-ETHERSCAN_API_KEY, ETHERSCAN_BASE_URL and DEFILLAMA_COINS_URL) and the LLM settings of
+ETHERSCAN_API_KEY, ETHERSCAN_BASE_URL and DEFILLAMA_COINS_URL), ALLOCATOR_DRIFT_TOLERANCE_USD/_PCT,
+ALLOCATOR_PROFIT_SOURCE and the LLM settings of
 the profit split. A variable that is set is passed as an `EnvVar`, so its value (a database
 password, an API key) is read at run time and never shown or stored in run config; an unset one
 gives the embedded default, because Dagster fails every run that references an unset EnvVar.
@@ -45,6 +46,7 @@ from allocator_dagster.profit_split.governance import (
 )
 from allocator_dagster.profit_split.llm import LLMConfig, LLMProposer
 from allocator_dagster.profit_split.policy import AutoApprovePolicy, RulesProposer
+from allocator_dagster.reconciliation import DriftTolerance
 from allocator_dagster.solvers import to_backend
 from allocator_dagster.sources import POOL_SOURCES
 from allocator_dagster.sources.coins import DEFAULT_COINS_URL
@@ -59,6 +61,9 @@ if TYPE_CHECKING:
 LLM_URL_ENV = "ALLOCATOR_LLM_URL"
 LLM_MODEL_ENV = "ALLOCATOR_LLM_MODEL"
 LLM_API_KEY_ENV = "ALLOCATOR_LLM_API_KEY"
+PROFIT_SOURCE_ENV = "ALLOCATOR_PROFIT_SOURCE"
+ProfitSource = Literal["realised_yield", "configured"]
+PROFIT_SOURCES: tuple[ProfitSource, ...] = ("realised_yield", "configured")
 
 
 class DatabaseResource(ConfigurableResource):
@@ -185,6 +190,16 @@ class AllocationResource(ConfigurableResource):
         "the balances imported with `allocator balances import`; etherscan: read on chain "
         "(ALLOCATOR_BALANCES_SOURCE)",
     )
+    drift_tolerance_usd: str = Field(
+        default="100.00",
+        description="a drift of imported balances beyond this many USD warns "
+        "(ALLOCATOR_DRIFT_TOLERANCE_USD; empty: not used)",
+    )
+    drift_tolerance_pct: str = Field(
+        default="",
+        description="a drift beyond this percentage of the expected capital warns "
+        "(ALLOCATOR_DRIFT_TOLERANCE_PCT; empty: not used); with both, the smaller limit applies",
+    )
     onchain: OnchainBalancesConfig = Field(default_factory=OnchainBalancesConfig)
 
     def observe_balances(self, engine: sa.Engine, day: dt.date) -> DayObservation | None:
@@ -208,7 +223,11 @@ class AllocationResource(ConfigurableResource):
             initial_capital_usd=to_cents(self.initial_capital_usd),
             paper_trading=self.paper_trading,
             balances_source=self.balances_source,  # type: ignore[arg-type]  # checked there
+            drift_tolerance=self.drift_tolerance(),
         )
+
+    def drift_tolerance(self) -> DriftTolerance:
+        return DriftTolerance.parse(self.drift_tolerance_usd, self.drift_tolerance_pct)
 
 
 def _decimal(value: float | int) -> Decimal:
@@ -234,13 +253,15 @@ class ProfitSplitConfig(ConfigurableResource):
     auto_approve: bool = Field(default=False, description="Approve small confident changes.")
     auto_approve_min_confidence: float = Field(default=0.8, ge=0, le=1)
     auto_approve_max_change_pct: float = Field(default=2.0, ge=0, le=100)
-    profit_source: Literal["realised_yield", "configured"] = Field(
+    profit_source: ProfitSource = Field(
         default="realised_yield",
-        description="The allocation graph's realised yield of the day, or default_profit_usd.",
+        description="realised_yield: what the day's allocation realised and paid out of the "
+        "treasury (a day without it waits); configured: default_profit_usd, an explicit opt-in "
+        f"for demos that takes nothing out of the treasury ({PROFIT_SOURCE_ENV}).",
     )
     default_profit_usd: str = Field(
         default="1000.00",
-        description="Profit in USD (a string, exact cents) when there is no realised yield.",
+        description="The demo profit in USD (a string, exact cents) of profit_source=configured.",
     )
     metrics_source: Literal["sample", "database"] = Field(
         default="sample",
@@ -317,6 +338,15 @@ def _env(name: str, default: str = "") -> str | EnvVar:
     return EnvVar(name) if os.environ.get(name) else default
 
 
+def profit_source_from_env() -> ProfitSource:
+    """`realised_yield` unless ALLOCATOR_PROFIT_SOURCE says `configured` (demos only)."""
+    value = (os.environ.get(PROFIT_SOURCE_ENV) or "realised_yield").strip().lower()
+    for source in PROFIT_SOURCES:
+        if value == source:
+            return source
+    raise ValueError(f"{PROFIT_SOURCE_ENV}={value!r} must be one of {list(PROFIT_SOURCES)}")
+
+
 def default_profit_split_config() -> ProfitSplitConfig:
     """The profit split's resource: defaults, with the LLM, metrics and review settings from
     the environment (the review settings are the same the command line reads)."""
@@ -326,6 +356,7 @@ def default_profit_split_config() -> ProfitSplitConfig:
         llm_model=_env(LLM_MODEL_ENV),
         llm_api_key=_env(LLM_API_KEY_ENV),
         metrics_source=metrics_source_from_env(),
+        profit_source=profit_source_from_env(),
         multisig_threshold_pct="" if policy.threshold_pct is None else str(policy.threshold_pct),
         multisig_approvals=policy.approvals,
         reviewers=sorted(policy.reviewers),
@@ -345,6 +376,8 @@ def deployment_resources() -> dict[str, ConfigurableResource]:
             parameters_file=_env("ALLOCATOR_PARAMS_FILE"),
             solver=_env("ALLOCATOR_SOLVER", "convex"),
             balances_source=_env("ALLOCATOR_BALANCES_SOURCE", "paper"),
+            drift_tolerance_usd=_env("ALLOCATOR_DRIFT_TOLERANCE_USD", "100.00"),
+            drift_tolerance_pct=_env("ALLOCATOR_DRIFT_TOLERANCE_PCT"),
             onchain=OnchainBalancesConfig(
                 positions_file=_env("ALLOCATOR_POSITIONS_FILE"),
                 etherscan_api_key=_env("ETHERSCAN_API_KEY"),

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, overload
 
@@ -52,7 +52,6 @@ from allocator_dagster.storage.db import write_transaction
 from allocator_dagster.storage.schema import (
     SPLIT_STATUSES,
     community_growth_daily,
-    daily_ledger,
     dao_treasury_daily,
     platform_engagement_daily,
     profit_allocation_log,
@@ -997,22 +996,6 @@ def write_platform_metrics(
 
 
 # ------------------------------------------------------------------------------ profit
-
-
-def realised_yield(engine: sa.Engine, day: date) -> Decimal | None:
-    """Ledger total on day+1 minus ledger total on `day`, or None unless both days are recorded."""
-    next_day = day + timedelta(days=1)
-    query = sa.select(daily_ledger.c.ledger_date, daily_ledger.c.amount_usd).where(
-        daily_ledger.c.ledger_date.in_((day, next_day))
-    )
-    totals: dict[date, Decimal] = {}
-    with engine.connect() as conn:
-        for ledger_date, amount in conn.execute(query):
-            # Summed here, in Decimal: SQLite would sum the REAL-stored amounts in binary.
-            totals[ledger_date] = totals.get(ledger_date, Decimal(0)) + _dec(amount)
-    if day not in totals or next_day not in totals:
-        return None
-    return totals[next_day] - totals[day]
 
 
 def write_distribution(

@@ -37,6 +37,9 @@ def test_plan_of_stored_days_reaches_the_allocation(database_url: str) -> None:
         assert holdings is not None and stored is not None
         reached = dict(holdings.held())
         for order in plan["orders"]:
+            if order["reason"] == "payout":  # from the day's profit landed as idle cash
+                assert order["pool"] == "idle_usd" and order["action"] == "withdraw"
+                continue
             sign = 1 if order["action"] == "deposit" else -1
             reached[order["pool"]] = reached.get(order["pool"], Decimal("0")) + sign * Decimal(
                 order["amount_usd"]
@@ -44,7 +47,12 @@ def test_plan_of_stored_days_reaches_the_allocation(database_url: str) -> None:
         expected = {p: a for p, a in stored.amounts.items() if a > 0}
         assert {p: a for p, a in reached.items() if a != 0} == expected
         if stored.decision == "hold":
-            assert plan["orders"] == [] and plan["why_empty"]
+            assert all(o["reason"] == "payout" for o in plan["orders"]) and plan["why_empty"]
+        payout = stored.report["payout"]
+        assert (
+            plan["paid_out_usd"] == payout["paid_usd"]
+            and plan["profit_usd"] == payout["profit_usd"]
+        )
     code, out = _show(database_url, DAY1, "csv")
     assert code == 0 and out.splitlines()[0].startswith("chain,pool,protocol,action,amount_usd")
     assert all(",withdraw," not in line for line in out.splitlines())  # day 1: all idle cash

@@ -26,7 +26,6 @@ from allocator_dagster.profit_split.validation import ProposalValidationError
 from allocator_dagster.storage import profit_split as store
 from allocator_dagster.storage.activity import list_activity
 from allocator_dagster.storage.schema import (
-    daily_ledger,
     profit_allocation_log,
     profit_distributions,
     protocol_activity,
@@ -634,34 +633,6 @@ def test_missing_metrics_name_the_tables(engine: sa.Engine) -> None:
 
 
 # ------------------------------------------------------------------------------ profit
-
-
-def _ledger(engine: sa.Engine, day: date, amounts: dict[str, str]) -> None:
-    with engine.begin() as conn:
-        conn.execute(
-            daily_ledger.insert(),
-            [
-                {
-                    "ledger_date": day,
-                    "pool_id": pool,
-                    "amount_usd": D(amount),
-                    "source": "test",
-                    "recorded_at": datetime.now(UTC),
-                }
-                for pool, amount in amounts.items()
-            ],
-        )
-
-
-def test_realised_yield_is_the_ledger_growth(engine: sa.Engine) -> None:
-    day = date(2025, 6, 1)
-    assert store.realised_yield(engine, day) is None
-    _ledger(engine, day, {"pool-a": "600000.10", "pool-b": "399999.90", "idle_usd": "0.10"})
-    assert store.realised_yield(engine, day) is None  # the next day is missing
-    _ledger(engine, day + timedelta(days=1), {"pool-a": "600100.20", "pool-b": "400033.13"})
-    assert store.realised_yield(engine, day) == D("133.23")
-    _ledger(engine, day + timedelta(days=2), {"pool-a": "500000.00"})
-    assert store.realised_yield(engine, day + timedelta(days=1)) == D("-500133.33")
 
 
 def test_a_distribution_replaces_the_day_atomically(engine: sa.Engine) -> None:

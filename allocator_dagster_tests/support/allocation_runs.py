@@ -17,6 +17,8 @@ from allocator_dagster.defs.allocation.assets import (
     pool_daily_metrics,
 )
 from allocator_dagster.defs.allocation.checks import ALLOCATION_CHECKS, POOL_CHECKS
+from allocator_dagster.defs.allocation.rebalance_plan import plan_identities_hold, rebalance_plan
+from allocator_dagster.defs.allocation.reconciliation import balances_within_drift_tolerance
 from allocator_dagster.defs.resources import (
     AllocationResource,
     DatabaseResource,
@@ -25,7 +27,15 @@ from allocator_dagster.defs.resources import (
 from allocator_dagster.storage.schema import asset_allocation_details
 
 SAMPLE_POOLS = 400
-ASSETS = [pool_daily_metrics, allocation_chain, *POOL_CHECKS, *ALLOCATION_CHECKS]
+ASSETS = [
+    pool_daily_metrics,
+    allocation_chain,
+    rebalance_plan,
+    *POOL_CHECKS,
+    *ALLOCATION_CHECKS,
+    plan_identities_hold,
+    balances_within_drift_tolerance,
+]
 
 
 def chain_resources(

@@ -5,12 +5,14 @@ by the distribution is the one in force, which changes only through a review.
 """
 
 # No `from __future__ import annotations`: Dagster checks the context annotation's object.
+import uuid
 from decimal import Decimal
 from typing import Any
 
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from allocator_dagster.daily_allocation import DayInputError, day_payout
 from allocator_dagster.defs.partitions import partition_day
 from allocator_dagster.defs.profit_split.partitions import GROUP, PARTITIONS
 from allocator_dagster.defs.resources import DatabaseResource, ProfitSplitConfig
@@ -200,33 +202,41 @@ def profit_distribution(
     engine = database.engine()
     day = partition_day(context)
     notes: list[str] = []
-    realised = None
     if profit_split_config.profit_source == "realised_yield":
-        realised = store.realised_yield(engine, day)
-        if realised is None:
+        try:  # what the allocation paid out of the treasury for the day: decided once, there
+            payout = day_payout(engine, day)
+        except DayInputError as exc:
+            raise dg.Failure(description=f"the distribution of {day} waits: {exc}") from None
+        realised: Decimal | None = payout.profit_usd
+        profit, source, split = (
+            max(payout.profit_usd, Decimal("0.00")),
+            "realised_yield",
+            payout.split,
+        )
+        split_id, amounts = uuid.UUID(payout.split_id), dict(payout.amounts)
+        split_at = "recorded with the allocation of the day"
+        if payout.profit_usd < 0:
             notes.append(
-                f"No ledger for both {day} and the next day: used the configured profit "
-                f"({profit_split_config.default_profit_usd} USD)."
+                f"Realised profit was {payout.profit_usd} USD (a loss): nothing to distribute."
             )
-    if realised is None:
-        profit, source = profit_split_config.default_profit(), "configured"
-    elif realised < 0:
-        profit, source = Decimal("0.00"), "realised_yield"
-        notes.append(f"Realised yield was {realised} USD (a loss): nothing to distribute.")
-    else:
-        profit, source = realised, "realised_yield"
-    store.ensure_active_split(engine)
-    moment = distribution_moment(day, store.utc_now())
-    in_force = store.split_in_force(engine, moment)
-    if in_force is None:
-        raise dg.Failure(f"no split was in force at {moment.isoformat()}")
-    amounts = distribute(profit, in_force.split)
+    else:  # an explicit opt-in for demos: nothing leaves the treasury
+        realised, profit, source = None, profit_split_config.default_profit(), "configured"
+        notes.append(
+            f"Configured demo profit ({profit} USD): not the treasury's, nothing was paid out of it."
+        )
+        store.ensure_active_split(engine)
+        moment = distribution_moment(day, store.utc_now())
+        in_force = store.split_in_force(engine, moment)
+        if in_force is None:
+            raise dg.Failure(f"no split was in force at {moment.isoformat()}")
+        split, split_id, split_at = in_force.split, in_force.id, moment.isoformat()
+        amounts = distribute(profit, split)
     store.write_distribution(
         engine,
         day,
-        proposal_id=in_force.id,
+        proposal_id=split_id,
         profit_usd=profit,
-        split=in_force.split,
+        split=split,
         amounts=amounts,
         profit_source=source,
     )
@@ -237,9 +247,9 @@ def profit_distribution(
             "profit_source": source,
             "realised_yield_usd": float(realised) if realised is not None else None,
             "notes": " ".join(notes) or "none",
-            "split_id": str(in_force.id),
-            "split_in_force_at": moment.isoformat(),
-            "distribution": split_table(in_force.split, amounts=amounts),
+            "split_id": str(split_id),
+            "split_in_force_at": split_at,
+            "distribution": split_table(split, amounts=amounts),
             **{f"{category}_usd": float(amount) for category, amount in amounts.items()},
         },
     )

@@ -3,7 +3,7 @@ proposal (CLI and job), and the distribution follows the split in force, checked
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import dagster as dg
@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from allocator_dagster.cli import main as cli
+from allocator_dagster.daily_allocation import recorded_payout
 from allocator_dagster.definitions import build_definitions
 from allocator_dagster.defs.profit_split import assets as assets_module
 from allocator_dagster.defs.profit_split.assets import (
@@ -34,7 +35,8 @@ from allocator_dagster.profit_split.policy import AUTO_APPROVE_REVIEWER, Proposa
 from allocator_dagster.profit_split.split import SEED_SPLIT, Split
 from allocator_dagster.storage import get_engine
 from allocator_dagster.storage import profit_split as store
-from allocator_dagster.storage.schema import daily_ledger
+from allocator_dagster.storage.allocations import read_allocation, read_holdings
+from allocator_dagster_tests.support.allocation_runs import chain_resources, run_days
 
 D = Decimal
 ALL = [platform_metrics, profit_split_proposal, profit_distribution, distribution_cents_add_up]
@@ -45,6 +47,8 @@ LATEST_DAY = date.fromisoformat(LATEST)
 
 
 def resources(database_url: str, **config: object) -> dict:
+    # these tests run the profit-split graph alone: a demo profit, the explicit opt-in
+    config.setdefault("profit_source", "configured")
     return {
         "database": DatabaseResource(database_url=database_url),
         "profit_split_config": ProfitSplitConfig(**config),  # type: ignore[arg-type]
@@ -101,7 +105,7 @@ def test_the_graph_materialises_a_day(database_url: str) -> None:
 
     distribution_md = metadata(result, "profit_distribution")
     assert distribution_md["profit_source"] == "configured"
-    assert "used the configured profit" in distribution_md["notes"]
+    assert "Configured demo profit" in distribution_md["notes"]
     assert distribution(database_url) == {
         "reinvestment": D("800.00"),
         "dao": D("150.00"),
@@ -286,28 +290,45 @@ def test_a_review_updates_what_the_ui_shows(
     assert seen["status"] == "rejected" and seen["review_notes"] == "not now"
 
 
-def test_the_realised_yield_is_the_default_profit(database_url: str) -> None:
+def test_the_distribution_pays_what_the_allocation_paid_out_and_waits_without_it(
+    database_url: str,
+) -> None:
+    first, second = date(2026, 3, 1), date(2026, 3, 2)
+    realised = {"profit_source": "realised_yield"}
+    waiting = materialize(
+        database_url, DISTRIBUTION, partition=str(first), raise_on_error=False, **realised
+    )
+    assert not waiting.success
+    (failure,) = waiting.get_step_failure_events()
+    message = failure.event_specific_data.error.message
+    assert "the distribution of 2026-03-01 waits" in message
+    assert "materialise asset_allocations for 2026-03-01 first" in message
+    assert distribution(database_url, first) == {}  # nothing paid from a configured default
+
+    assert run_days(chain_resources(database_url), first, second).success
     engine = get_engine(database_url)
-    with engine.begin() as conn:
-        for offset, amount in ((0, "250000.00"), (1, "250041.11"), (2, "249000.00")):
-            conn.execute(
-                daily_ledger.insert().values(
-                    ledger_date=date(2025, 2, 1) + timedelta(days=offset),
-                    pool_id="pool-a",
-                    amount_usd=D(amount),
-                    source="test",
-                    recorded_at=datetime.now(UTC),
-                )
-            )
-    gain = materialize(database_url, DISTRIBUTION, partition="2025-02-01")
+    with engine.connect() as conn:
+        payouts = {d: recorded_payout(read_allocation(conn, d).report) for d in (first, second)}  # type: ignore[union-attr]
+    loss = materialize(database_url, DISTRIBUTION, partition=str(first), **realised)
+    assert payouts[first].profit_usd < 0  # day 1 places the idle capital: costs, no yield yet
+    assert "a loss" in metadata(loss, "profit_distribution")["notes"]
+    assert set(distribution(database_url, first).values()) == {D("0.00")}
+
+    gain = materialize(database_url, DISTRIBUTION, partition=str(second), **realised)
     md = metadata(gain, "profit_distribution")
     assert md["profit_source"] == "realised_yield" and md["notes"] == "none"
-    assert sum(distribution(database_url, date(2025, 2, 1)).values()) == D("41.11")
-    assert distribution(database_url, date(2025, 2, 1))["reinvestment"] == D("32.89")
-
-    loss = materialize(database_url, DISTRIBUTION, partition="2025-02-02")
-    assert "a loss" in metadata(loss, "profit_distribution")["notes"]
-    assert set(distribution(database_url, date(2025, 2, 2)).values()) == {D("0.00")}
+    assert payouts[second].profit_usd > 0
+    assert distribution(database_url, second) == dict(payouts[second].amounts)
+    assert md["split_id"] == payouts[second].split_id
+    # what was paid is what left the treasury: the next day's paper ledger is short by it
+    with engine.connect() as conn:
+        next_day = read_holdings(conn, second + timedelta(days=1))
+        start = read_holdings(conn, second)
+    assert next_day is not None and start is not None
+    assert (
+        next_day.total_usd
+        == start.total_usd + payouts[second].profit_usd - payouts[second].paid_usd
+    )
 
     configured = materialize(
         database_url,

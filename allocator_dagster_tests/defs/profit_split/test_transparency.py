@@ -32,7 +32,9 @@ def test_a_30_day_run_with_reviews_is_fully_logged(database_url: str) -> None:
     engine = get_engine(database_url)
     resources = {
         "database": DatabaseResource(database_url=database_url),
-        "profit_split_config": ProfitSplitConfig(default_profit_usd="100.00", **POLICY),
+        "profit_split_config": ProfitSplitConfig(
+            profit_source="configured", default_profit_usd="100.00", **POLICY
+        ),
     }
     policy = ReviewPolicy.from_settings("4", 2, None)
     instance = dg.DagsterInstance.ephemeral()
