@@ -204,8 +204,10 @@ def _scratch_database(kind: str, workdir: str, name: str, pg_admin_url: str) -> 
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        yield sa.engine.make_url(pg_admin_url).set(database=name).render_as_string(
-            hide_password=False
+        yield (
+            sa.engine.make_url(pg_admin_url)
+            .set(database=name)
+            .render_as_string(hide_password=False)
         )
     finally:
         with admin.connect() as conn:
@@ -542,8 +544,7 @@ def _pools_server(records: list) -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
     try:
-        host, port = server.server_address[:2]
-        yield f"http://{host}:{port}"
+        yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
         server.server_close()

@@ -184,7 +184,7 @@ def test_history_is_in_python_order_whatever_the_collation(engine: sa.Engine) ->
     """Ids whose order differs between Python and a locale collation (upper case, digits,
     punctuation), or that a CSV reader could take for a number or a null, come back as text
     in (date, pool) order as Python sorts them, with null numbers as NaN."""
-    ids = ["b-pool", "B-pool", "a_pool", "A-pool", "10", "9", "é-pool", "NA", "1e5", "nan", "x,\"y"]
+    ids = ["b-pool", "B-pool", "a_pool", "A-pool", "10", "9", "é-pool", "NA", "1e5", "nan", 'x,"y']
     records = [
         {"pool": p, "chain": "Ethereum", "project": "aave-v3", "symbol": "USDC", "tvlUsd": 1e6 + i}
         | ({"apyBase": 1.5} if i % 2 else {})
@@ -196,9 +196,10 @@ def test_history_is_in_python_order_whatever_the_collation(engine: sa.Engine) ->
     history = load_pool_history(engine, before=DAY, days=2)
     assert history["pool"].tolist() == sorted(ids) * 2
     n = len(ids)
-    assert history["date"].dt.date.tolist() == [DAY - timedelta(days=2)] * n + [
-        DAY - timedelta(days=1)
-    ] * n
+    assert (
+        history["date"].dt.date.tolist()
+        == [DAY - timedelta(days=2)] * n + [DAY - timedelta(days=1)] * n
+    )
     expected = frame.set_index("pool").loc[sorted(ids)]
     assert history["tvlUsd"].tolist()[:n] == expected["tvlUsd"].tolist()
     no_apy = 2 * sum(1 for i in range(n) if i % 2 == 0)  # the pools without any APY, twice
