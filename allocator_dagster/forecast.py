@@ -12,7 +12,9 @@ is forecast robustly, on a log scale (`log(apy + APY_OFFSET)`, `log(1 + tvl)`), 
   never moves it, a new level that persists `persist_days` days does;
 * the newest observation is used as it is when it lies within `threshold` robust standard
   deviations (1.4826 x the median absolute deviation over the long window, at least
-  `SCALE_FLOOR`) of the recent level (a Hampel filter), and replaced by the recent level when not;
+  `SCALE_FLOOR`) of the recent level (a Hampel filter), or within `band` of it (log units: a
+  pool whose series is usually still may still move by that much without waiting), and is
+  replaced by the recent level when not;
 * the forecast shrinks toward the pool's long-run level, the median of its observations in the
   last `long_days` days: `long + weight * (recent - long)`;
 * and it stays within `max_step` (in log) of the level the rule gives from the days before the
@@ -54,6 +56,7 @@ class SeriesRule:
     long_days: int
     weight: float
     max_step: float
+    band: float = 0.0  # log units: a newest value this close to the recent level is always used
 
     def __post_init__(self) -> None:
         if not 1 <= self.persist_days <= 10:
@@ -64,14 +67,22 @@ class SeriesRule:
             raise ValueError(f"weight must be in [0, 1], got {self.weight}")
         if not (self.threshold > 0 and self.max_step > 0):
             raise ValueError("threshold and max_step must be positive")
+        if not 0.0 <= self.band <= self.max_step:
+            raise ValueError(f"band must be in [0, max_step], got {self.band}")
 
 
 SERIES = ("base", "reward", "tvl")
 # Tuned on 2023-01-01 .. 2024-12-31 of the real history (`python -m allocator_dagster.forecast tune`).
 RULES: dict[str, SeriesRule] = {
-    "base": SeriesRule(persist_days=2, threshold=5.0, long_days=14, weight=0.5, max_step=0.7),
-    "reward": SeriesRule(persist_days=2, threshold=5.0, long_days=30, weight=1.0, max_step=1.4),
-    "tvl": SeriesRule(persist_days=2, threshold=5.0, long_days=30, weight=1.0, max_step=1.4),
+    "base": SeriesRule(
+        persist_days=2, threshold=5.0, long_days=14, weight=0.5, max_step=0.7, band=0.7
+    ),
+    "reward": SeriesRule(
+        persist_days=2, threshold=5.0, long_days=60, weight=1.0, max_step=1.4, band=0.7
+    ),
+    "tvl": SeriesRule(
+        persist_days=2, threshold=5.0, long_days=60, weight=1.0, max_step=1.4, band=1.1
+    ),
 }
 
 OUTPUT_COLUMNS = ("pool", *FORECAST_COLUMNS)
@@ -188,7 +199,8 @@ def _level(values: np.ndarray, rule: SeriesRule) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         spread = _median(np.abs(values - long[:, None]), in_long)
         scale = np.maximum(np.nan_to_num(1.4826 * spread, nan=0.0), SCALE_FLOOR)
-        accepted = np.where(np.abs(newest - recent) <= rule.threshold * scale, newest, recent)
+        width = np.maximum(rule.threshold * scale, rule.band)
+        accepted = np.where(np.abs(newest - recent) <= width, newest, recent)
     long = np.where(np.isnan(long), accepted, long)
     return long + rule.weight * (accepted - long)
 
@@ -583,10 +595,11 @@ def format_table(table: pd.DataFrame) -> str:
 # treasury must not do with a 5,000 % day.
 GRID = {
     "persist_days": (2,),
-    "threshold": (2.0, 3.0, 5.0),
-    "long_days": (7, 14, 30),
-    "weight": (0.25, 0.5, 0.75, 1.0),
-    "max_step": (0.35, 0.7, 1.4),
+    "threshold": (3.0, 5.0),
+    "long_days": (14, 30, 60),
+    "weight": (0.5, 0.75, 0.9, 1.0),
+    "max_step": (0.7, 1.4),
+    "band": (0.0, 0.35, 0.7, 1.1),  # at most max_step (a combination beyond it is skipped)
 }
 _TUNED = {
     "base": ("apy_base", "apyBase"),
@@ -604,9 +617,16 @@ def tune_rules(source: HistorySource, start: date, end: date) -> dict[str, Serie
         normal = [~d.actual[f"glitch_{name}"].to_numpy(dtype=bool) for d in days]
         scores = []
         for combo in itertools.product(*GRID.values()):
-            persist, threshold, long_days, weight, max_step = combo  # GRID is in field order
+            persist, threshold, long_days, weight, max_step, band = combo  # GRID in field order
+            if band > max_step:
+                continue
             rule = SeriesRule(
-                int(persist), float(threshold), int(long_days), float(weight), float(max_step)
+                int(persist),
+                float(threshold),
+                int(long_days),
+                float(weight),
+                float(max_step),
+                float(band),
             )
             total, count = 0.0, 0
             for d, a, ok in zip(days, actual, normal, strict=True):

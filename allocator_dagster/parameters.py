@@ -23,7 +23,18 @@ FRACTION_FIELDS = (
     "group1_max_pct",
     "group2_max_pct",
     "group3_max_pct",
+    "min_withdrawal_pct",
+    "limit_drift_pct",
 )
+
+# Turnover control (MODEL.md, constraint 8 and the rebalance decision), added after snapshots
+# were first stored: a stored snapshot without these fields decided without them, so it is read
+# back with these values (`stored_parameters`), while new runs get the class defaults.
+TURNOVER_FIELDS_BEFORE = {
+    "min_withdrawal_pct": 0.0,
+    "min_improvement_bps": 0.0,
+    "limit_drift_pct": 0.0,
+}
 
 LIST_NAMES = ("approved_tokens", "blacklisted_tokens", "approved_protocols", "icebox_tokens")
 
@@ -55,6 +66,9 @@ class AllocationParameters(BaseModel):
     conversion_penalty_bps: float = Field(default=5.0, ge=0)
     cost_horizon_days: int = Field(default=30, gt=0)
     min_improvement_usd: float = Field(default=50.0, ge=0)
+    min_improvement_bps: float = Field(default=25.0, ge=0)
+    min_withdrawal_pct: float = 0.0
+    limit_drift_pct: float = 0.1
     yield_model: Literal["linear", "diluted"] = "linear"
     min_tvl_usd: float = Field(default=1_000_000.0, ge=0)
     # a held pool missing from the pool data is exited only once it is missing this many days
@@ -77,7 +91,11 @@ class AllocationParameters(BaseModel):
         return value
 
     @field_validator(
-        "min_position_usd", "min_tvl_usd", "min_improvement_usd", "conversion_penalty_bps"
+        "min_position_usd",
+        "min_tvl_usd",
+        "min_improvement_usd",
+        "min_improvement_bps",
+        "conversion_penalty_bps",
     )
     @classmethod
     def _finite(cls, value: float) -> float:
@@ -101,6 +119,13 @@ class AllocationParameters(BaseModel):
 
     def group_caps(self) -> tuple[float, float, float]:
         return (self.group1_max_pct, self.group2_max_pct, self.group3_max_pct)
+
+    def improvement_hurdle_usd(self, total_usd: float) -> float:
+        """What a full reallocation must earn over yield-only across the horizon (MODEL.md):
+        `min_improvement_usd` plus `min_improvement_bps` of the capital a year, for H days, so
+        the hurdle grows with the capital that noise in the forecast moves."""
+        per_year = self.min_improvement_bps / 10_000.0 * total_usd
+        return self.min_improvement_usd + per_year * self.cost_horizon_days / 365.0
 
 
 class DynamicLists(BaseModel):
@@ -162,6 +187,17 @@ def parameters_from_mapping(
     except ValidationError as exc:
         raise ParameterError(_format_validation_error(source, exc)) from None
     return params, lists
+
+
+# Every field added after snapshots were first stored, with the value a snapshot without it was
+# decided with: a missing held pool was exited at once, and there was no turnover control.
+FIELDS_BEFORE: dict[str, Any] = {"vanished_confirmation_days": 1, **TURNOVER_FIELDS_BEFORE}
+
+
+def stored_parameters(data: dict[str, Any]) -> AllocationParameters:
+    """Parameters of a stored snapshot: fields it predates take the values it was decided with
+    (`FIELDS_BEFORE`), so an old day reproduces byte for byte."""
+    return AllocationParameters(**{**FIELDS_BEFORE, **data})
 
 
 def load_parameters_file(path: str | Path) -> tuple[AllocationParameters, DynamicLists]:

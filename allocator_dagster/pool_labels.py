@@ -14,6 +14,7 @@ import pandas as pd
 from allocator_dagster.rebalance import AllocationReport
 
 SHORT_ID = 8
+LABEL_CHARS = 44  # what a chart's axis or legend has room for
 _UUID = re.compile(
     r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
 )
@@ -31,6 +32,15 @@ def pool_label(pool: str, symbol: str, project: str, chain: str, pool_meta: obje
         parts.append(pool_meta.strip())
     parts.append(short_id(pool))
     return " · ".join(parts)
+
+
+def fit(label: str, width: int = LABEL_CHARS) -> str:
+    """`label` cut to `width` characters in the middle, keeping its end (the short pool id
+    that tells pools apart)."""
+    if len(label) <= width:
+        return label
+    tail = label[-(SHORT_ID + 3) :]
+    return label[: width - len(tail) - 1] + "…" + tail
 
 
 def labels_from_universe(universe: pd.DataFrame, pools: Iterable[str]) -> dict[str, str]:

@@ -2,7 +2,8 @@
 
 `decide` builds the day's problem, solves the full reallocation and, where it matters, the
 yield-only variant, and chooses: `forced` when a held pool must be exited, `full` when it earns
-more than `min_improvement_usd` over the horizon (or yield-only is infeasible), else
+more than the improvement hurdle over the horizon (`min_improvement_usd` plus
+`min_improvement_bps` of the capital a year; or yield-only is infeasible), else
 `yield-only`; `hold` when the day is infeasible (the holdings stay as they are).
 """
 
@@ -213,7 +214,7 @@ def cents_exact(x: np.ndarray, problem: Problem, total: Decimal) -> list[Decimal
         if value > 0:
             remainders.append((exact - floor, problem.pool_ids[i], i))
     steps = int(((total - sum(amounts, Decimal("0"))) / CENT).to_integral_value())
-    upper = [to_cents(float(u)) if np.isfinite(u) else None for u in problem.upper]
+    upper = [to_cents(float(u)) if np.isfinite(u) else None for u in problem.upper_given(x)]
     group_room = {
         k: to_cents(float(problem.group_caps_usd[k - 1]))
         - sum((amounts[i] for i in range(len(amounts)) if problem.group[i] == k), Decimal("0"))
@@ -545,12 +546,12 @@ def _decide(
             only_eval = evaluate(yield_problem, only.x)
             alternatives[Decision.YIELD_ONLY] = _alternative(only, only_eval)
             gain = full_eval.horizon_value_usd - only_eval.horizon_value_usd
-            if gain > params.min_improvement_usd:
+            hurdle = params.improvement_hurdle_usd(float(total))
+            if gain > hurdle:
                 decision = Decision.FULL
                 reasons.append(
                     f"full reallocation earns {gain:,.2f} USD more over {params.cost_horizon_days} days "
-                    f"after costs than placing only the idle cash (min_improvement_usd "
-                    f"{params.min_improvement_usd:,.2f})"
+                    f"after costs than placing only the idle cash ({_hurdle_text(params, hurdle)})"
                 )
             else:
                 decision = Decision.YIELD_ONLY
@@ -558,9 +559,8 @@ def _decide(
                 exactness = list(only.exactness)
                 reasons.append(
                     f"full reallocation would earn only {gain:,.2f} USD more over "
-                    f"{params.cost_horizon_days} days after costs (min_improvement_usd "
-                    f"{params.min_improvement_usd:,.2f}): only the idle cash of "
-                    f"{holdings.idle_usd:,.2f} USD is placed"
+                    f"{params.cost_horizon_days} days after costs ({_hurdle_text(params, hurdle)}): "
+                    f"only the idle cash of {holdings.idle_usd:,.2f} USD is placed"
                 )
     x = chosen.x
     assert x is not None
@@ -590,6 +590,17 @@ def _decide(
         alternatives=alternatives,
         **common,
     )
+
+
+def _hurdle_text(params: AllocationParameters, hurdle: float) -> str:
+    """The improvement a full reallocation needs, in the reason (without min_improvement_bps,
+    the wording days stored before it had, so they reproduce byte for byte)."""
+    text = f"min_improvement_usd {params.min_improvement_usd:,.2f}"
+    if params.min_improvement_bps:
+        text += (
+            f" + min_improvement_bps {params.min_improvement_bps:g} of the capital = {hurdle:,.2f}"
+        )
+    return text
 
 
 def _hold(

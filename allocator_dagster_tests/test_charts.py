@@ -36,3 +36,53 @@ def test_table_rows_use_labels_and_thousands_separators() -> None:
     ]
     assert rows[0]["amount_usd"] == "1,234,567.89" and rows[0]["delta_usd"] == "+1,000.50"
     assert rows[2]["delta_usd"] == "-99.99" and rows[0]["weight_pct"] == 50.0
+
+
+def _history() -> list:
+    import datetime as dt
+
+    from allocator_dagster.allocation_history import HistoryDay, Position
+
+    days = []
+    for k in range(40):
+        positions = tuple(
+            Position(
+                f"SYM{j} · proj{j % 3} · Ethereum · {j:08x}", f"proj{j % 3}", 1e5 * (j + k % 3)
+            )
+            for j in range(10)
+        )
+        held = k % 7 == 3
+        days.append(
+            HistoryDay(
+                dt.date(2026, 1, 1) + dt.timedelta(days=k),
+                "hold" if held else "full",
+                None if held else positions,
+                None if held else 900.0 + k,
+                880.0 + k,
+            )
+        )
+    return days
+
+
+def test_history_charts_are_deterministic_pngs() -> None:
+    from allocator_dagster.charts import allocation_history_png, yield_history_png
+
+    days = _history()
+    for draw in (allocation_history_png, yield_history_png):
+        png = draw(days)
+        assert png is not None and png.startswith(PNG_MAGIC) and 2_000 < len(png) < 200_000
+        assert draw(days) == png
+    assert allocation_history_png([]) is None and yield_history_png([]) is None
+
+
+def test_split_chart_is_a_png_and_needs_something_to_draw() -> None:
+    import datetime as dt
+
+    from allocator_dagster.charts import split_history_png
+
+    split = {"reinvestment": 80.0, "dao": 15.0, "lucky": 3.0, "creator": 2.0}
+    history = [(dt.date(2026, 1, 1) + dt.timedelta(days=k), split) for k in range(10)]
+    png = split_history_png(history, split, {})
+    assert png is not None and png.startswith(PNG_MAGIC)
+    assert split_history_png([], split, {}) is not None  # the split in force alone
+    assert split_history_png([], {}, {}) is None

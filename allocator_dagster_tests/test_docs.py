@@ -1,4 +1,5 @@
-"""The repository's copy of the model contract is the shared one, word for word."""
+"""The repository's copy of the model contract is the shared one, word for word, then this
+project's extensions in a section of their own."""
 
 import re
 from pathlib import Path
@@ -7,15 +8,33 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "MODEL.md"
+EXTENSIONS = "## Extensions adopted by this project"
 
 
 @pytest.mark.skipif(
     not SHARED.exists(), reason="the shared design folder is not next to this clone"
 )
 def test_model_contract_copy_is_current() -> None:
-    assert (ROOT / "docs" / "MODEL.md").read_text() == SHARED.read_text(), (
-        "docs/MODEL.md differs from ../shared/MODEL.md: copy the contract again"
+    copy = (ROOT / "docs" / "MODEL.md").read_text()
+    shared = SHARED.read_text()
+    assert copy.startswith(shared), (
+        "docs/MODEL.md does not start with ../shared/MODEL.md word for word: copy the contract "
+        "again and keep this project's additions in its extensions section"
     )
+    assert copy[len(shared) :].lstrip("\n").startswith(EXTENSIONS), (
+        f"docs/MODEL.md adds to the contract outside its {EXTENSIONS!r} section"
+    )
+
+
+def test_every_extension_parameter_is_a_parameter() -> None:
+    """Each rule the extensions section defines is a field of the one typed parameter model."""
+    from allocator_dagster.parameters import AllocationParameters
+
+    section = (ROOT / "docs" / "MODEL.md").read_text().split(EXTENSIONS, 1)[1]
+    names = re.findall(r"^- \*\*`(\w+)`\*\*", section, flags=re.M)
+    assert names, "the extensions section defines no parameter"
+    missing = [n for n in names if n not in AllocationParameters.model_fields]
+    assert not missing, f"docs/MODEL.md defines parameters the model does not have: {missing}"
 
 
 def test_readme_commands_are_the_ci_commands() -> None:

@@ -178,6 +178,20 @@ def test_a_new_level_is_followed_once_it_persists() -> None:
     assert followed[-1] == pytest.approx(10.0, rel=0.05)
 
 
+def test_a_tvl_move_within_the_band_is_followed_at_once() -> None:
+    """A still TVL that doubles (or halves) overnight is followed the next day: within the TVL
+    rule's band (a factor of 3), whatever the pool's usual noise; a factor of 4 waits a day,
+    as it did for every jump beyond 5 robust deviations before the band."""
+    assert math.exp(RULES["tvl"].band) == pytest.approx(3.0, rel=0.01)
+    for factor, followed in ((2.0, True), (0.5, True), (4.0, False), (0.25, False)):
+        frame = series(
+            "p", 40, tvl=lambda a, f=factor: 5e7 * (f if a == 1 else 1.0), base=wobble(2.0),
+            reward=lambda a: 0.0,
+        )  # fmt: skip
+        got = forecast_for_day(frame, DAY)["tvl_forecast"].iloc[0]
+        assert got == pytest.approx(5e7 * factor if followed else 5e7, rel=1e-9), factor
+
+
 def test_the_newest_day_moves_the_forecast_at_most_max_step() -> None:
     """Whatever the newest day's value is, the forecast stays within max_step (log scale) of
     the level the earlier days give, so all its possible forecasts lie within 2 x max_step:

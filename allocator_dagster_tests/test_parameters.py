@@ -11,6 +11,7 @@ import pytest
 
 from allocator_dagster.parameters import (
     FRACTION_FIELDS,
+    AllocationParameters,
     ParameterError,
     parameters_from_mapping,
 )
@@ -79,3 +80,35 @@ class TestParameters:
         assert p.min_pools == 2
         assert lst.approved_tokens == ("USDC", "USDT")
         assert lst.approved_protocols == ("aave-v3",)
+
+
+def test_turnover_defaults_and_stored_snapshots():
+    """New runs get the turnover control; a stored snapshot that predates its fields is read
+    back with the values it was decided with (0: off), so it reproduces byte for byte."""
+    from allocator_dagster.parameters import TURNOVER_FIELDS_BEFORE, stored_parameters
+
+    fresh = AllocationParameters()
+    assert (fresh.min_improvement_bps, fresh.limit_drift_pct, fresh.min_withdrawal_pct) == (
+        25.0,
+        0.1,
+        0.0,
+    )
+    old = {
+        k: v for k, v in fresh.model_dump(mode="json").items() if k not in TURNOVER_FIELDS_BEFORE
+    }
+    restored = stored_parameters(old)
+    assert (restored.min_improvement_bps, restored.limit_drift_pct) == (0.0, 0.0)
+    assert restored.improvement_hurdle_usd(10_000_000) == restored.min_improvement_usd
+    # a stored snapshot that has the fields keeps them
+    assert stored_parameters(fresh.model_dump(mode="json")) == fresh
+
+
+def test_improvement_hurdle_is_bps_of_capital_per_year_over_the_horizon():
+    p = AllocationParameters(min_improvement_usd=50.0, min_improvement_bps=25.0)
+    assert p.improvement_hurdle_usd(10_000_000) == pytest.approx(50.0 + 2_054.794520, abs=1e-6)
+
+
+@pytest.mark.parametrize("field", ["limit_drift_pct", "min_withdrawal_pct"])
+def test_turnover_fractions_are_checked(field):
+    with pytest.raises(ParameterError, match=field):
+        parameters_from_mapping({field: 1.5})

@@ -36,3 +36,12 @@ def test_readable_replaces_known_uuids_only() -> None:
     assert readable(text, {A: "DAI · venus · BSC · dc8a57c3"}) == (
         f"forced exit: pool DAI · venus · BSC · dc8a57c3 vanished; pool {other} too"
     )
+
+
+def test_a_cut_label_keeps_its_short_id() -> None:
+    from allocator_dagster.pool_labels import fit
+
+    label = pool_label(A, "WETH-WSTETH", "aerodrome-slipstream", "Base", "0.05% fee tier")
+    assert fit(label, 200) == label
+    cut = fit(label, 40)
+    assert len(cut) == 40 and cut.endswith(" · dc8a57c3") and "…" in cut

@@ -493,3 +493,72 @@ def test_a_stored_report_rehashes_to_its_result_hash():
     assert stored_result_hash(stored) == report.result_hash
     stored["allocations"][0]["amount_usd"] = "1.00"
     assert stored_result_hash(stored) != report.result_hash
+
+
+# ------------------------------------------------------------------ turnover control
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("bps, decision", [(11.0, "full"), (12.0, "yield-only")])
+def test_min_improvement_bps_scales_the_hurdle_with_the_capital(backend, bps, decision):
+    """The 146.28 USD gain of test_min_improvement_threshold against 50 USD plus `bps` of the
+    1 M USD capital a year over 30 days: 11 bps is a hurdle of 140.41, 12 bps of 148.63."""
+    u = universe()
+    h = holdings_of({"e": "250000.00", "c": "250000.00"}, idle_usd="500000.00")
+    p = base_params(min_improvement_usd=50.0, min_improvement_bps=bps)
+    report = decide(u, h, p, default_lists_for(u), backend)
+    assert report.decision == decision
+    hurdle = 50.0 + bps / 10_000 * 1_000_000 * 30 / 365
+    assert f"min_improvement_bps {bps:g} of the capital = {hurdle:,.2f}" in report.reasons[0]
+    check_report_invariants(report, h)
+
+
+def test_reason_without_bps_keeps_the_wording_of_stored_days():
+    """Days stored before min_improvement_bps existed reproduce byte for byte: their reason text
+    (part of the result hash) must not change when the field is 0."""
+    u = universe()
+    h = holdings_of({"e": "250000.00", "c": "250000.00"}, idle_usd="500000.00")
+    report = decide(u, h, base_params(min_improvement_usd=146.5), default_lists_for(u), "convex")
+    assert report.reasons == [
+        "full reallocation would earn only 146.28 USD more over 30 days after costs "
+        "(min_improvement_usd 146.50): only the idle cash of 500,000.00 USD is placed"
+    ]
+
+
+@pytest.mark.parametrize("pct", [0.0, 0.1, 0.2, 0.3])
+def test_min_withdrawal_backends_agree_with_the_reference(pct):
+    """Constraint 8 on the six-pool day: both backends keep each held pool at least at its
+    holding or take at least m from it, and match the independent reference's optimum."""
+    from allocator_dagster_tests.support.references import check_against
+
+    u = universe()
+    h = holdings_of({"e": "250000.00", "c": "250000.00"}, idle_usd="500000.00")
+    p = base_params(min_withdrawal_pct=pct)
+    problem, _ = build_problem(u, h, p, default_lists_for(u))
+    reference = reference_linear(problem)
+    assert reference[0] == "optimal"
+    for backend in BACKENDS:
+        check_against(problem, reference, backend)
+
+
+def test_min_withdrawal_changes_the_answer():
+    """Without the rule the optimum takes 200,000 of pool e's 250,000 USD; with m = 250,000 USD
+    it must keep e or empty it, and the free optimum's violation is named."""
+    from allocator_dagster.model import violations
+    from allocator_dagster.solvers import solve
+
+    u = universe()
+    h = holdings_of({"e": "250000.00", "c": "250000.00"}, idle_usd="500000.00")
+    free, _ = build_problem(u, h, base_params(), default_lists_for(u))
+    bound, _ = build_problem(u, h, base_params(min_withdrawal_pct=0.25), default_lists_for(u))
+    x_free = solve(free, "convex").x
+    taken = free.held - x_free
+    small = (taken > 1) & (taken < 250_000 - 1) & (x_free > 1)
+    assert small.any(), taken  # the free optimum makes a withdrawal the rule forbids
+    assert [v.constraint for v in violations(bound, x_free)] == ["min_withdrawal_pct"]
+    for backend in BACKENDS:
+        x = solve(bound, backend).x
+        assert violations(bound, x) == []
+        kept = x >= bound.held - 0.02
+        reduced = x <= np.maximum(bound.held - 250_000, 0) + 0.02
+        assert np.all(~bound.is_held | kept | reduced)

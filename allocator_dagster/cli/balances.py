@@ -11,6 +11,7 @@ import click
 from allocator_dagster.balances_import import read_balances_file
 from allocator_dagster.inputs import InputFileError
 from allocator_dagster.names import ActorNameError, clean_name
+from allocator_dagster.pool_labels import fit, labels_from_universe
 from allocator_dagster.storage import StorageError, get_engine
 from allocator_dagster.storage import allocations as store
 from allocator_dagster.storage.balances import import_balances, imports_of, ledger_source
@@ -94,9 +95,12 @@ def show_command(day: datetime, database_url: str | None) -> None:
         click.echo(f"{date}: no balances (run `allocator balances import --day {date} FILE`)")
         return
     click.echo(f"{date}: {holdings.total_usd:,.2f} USD ({source})")
+    # the label for a person, the full id for the files `balances import` reads
+    labels = labels_from_universe(load_pool_day(engine, date), holdings.held())
     for pool, amount in holdings.held().items():
-        click.echo(f"  {shown(pool):<48} {amount:>18,.2f}")
-    click.echo(f"  {'idle_usd':<48} {holdings.idle_usd:>18,.2f}")
+        label = fit(shown(labels.get(pool, "(not in the day's pool data)")), 60)
+        click.echo(f"  {label:<60} {amount:>18,.2f}  {shown(pool)}")
+    click.echo(f"  {'idle_usd':<60} {holdings.idle_usd:>18,.2f}")
     for item in imports:
         click.echo(
             f"import #{item.import_id} at {item.imported_at:%Y-%m-%d %H:%M:%S} by "

@@ -14,7 +14,9 @@ import click
 from allocator_dagster.daily_allocation import DayInputError
 from allocator_dagster.day_plan import day_plan
 from allocator_dagster.plan import PlanError
+from allocator_dagster.pool_labels import fit, labels_from_universe
 from allocator_dagster.storage import StorageError, get_engine
+from allocator_dagster.storage.pools import load_pool_day
 from allocator_dagster.terminal import shown
 
 DAY = click.DateTime(formats=["%Y-%m-%d"])
@@ -72,14 +74,20 @@ def show_command(day: datetime, fmt: str, database_url: str | None) -> None:
         return
     if plan.why:
         click.echo(f"{day.date()}: no rebalance orders. {shown(plan.why)}")
+    # a person reads pools by label (symbol · project · chain · poolMeta · short id); the csv
+    # and json keep the full ids for machines
+    universe = load_pool_day(get_engine(database_url), day.date())
+    labels = labels_from_universe(universe, {o.pool for o in plan.orders})
+    w = 60
     click.echo(
-        f"{'chain':<10} {'action':<8} {'pool':<38} {'protocol':<18} {'amount USD':>16} {'gas':>8} {'conv.':>8}  reason"
+        f"{'chain':<10} {'action':<8} {'pool':<{w}} {'amount USD':>16} {'gas':>8} {'conv.':>8}  reason"
     )
     for o in plan.orders:
+        label = labels.get(o.pool) or " · ".join(p for p in (o.protocol, o.pool) if p)
         click.echo(
-            f"{shown(o.chain)[:10]:<10} {o.action:<8} {shown(o.pool)[:38]:<38} "
-            f"{shown(o.protocol)[:18]:<18} {o.amount_usd:>16,.2f} {o.gas_usd:>8,.2f} "
-            f"{o.conversion_usd:>8,.2f}  {o.reason}" + (f" to {o.recipient}" if o.recipient else "")
+            f"{shown(o.chain)[:10]:<10} {o.action:<8} {fit(shown(label), w):<{w}} "
+            f"{o.amount_usd:>16,.2f} {o.gas_usd:>8,.2f} {o.conversion_usd:>8,.2f}  {o.reason}"
+            + (f" to {o.recipient}" if o.recipient else "")
         )
     click.echo(
         f"idle cash {plan.idle_start_usd:,.2f} + withdrawn {plan.withdrawn_usd:,.2f} - deposited "

@@ -12,17 +12,22 @@ from allocator_dagster.inputs import InputFileError, read_holdings_csv, read_poo
 from allocator_dagster.model import Holdings, ModelInputError, SolveStatus
 from allocator_dagster.money import MAX_USD
 from allocator_dagster.parameters import ParameterError, load_parameters_file
+from allocator_dagster.pool_labels import fit, pool_label, readable, report_labels
 from allocator_dagster.rebalance import AllocationReport, decide
 from allocator_dagster.solvers import BACKENDS, Backend
 from allocator_dagster.terminal import shown
 
+LABEL_WIDTH = 64
 
-def render_table(report: AllocationReport) -> str:
-    """A treasurer's summary: the decision and why, the figures, the allocation and the limits."""
+
+def render_table(report: AllocationReport, labels: dict[str, str] | None = None) -> str:
+    """A treasurer's summary: the decision and why, the figures, the allocation and the limits.
+    Pools are named by their readable labels (symbol · project · chain · poolMeta · short id)."""
+    labels = labels or {}
     out = [
         f"Decision: {report.decision}   status: {report.status}   solver: {report.backend}",
         "Why:",
-        *[f"  - {shown(r)}" for r in report.reasons],
+        *[f"  - {shown(readable(r, labels))}" for r in report.reasons],
         "",
         f"Capital            {report.total_usd:>18,.2f} USD",
         f"Daily yield        {report.daily_yield_usd:>18,.2f} USD/day",
@@ -32,17 +37,20 @@ def render_table(report: AllocationReport) -> str:
         f"Eligible pools     {report.eligible_pools:>18,d} (not eligible: {report.ineligible_pools:,d})",
         "",
     ]
-    header = f"{'pool':<38} {'symbol':<18} {'project':<18} {'chain':<10} {'amount USD':>16} {'weight':>8} {'delta USD':>16} {'APY %':>7}"
+    w = LABEL_WIDTH
+    header = f"{'pool':<{w}} {'amount USD':>16} {'weight':>8} {'delta USD':>16} {'APY %':>7}"
     out += [header, "-" * len(header)]
     for line in report.lines:
+        label = labels.get(line.pool) or pool_label(
+            line.pool, line.symbol, line.project, line.chain
+        )
         out.append(
-            f"{shown(line.pool)[:38]:<38} {shown(line.symbol)[:18]:<18} "
-            f"{shown(line.project)[:18]:<18} {shown(line.chain)[:10]:<10} "
+            f"{fit(shown(label), w):<{w}} "
             f"{line.amount_usd:>16,.2f} {line.weight:>8.2%} {line.delta_usd:>+16,.2f} {line.apy_used:>7.2f}"
         )
     if report.binding_limits:
         out += ["", "Binding limits (shadow prices from the continuous solve):"]
-        out += [f"  - {shown(b.description)}" for b in report.binding_limits[:15]]
+        out += [f"  - {shown(readable(b.description, labels))}" for b in report.binding_limits[:15]]
         if len(report.binding_limits) > 15:
             out.append(f"  ... and {len(report.binding_limits) - 15} more")
     out += ["", "Model treatment:"]
@@ -109,6 +117,6 @@ def command(
     if fmt == "json":
         click.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True, ensure_ascii=False))
     else:
-        click.echo(render_table(report))
+        click.echo(render_table(report, report_labels(report, universe)))
     if report.status != SolveStatus.OPTIMAL:
         sys.exit(1)

@@ -5,7 +5,7 @@ ALLOCATOR_DATABASE_URL (unset: the embedded SQLite file), ALLOCATOR_POOL_SOURCE 
 history | defillama), ALLOCATOR_HISTORY_FILE, DEFILLAMA_BASE_URL, ALLOCATOR_PARAMS_FILE, ALLOCATOR_SOLVER,
 ALLOCATOR_BALANCES_SOURCE (paper | ledger | etherscan; etherscan reads ALLOCATOR_POSITIONS_FILE,
 ETHERSCAN_API_KEY, ETHERSCAN_BASE_URL and DEFILLAMA_COINS_URL), ALLOCATOR_DRIFT_TOLERANCE_USD/_PCT,
-ALLOCATOR_PROFIT_SOURCE and the LLM settings of
+ALLOCATOR_PROFIT_SOURCE, ALLOCATOR_CHART_DAYS and the LLM settings of
 the profit split. A variable that is set is passed as an `EnvVar`, so its value (a database
 password, an API key) is read at run time and never shown or stored in run config; an unset one
 gives the embedded default, because Dagster fails every run that references an unset EnvVar.
@@ -61,6 +61,8 @@ if TYPE_CHECKING:
 LLM_URL_ENV = "ALLOCATOR_LLM_URL"
 LLM_MODEL_ENV = "ALLOCATOR_LLM_MODEL"
 LLM_API_KEY_ENV = "ALLOCATOR_LLM_API_KEY"
+CHART_DAYS_ENV = "ALLOCATOR_CHART_DAYS"
+CHART_DAYS = 30  # a range run draws charts for its last 30 days: a month of partition pages
 PROFIT_SOURCE_ENV = "ALLOCATOR_PROFIT_SOURCE"
 ProfitSource = Literal["realised_yield", "configured"]
 PROFIT_SOURCES: tuple[ProfitSource, ...] = ("realised_yield", "configured")
@@ -189,6 +191,12 @@ class AllocationResource(ConfigurableResource):
         description="paper: each day starts from the paper ledger of the day before; ledger: from "
         "the balances imported with `allocator balances import`; etherscan: read on chain "
         "(ALLOCATOR_BALANCES_SOURCE)",
+    )
+    chart_days: int = Field(
+        default=CHART_DAYS,
+        ge=0,
+        description="PNG charts are drawn for the last N days of a run, the days a person looks "
+        "at (ALLOCATOR_CHART_DAYS); every day gets its tables and figures; 0: no charts",
     )
     drift_tolerance_usd: str = Field(
         default="100.00",
@@ -376,6 +384,7 @@ def deployment_resources() -> dict[str, ConfigurableResource]:
             parameters_file=_env("ALLOCATOR_PARAMS_FILE"),
             solver=_env("ALLOCATOR_SOLVER", "convex"),
             balances_source=_env("ALLOCATOR_BALANCES_SOURCE", "paper"),
+            chart_days=EnvVar.int(CHART_DAYS_ENV) if os.environ.get(CHART_DAYS_ENV) else CHART_DAYS,
             drift_tolerance_usd=_env("ALLOCATOR_DRIFT_TOLERANCE_USD", "100.00"),
             drift_tolerance_pct=_env("ALLOCATOR_DRIFT_TOLERANCE_PCT"),
             onchain=OnchainBalancesConfig(

@@ -99,7 +99,7 @@ class Violation:
 
 
 def violations(problem: Problem, x: np.ndarray, tol_usd: float = 0.02) -> list[Violation]:
-    """Every constraint 1-7 that `x` breaks (used by tests and by the asset checks)."""
+    """Every constraint 1-8 that `x` breaks (used by tests and by the asset checks)."""
     out: list[Violation] = []
     total = problem.total_usd
     if abs(float(x.sum()) - total) > tol_usd:
@@ -123,6 +123,17 @@ def violations(problem: Problem, x: np.ndarray, tol_usd: float = 0.02) -> list[V
                 "yield_only", f"{problem.pool_ids[i]}: {x[i]:,.2f} < held {problem.lower[i]:,.2f}"
             )
         )
+    if problem.limits_withdrawals:
+        ceiling = problem.withdrawal_ceiling()
+        short = problem.is_held & (x < problem.held - tol_usd) & (x > ceiling + tol_usd)
+        for i in np.flatnonzero(short):
+            out.append(
+                Violation(
+                    "min_withdrawal_pct",
+                    f"{problem.pool_ids[i]}: reduced by {problem.held[i] - x[i]:,.2f} < "
+                    f"{problem.min_withdrawal_usd:,.2f} (and not emptied)",
+                )
+            )
     selected = x > tol_usd
     if problem.min_position_usd > 0:
         for i in np.flatnonzero(selected & (x < problem.min_position_usd - tol_usd)):

@@ -21,7 +21,8 @@ def presolve_dominated(problem: Problem) -> tuple[Problem, np.ndarray]:
     room (move j's money there; with all dominators at cap their caps would sum below G), or j
     sits at min_position_usd and can be dropped into the dominators' room (at least `min_pools`
     others stay selected). Each step is feasible, weakly better and moves money up the ranking,
-    a contradiction. Held pools are never removed. Returns the reduced problem and the keep mask.
+    a contradiction. Held pools are never removed, and the steps move money only between pools
+    not held, so the minimum withdrawal (constraint 8, on held pools) keeps the proof exact. Returns the reduced problem and the keep mask.
     """
     n = problem.n
     keep = np.ones(n, dtype=bool)
@@ -86,6 +87,8 @@ def polish(problem: Problem, x: np.ndarray) -> np.ndarray:
     so the selection, and with it every fixed cost, is unchanged.
     """
     x = np.clip(np.asarray(x, dtype=float), problem.lower, problem.upper)
+    upper = problem.upper_given(x)  # a reduced holding stays at or below its ceiling
+    x = np.minimum(x, upper)
     untouched = problem.untouched(x)
     movable = (x > 0) & ~untouched
     for k in (1, 2, 3):
@@ -104,7 +107,7 @@ def polish(problem: Problem, x: np.ndarray) -> np.ndarray:
                 k: problem.group_caps_usd[k - 1] - float(x[problem.group == k].sum())
                 for k in (1, 2, 3)
             }
-            room = np.where(movable, problem.upper - x, 0.0)
+            room = np.where(movable, upper - x, 0.0)
             room = np.minimum(room, [max(group_room[int(g)], 0.0) for g in problem.group])
         else:
             room = np.where(movable, x - np.maximum(problem.lower, problem.min_position_usd), 0.0)

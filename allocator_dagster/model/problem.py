@@ -83,6 +83,9 @@ class Problem:
     min_position_usd: float
     yield_model: str
     mode: str = "full"
+    min_withdrawal_usd: float = (
+        0.0  # constraint 8: a held pool is reduced by 0, >= this, or emptied
+    )
     forced_exits: tuple[ForcedExit, ...] = ()
     presolve_removed: int = 0
     presolve_note: str = ""
@@ -99,14 +102,40 @@ class Problem:
         """Held pools that `x` leaves at their holding (to the cent): no trade, no cost."""
         return self.is_held & (np.abs(x - self.held) < HALF_CENT_USD)
 
+    def withdrawal_ceiling(self) -> np.ndarray:
+        """Constraint 8: the most a held pool may keep once it is reduced at all,
+        `max(h_i - min_withdrawal_usd, 0)` (emptying a smaller holding is always allowed)."""
+        return np.maximum(self.held - self.min_withdrawal_usd, 0.0)
+
+    @property
+    def limits_withdrawals(self) -> bool:
+        """Constraint 8 restricts some pool: a minimum is set and a held pool may be reduced
+        (in yield-only mode no pool can be)."""
+        return self.min_withdrawal_usd > 0 and bool(np.any(self.lower < self.held))
+
+    def upper_given(self, x: np.ndarray) -> np.ndarray:
+        """Each pool's upper bound where `x` sits: a held pool that `x` reduces may not come back
+        above its withdrawal ceiling (constraint 8), so rounding never undoes a withdrawal's
+        minimum."""
+        if not self.limits_withdrawals:
+            return self.upper
+        reduced = self.is_held & (x < self.held - HALF_CENT_USD)
+        return np.where(reduced, np.minimum(self.upper, self.withdrawal_ceiling()), self.upper)
+
     @property
     def exit_gas_usd(self) -> float:
         return float(sum(e.gas_usd for e in self.forced_exits))
 
     @property
     def needs_integers(self) -> bool:
-        """Selection binaries matter when a minimum, min_pools or a fixed gas cost is present."""
-        return self.min_pools > 0 or self.min_position_usd > 0 or bool(np.any(self.gas > 0))
+        """Binaries matter when a minimum, min_pools, a fixed gas cost or a minimum withdrawal
+        from a held pool is present."""
+        return (
+            self.min_pools > 0
+            or self.min_position_usd > 0
+            or bool(np.any(self.gas > 0))
+            or self.limits_withdrawals
+        )
 
     def reward_emission_per_day(self) -> np.ndarray:
         """Diluted model: the pool's reward emission in USD per day, shared pro rata."""
@@ -177,7 +206,9 @@ def build_problem(
     pool_ids = frame["pool"].astype(str).to_numpy()[rows]
     chains = frame["chain"].astype(str).to_numpy()[rows]
     symbols = frame["symbol"].astype(str).to_numpy()[rows]
+    held = np.array([held_map.get(p, 0.0) for p in pool_ids], dtype=float)
     upper, upper_cap = _upper_limits(tvl, total, params)
+    upper = _drift_band(upper, held, params.limit_drift_pct)
     problem = Problem(
         pool_ids=pool_ids,
         chain=chains,
@@ -188,7 +219,7 @@ def build_problem(
         apy_base=base,
         apy_reward=reward,
         tvl=tvl,
-        held=np.array([held_map.get(p, 0.0) for p in pool_ids], dtype=float),
+        held=held,
         upper=upper,
         upper_cap=upper_cap,
         lower=np.zeros(len(rows)),
@@ -205,6 +236,7 @@ def build_problem(
         min_position_usd=params.min_position_usd,
         yield_model=params.yield_model,
         forced_exits=exits,
+        min_withdrawal_usd=float(to_cent_grid(np.array([params.min_withdrawal_pct * total]))[0]),
     )
     return problem, reasons
 
@@ -272,6 +304,16 @@ def _upper_limits(
         ]
     )
     return to_cent_grid(caps.min(axis=0)), np.argmin(caps, axis=0)
+
+
+def _drift_band(upper: np.ndarray, held: np.ndarray, drift: float) -> np.ndarray:
+    """The no-trade band on the pool limits (MODEL.md, constraints 3-5): a holding above its
+    limit by at most `drift` of it may stay, `max(U_i, min(h_i, (1 + drift) U_i))`, so a pool's
+    TVL wobbling around the cap does not buy a small withdrawal and a top-up on alternate days."""
+    if drift <= 0 or not len(upper):
+        return upper
+    band = to_cent_grid((1.0 + drift) * upper)
+    return np.where(held > upper, np.minimum(held, band), upper)
 
 
 def _gas_costs(

@@ -116,6 +116,7 @@ class _Formulation:
             self.cons.append(self.up >= held_pick @ w - problem.held[self.held_idx] / total)
             cost_terms.append((conv[self.held_idx] * total) @ self.up)
         self.z = self.t = None
+        self.v: cp.Variable | None = None  # constraint 8's withdrawal binaries, when needed
         if integer:
             m = problem.min_position_usd / total
             cap = problem.upper / total
@@ -132,8 +133,24 @@ class _Formulation:
                 d = held_pick @ w - h
                 self.cons += [d <= cp.multiply(big, self.t), -d <= cp.multiply(big, self.t)]
                 cost_terms.append(problem.gas[self.held_idx] @ self.t)
+                if problem.limits_withdrawals:
+                    self.cons += self._withdrawal_rule(held_pick, h, cap[self.held_idx])
         self.costs = sum(cost_terms) / horizon if cost_terms else 0
         self.cut_points: list[np.ndarray] = []
+
+    def _withdrawal_rule(
+        self, held_pick: sp.csr_matrix, h: np.ndarray, cap: np.ndarray
+    ) -> list[cp.Constraint]:
+        """Constraint 8 on binary v_i per held pool: v_i = 0 keeps at least the holding,
+        v_i = 1 keeps at most the withdrawal ceiling max(h_i - m, 0)."""
+        ceiling = self.problem.withdrawal_ceiling()[self.held_idx] / self.problem.total_usd
+        big = np.maximum(cap, ceiling)
+        self.v = cp.Variable(len(self.held_idx), boolean=True, name="v")
+        held_w = held_pick @ self.w
+        return [
+            held_w >= h - cp.multiply(h, self.v),
+            held_w <= big - cp.multiply(big - ceiling, self.v),
+        ]
 
     def linear_problem(self) -> cp.Problem:
         rate = self.problem.apy / DAYS_PER_YEAR_PCT * self.problem.total_usd

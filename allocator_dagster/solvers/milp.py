@@ -51,6 +51,7 @@ class _Cents:
     upper: np.ndarray
     lower: np.ndarray
     min_position: int
+    min_withdrawal: int
 
     @classmethod
     def of(cls, problem: Problem) -> _Cents:
@@ -61,6 +62,7 @@ class _Cents:
             upper=np.minimum(int_cents_array(problem.upper), total),
             lower=int_cents_array(problem.lower),
             min_position=int_cents(problem.min_position_usd),
+            min_withdrawal=int_cents(problem.min_withdrawal_usd),
         )
 
 
@@ -191,6 +193,12 @@ def _add_costs(
                 model.add(x[i] == int(cents.held[i])).only_enforce_if(~t)
                 if gas_coef[i]:
                     objective.append((t, -gas_coef[i]))
+                if cents.min_withdrawal > 0:
+                    # constraint 8: kept (x >= h) or reduced to at most max(h - m, 0)
+                    v = model.new_bool_var(f"v{i}")
+                    model.add(x[i] >= int(cents.held[i])).only_enforce_if(~v)
+                    ceiling = max(int(cents.held[i]) - cents.min_withdrawal, 0)
+                    model.add(x[i] <= ceiling).only_enforce_if(v)
             elif gas_coef[i]:
                 objective.append((z, -gas_coef[i]))
     if integer and problem.min_pools > 0:

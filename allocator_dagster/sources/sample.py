@@ -5,9 +5,12 @@ forecast and the solvers need a realistic universe with a long history. `SampleU
 one: 15 real chain names, 63 real protocol slugs (29 approved by default), lending, staking,
 savings and DEX pools with realistic symbols and underlying token addresses (the real ones for
 the main tokens), TVL spread over five orders of magnitude,
-mean-reverting base APYs with noise and rare spikes, reward campaigns that decay after launch,
-pools that are listed and delisted during the history, and a few broken records per day that
-validation must reject.
+mean-reverting base APYs with noise and rare spikes at the real data's levels, a market that
+moves every pool's APY together (a common factor, and calm and hot regimes that switch every few
+months), reward campaigns that decay after launch, rare principal-loss events (a stablecoin
+depeg, a hack: that day's APY is the loss, so the paper ledger books it, and the pool's TVL
+drops), pools that are listed and delisted during the history, and a few broken records per
+day that validation must reject.
 
 Everything is a pure function of (seed, n_pools, start, day): histories are generated in
 chunks of `CHUNK_DAYS` days, each from the state at the end of the previous chunk and a random
@@ -36,6 +39,7 @@ from allocator_dagster.sources.records import (
     validate_pool_records,
 )
 from allocator_dagster.sources.sample_catalogue import (
+    APY_LEVEL,
     CHAIN_TOKENS,
     DEFAULT_APPROVED_TOKENS,
     PROTOCOLS,
@@ -52,6 +56,13 @@ MEAN_WINDOW = 30  # apyMean30d: mean APY of the last 30 listed days, today inclu
 P_SPIKE = 0.002  # per pool and day: an outlier base APY, 3x to 23x the usual
 P_JUMP = 0.01  # per pool and day: a sudden TVL move of up to +-30 %
 P_CAMPAIGN = 1.0 / 150.0  # per reward pool and day: a new reward campaign starts
+# The market: a common factor of every pool's log base APY (AR(1), stationary sd about 0.26)
+# and a regime, calm or hot, that switches about every 90 days and lifts APYs by HOT_REGIME.
+MARKET_PERSISTENCE = 0.95
+MARKET_SHOCK = 0.08
+P_REGIME_SWITCH = 1.0 / 90.0
+HOT_REGIME = math.log(2.0)
+DAY_FRACTION_PCT = 36500.0  # a loss of a fraction f of principal in one day is an APY of -f * this
 
 
 @dataclass
@@ -75,6 +86,8 @@ class _State:
     amp: np.ndarray  # current reward campaign amplitude (APY %)
     cage: np.ndarray  # days since the current campaign started
     tail: np.ndarray  # last MEAN_WINDOW - 1 days of apy, for apyMean30d
+    market: float = 0.0  # the common factor of log base APYs
+    hot: bool = False  # the market's regime
 
 
 class SampleUniverse:
@@ -90,6 +103,7 @@ class SampleUniverse:
         self._states: list[_State] = [self._initial_state()]
         self._chunks: OrderedDict[int, _Chunk] = OrderedDict()
         self._history_blocks: OrderedDict[int, tuple[pd.DataFrame, np.ndarray]] = OrderedDict()
+        self._max_loss_p = float(self.pools.loss_p.max())
         chunk_bytes = 5 * 8 * CHUNK_DAYS * self.n_pools
         self._max_chunks = max(2, CACHE_BYTES // chunk_bytes)
 
@@ -123,6 +137,26 @@ class SampleUniverse:
         campaign_at = jump_at - P_JUMP
         campaign = (campaign_at >= 0) & (campaign_at < P_CAMPAIGN)
         jumps = np.where(jump, 0.6 * jump_at / P_JUMP - 0.3, 0.0)  # log TVL jump in +-0.3
+        # ...then a principal-loss event (a depeg or a hack) at the pool's own rate: that day's
+        # APY is the loss (the ledger sees it), and the pool's TVL drops. Rare: found sparsely.
+        first_loss = P_SPIKE + P_JUMP + P_CAMPAIGN
+        lr, lc = np.nonzero(events < first_loss + self._max_loss_p)
+        loss_at = events[lr, lc] - first_loss
+        hit = (loss_at >= 0) & (loss_at < p.loss_p[lc])
+        lr, lc, loss_at = lr[hit], lc[hit], loss_at[hit]
+        lost = p.loss_min[lc] + (p.loss_max[lc] - p.loss_min[lc]) * loss_at / p.loss_p[lc]
+        jumps[lr, lc] = p.loss_tvl[lc]
+        # The market (one common factor and the regime, the same for every pool) day by day.
+        common = rng.standard_normal(days)
+        switch = rng.random(days) < P_REGIME_SWITCH
+        market_now = np.empty(days)
+        hot_now = np.empty(days, dtype=bool)
+        market, hot = state.market, state.hot
+        for j in range(days):
+            market = MARKET_PERSISTENCE * market + MARKET_SHOCK * float(common[j])
+            hot = hot != bool(switch[j])
+            market_now[j], hot_now[j] = market, hot
+        shift = market_now + np.where(hot_now, HOT_REGIME, 0.0)
         # The recursive parts (OU deviation, TVL momentum) step day by day; the rest is
         # computed for the whole chunk at once.
         x, g, u = state.x.copy(), state.g.copy(), state.u.copy()
@@ -144,7 +178,11 @@ class SampleUniverse:
         wind_down = np.where(to_delist <= 45, -3.0 * (45 - to_delist) / 45.0, 0.0)
         log_tvl = p.log_level + ramp + us + wind_down
 
-        base = p.mu * np.exp(xs + p.noise * eps[:, 2])
+        base = np.multiply(eps[:, 2], p.noise)
+        base += xs
+        base += np.multiply.outer(shift, p.beta)
+        np.exp(base, out=base)
+        base *= p.mu
         base = np.where(spike, base * (3.0 + 20.0 * events / P_SPIKE), base)
 
         # Reward campaigns: a new one may start on any day after the first month; the reward
@@ -153,7 +191,11 @@ class SampleUniverse:
         rows = np.broadcast_to(np.arange(days)[:, None], (days, n))
         last_new = np.maximum.accumulate(np.where(new, rows, -1), axis=0)
         started = last_new >= 0
-        new_amp = np.exp(np.log(0.5) + np.log(60.0) * campaign_at / P_CAMPAIGN)
+        # a new campaign's amplitude, only where one starts (the only entries read below)
+        new_amp = np.zeros((days, n))
+        new_amp[new] = APY_LEVEL * np.exp(
+            np.log(0.5) + np.log(60.0) * campaign_at[new] / P_CAMPAIGN
+        )
         amp_now = np.where(
             started, np.take_along_axis(new_amp, np.maximum(last_new, 0), axis=0), state.amp
         )
@@ -166,8 +208,11 @@ class SampleUniverse:
         base_r = np.round(base, 5)
         reward_r = np.where(p.has_reward, np.round(reward, 5), 0.0)
         base_r = np.where(p.base_null, 0.0, base_r)
+        base_r[lr, lc] = np.round(-lost * DAY_FRACTION_PCT, 5)
+        reward_r[lr, lc] = 0.0
         apy = np.where(active, np.round(base_r + reward_r, 5), np.nan)
         base_out = np.where(active & ~p.base_null, base_r, np.nan)
+        base_out[lr, lc] = np.where(active[lr, lc], base_r[lr, lc], np.nan)
         reward_out = np.where(active & p.has_reward, reward_r, np.nan)
 
         window = np.concatenate([state.tail, apy])
@@ -182,7 +227,10 @@ class SampleUniverse:
         mean30 = np.where(active, np.round(mean30, 5), np.nan)
 
         chunk = _Chunk(tvl=tvl, base=base_out, reward=reward_out, apy=apy, mean30=mean30)
-        new_state = _State(x=x, g=g, u=u, amp=amp, cage=cage, tail=window[-(w - 1) :].copy())
+        new_state = _State(
+            x=x, g=g, u=u, amp=amp, cage=cage, tail=window[-(w - 1) :].copy(),
+            market=market, hot=hot,
+        )  # fmt: skip
         return chunk, new_state
 
     def _chunk(self, k: int) -> _Chunk:

@@ -275,6 +275,18 @@ KIND_REWARD_SHARE = {LENDING: 0.30, DEX: 0.45, STABLE_DEX: 0.50, VAULT: 0.30, LS
 KIND_TVL_BONUS = {LENDING: 0.5, LST: 1.5, SAVINGS: 1.2, STABLE_DEX: 0.2, VAULT: 0.0, DEX: -0.2}
 FEE_TIERS = ("0.01%", "0.05%", "0.3%", "1%")
 
+# The sample's APY levels against the real data's: the catalogue's medians are kept as the
+# relative levels of kinds and classes, scaled so that the eligible pools' APY has a median of
+# about 1.5 % and a 99th percentile of about 24 % (docs/forecast.md, "On the generated sample").
+APY_LEVEL = 0.27
+# Loading of each kind's log base APY on the market's common factor (fee APYs follow the
+# market most, savings rates least); each pool's is this times a uniform in [0.5, 1.5).
+KIND_BETA = {LENDING: 0.6, LST: 0.2, SAVINGS: 0.3, STABLE_DEX: 0.8, VAULT: 0.7, DEX: 1.0}
+# Chance per pool and day of a principal-loss event: a depeg for stablecoin pools, else a hack.
+P_DEPEG = 1.0 / 4000.0
+KIND_HACK = {LENDING: 1.0 / 15000.0, LST: 1.0 / 20000.0, SAVINGS: 1.0 / 20000.0,
+             STABLE_DEX: 1.0 / 6000.0, VAULT: 1.0 / 6000.0, DEX: 1.0 / 6000.0}  # fmt: skip
+
 
 # The treasury's starting approved tokens: the main stablecoins and majors.
 DEFAULT_APPROVED_TOKENS: tuple[str, ...] = tuple(

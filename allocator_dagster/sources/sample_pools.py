@@ -15,6 +15,7 @@ from functools import cache
 import numpy as np
 
 from allocator_dagster.sources.sample_catalogue import (
+    APY_LEVEL,
     CHAIN_STYLE,
     CHAIN_TOKENS,
     CHAIN_WEIGHT,
@@ -22,12 +23,15 @@ from allocator_dagster.sources.sample_catalogue import (
     FEE_TIERS,
     GOV,
     KIND_APY,
+    KIND_BETA,
+    KIND_HACK,
     KIND_NOISE,
     KIND_REWARD_SHARE,
     KIND_TVL_BONUS,
     LENDING,
     LENDING_APY,
     LST,
+    P_DEPEG,
     PROTOCOLS,
     SAVINGS,
     SOL,
@@ -156,6 +160,11 @@ class SamplePools(PoolIdentities):
     tau: np.ndarray  # TVL ramp-up time after launch, in days
     sig_g: np.ndarray  # TVL growth shock
     phi: np.ndarray  # TVL momentum persistence
+    beta: np.ndarray  # loading of the log base APY on the market's common factor and regime
+    loss_p: np.ndarray  # chance per day of a principal-loss event (a depeg or a hack)
+    loss_min: np.ndarray  # the fraction of principal such an event takes: uniform in
+    loss_max: np.ndarray  # [loss_min, loss_max)
+    loss_tvl: np.ndarray  # the event's jump of log TVL (money leaves the pool)
 
 
 def draw_pools(seed: int, n: int) -> SamplePools:
@@ -174,9 +183,10 @@ def draw_pools(seed: int, n: int) -> SamplePools:
     il = multi & ~np.array(ids.stablecoin) & np.isin(kind_arr, [DEX, STABLE_DEX, VAULT])
     listing, delisting = _lifetimes(rng, u[:, 7])
 
-    # Base APY process: mu * exp(x), x mean-reverting (OU), plus observation noise.
+    # Base APY process: mu * exp(x), x mean-reverting (OU), plus observation noise; levels
+    # scaled to the real data's (APY_LEVEL).
     median, spread = _apy_median_spread(ids)
-    mu = median * np.exp(spread * normals[:, 0])
+    mu = APY_LEVEL * median * np.exp(spread * normals[:, 0])
     kappa = 0.02 + 0.13 * rng.random(n)
     sigma = (0.03 + 0.09 * rng.random(n)) * np.where(kind_arr == SAVINGS, 0.3, 1.0)
     noise = np.array([KIND_NOISE[k] for k in ids.kinds]) * (0.5 + rng.random(n))
@@ -187,11 +197,15 @@ def draw_pools(seed: int, n: int) -> SamplePools:
     has_reward = rng.random(n) < share
     base_null &= has_reward
     half_life = 15.0 + 185.0 * rng.random(n)
-    amp0 = np.exp(np.log(0.5) + np.log(80.0) * rng.random(n))
+    amp0 = APY_LEVEL * np.exp(np.log(0.5) + np.log(80.0) * rng.random(n))
 
     # TVL: a level (log-uniform-ish over 1e5..1e10), momentum around it, ramp-up at launch.
     bonus = np.array([KIND_TVL_BONUS[k] for k in ids.kinds])
     log10_level = np.clip(5.0 + 5.0 * rng.beta(1.3, 2.2, n) + bonus, 5.0, 10.2)
+    # Drawn last, so every draw above is what it was before the market factor existed.
+    beta = np.array([KIND_BETA[k] for k in ids.kinds]) * (0.5 + rng.random(n))
+    depeg = np.array(ids.stablecoin)  # a stablecoin pool loses principal by a depeg...
+    loss_p = np.where(depeg, P_DEPEG, np.array([KIND_HACK[k] for k in ids.kinds]))
     return SamplePools(
         **vars(ids),
         index=index,
@@ -211,6 +225,11 @@ def draw_pools(seed: int, n: int) -> SamplePools:
         tau=5.0 + 35.0 * rng.random(n),
         sig_g=0.003 + 0.012 * rng.random(n),
         phi=0.6 + 0.3 * rng.random(n),
+        beta=beta,
+        loss_p=loss_p,
+        loss_min=np.where(depeg, 0.02, 0.3),  # ...of a few percent; any other by a hack
+        loss_max=np.where(depeg, 0.15, 1.0),
+        loss_tvl=np.where(depeg, math.log(0.6), math.log(0.1)),
     )
 
 

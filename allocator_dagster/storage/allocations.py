@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from allocator_dagster.model import IDLE, Holdings, SolveStatus
 from allocator_dagster.money import to_cents
-from allocator_dagster.parameters import AllocationParameters, DynamicLists
+from allocator_dagster.parameters import DynamicLists, stored_parameters
 from allocator_dagster.rebalance import AllocationReport, Decision
 from allocator_dagster.snapshots import Snapshot
 from allocator_dagster.storage import activity
@@ -94,15 +94,11 @@ def save_snapshot(conn: sa.Connection, snapshot: Snapshot) -> int:
     return inserted_id(result)
 
 
-# Snapshots written before a parameter existed decided as its old behaviour: reproduce that.
-_BEFORE_PARAMETER = {"vanished_confirmation_days": 1}  # a missing held pool was exited at once
-
-
 def _snapshot_from_row(row: sa.Row) -> Snapshot:
     return Snapshot(
         allocation_date=row.allocation_date,
         mode=row.mode,
-        parameters=AllocationParameters(**{**_BEFORE_PARAMETER, **row.parameters}),
+        parameters=stored_parameters(row.parameters),
         lists=DynamicLists(**row.dynamic_lists),
         metrics_hash=row.metrics_hash,
         balances_hash=row.balances_hash,

@@ -1061,3 +1061,19 @@ def read_distribution(engine: sa.Engine, day: date) -> list[dict[str, Any]]:
     )
     with engine.connect() as conn:
         return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def split_history(
+    engine: sa.Engine, first: date, last: date
+) -> list[tuple[date, dict[str, Decimal]]]:
+    """The split used by each distributed day from `first` to `last` (category -> percent)."""
+    query = sa.select(
+        profit_distributions.c.distribution_date,
+        profit_distributions.c.category,
+        profit_distributions.c.pct,
+    ).where(profit_distributions.c.distribution_date.between(first, last))
+    days: dict[date, dict[str, Decimal]] = {}
+    with engine.connect() as conn:
+        for day, category, pct in conn.execute(query):
+            days.setdefault(day, {})[category] = _dec(pct)
+    return sorted(days.items())

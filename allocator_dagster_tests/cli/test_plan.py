@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from decimal import Decimal
 
 from click.testing import CliRunner
@@ -58,5 +59,8 @@ def test_plan_of_stored_days_reaches_the_allocation(database_url: str) -> None:
     assert all(",withdraw," not in line for line in out.splitlines())  # day 1: all idle cash
     code, out = _show(database_url, DAY1, "table")
     assert code == 0 and "idle cash 10,000,000.00 + withdrawn 0.00" in out, out
+    # a person reads pools by label; the csv and json keep the full ids
+    assert re.search(r"deposit  \S.* · .* · [0-9a-f]{8} ", out), out
+    assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-", out), out
     code, out = _show(database_url, DAY1 + dt.timedelta(days=5), "table")
     assert code == 2 and "2026-03-06 has no balances" in out

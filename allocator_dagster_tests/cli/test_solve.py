@@ -95,3 +95,25 @@ def test_native_output_goes_to_stderr(capfd: pytest.CaptureFixture[str]) -> None
     out, err = capfd.readouterr()
     assert out == "before\nafter\n"
     assert err == "from C\nnested\nstill C\n"
+
+
+def test_the_table_names_pools_by_their_readable_labels() -> None:
+    """Issue 12: a person reads `symbol · project · chain · poolMeta · short id`, never a raw id."""
+    import re
+
+    import pandas as pd
+
+    result = _solve()
+    assert result.exit_code == 0, result.output
+    pools = pd.read_csv(EXAMPLES / "pools.csv").set_index("pool")
+    rows = [
+        line for line in result.output.splitlines() if re.search(r" · \w{8}\s+[\d,]+\.\d\d ", line)
+    ]
+    assert rows, result.output
+    for row in rows:
+        short = re.search(r" · ([0-9a-f]{8})\s", row)
+        assert short, row
+        (pool,) = [p for p in pools.index if p.startswith(short.group(1))]
+        symbol, project, chain = pools.loc[pool, ["symbol", "project", "chain"]]
+        assert row.startswith(f"{symbol} · {project} · {chain} · "), row
+    assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-", result.output)  # no raw UUID anywhere

@@ -172,3 +172,48 @@ class TestForcedExits:
             gas_usd={"Ethereum": 9.0, "Arbitrum": 1.0},
         )
         assert problem.exit_gas_usd == 9.0
+
+
+class TestTurnoverControl:
+    """The no-trade band on the pool limits and the minimum withdrawal (MODEL.md 3-5, 8)."""
+
+    def _band(self, held: str, drift: float):
+        # limit: 5 % of a 10 M USD pool = 500,000 USD; capital 1 M USD
+        problem, _ = build(
+            [pool_row("p1", tvl=10_000_000.0), pool_row("p2", tvl=1e9)],
+            holdings=holdings_of({"p1": held}, idle_usd="100000.00"),
+            limit_drift_pct=drift,
+            position_max_pct_total_assets=1.0,
+            max_alloc_percentage=1.0,
+        )
+        return problem
+
+    @pytest.mark.parametrize(
+        "held, drift, expected",
+        [
+            ("520000.00", 0.0, 500_000.0),  # no band: the limit is the limit
+            ("520000.00", 0.1, 520_000.0),  # within the band: the holding may stay
+            ("600000.00", 0.1, 550_000.0),  # beyond it: at most (1 + band) x the limit
+            ("400000.00", 0.1, 500_000.0),  # below the limit: never raised
+        ],
+    )
+    def test_band_lets_a_drifted_holding_stay(self, held, drift, expected):
+        problem = self._band(held, drift)
+        assert problem.upper[0] == pytest.approx(expected)
+
+    def test_band_never_raises_a_pool_not_held(self):
+        with_band = self._band("520000.00", 0.5)
+        without = self._band("520000.00", 0.0)
+        assert with_band.upper[1] == without.upper[1]
+
+    def test_min_withdrawal_is_a_fraction_of_capital_on_the_cent_grid(self):
+        problem, _ = build(
+            [pool_row("p1")],
+            holdings=holdings_of({"p1": "3000.00"}, idle_usd="997000.00"),
+            min_withdrawal_pct=0.0123456,
+        )
+        assert problem.min_withdrawal_usd == pytest.approx(12_345.60)
+        # a holding smaller than the minimum may always be emptied: its ceiling is 0
+        assert problem.withdrawal_ceiling()[0] == 0.0
+        assert problem.limits_withdrawals and problem.needs_integers
+        assert not problem.yield_only().limits_withdrawals  # x >= h already

@@ -213,6 +213,9 @@ def params(**overrides: Any) -> AllocationParameters:
         "min_pools": 0,
         "min_position_usd": 0.0,
         "min_tvl_usd": 1_000_000.0,
+        "min_improvement_bps": 0.0,  # turnover control off unless a test is about it
+        "min_withdrawal_pct": 0.0,
+        "limit_drift_pct": 0.0,
     }
     base.update(overrides)
     return AllocationParameters(**base)
@@ -255,12 +258,19 @@ def random_params(
         "conversion_penalty_bps": float(rng.choice([0.0, 0.0, 5.0, 30.0, 200.0])),
         "cost_horizon_days": int(rng.choice([1, 7, 30, 90])),
         "min_improvement_usd": 0.0,
+        "min_improvement_bps": 0.0,
+        "limit_drift_pct": 0.0,
         "yield_model": "linear",
         "min_tvl_usd": 1_000_000.0,
     }
     values.update(overrides)
     if values["min_pools"] > 0 and values["min_position_usd"] <= 0:
         values["min_position_usd"] = float(round(total_usd * rng.uniform(0.005, 0.15), 2))
+    if "min_withdrawal_pct" not in values:  # drawn last: the other draws stay as they were
+        # constraint 8 on 3 instances in 5 (it binds only where something is held)
+        values["min_withdrawal_pct"] = float(rng.choice([0.0, 0.0, 0.02, 0.1, 0.3]))
+    if "limit_drift_pct" not in overrides:  # the no-trade band on the limits, on 2 in 5
+        values["limit_drift_pct"] = float(rng.choice([0.0, 0.0, 0.0, 0.1, 0.5]))
     return AllocationParameters(**values)
 
 

@@ -6,10 +6,11 @@ conversion, holdings) and state the model of MODEL.md themselves:
 - `reference_linear`: the linear model as one MILP in scipy.optimize.milp (HiGHS), with x and
   a selection binary z for every pool, a trade binary t for every held pool (gas is a fixed cost
   on z for pools not held and on t for held pools), a positive-move variable for the conversion
-  of held pools, group caps, min_pools, min_position_usd and the per-pool caps. The binaries of
+  of held pools, group caps, min_pools, min_position_usd, the per-pool caps and the minimum
+  withdrawal (a binary v per held pool: kept at least, or reduced to the ceiling). The binaries of
   its answer are then fixed and the LP re-solved, so its objective is exact to LP precision.
 - `reference_diluted`: tiny instances only. Every pool's state (not held: off/on; held:
-  keep/exit/on) is enumerated and the remaining concave problem is solved with cvxpy+Clarabel
+  keep/exit/on, or keep/exit/up/down with a minimum withdrawal) is enumerated and the remaining concave problem is solved with cvxpy+Clarabel
   at tight tolerances; the best state wins.
 
 Objectives of the backends are always recomputed with `model.evaluate` on the returned x.
@@ -66,9 +67,11 @@ def reference_linear(p: Problem) -> tuple[str, np.ndarray | None, float | None]:
     held = np.asarray(p.held, dtype=float)
     hidx = np.flatnonzero(held > 0)
     k = len(hidx)
-    # variables: w (n weights x/T), z (n), t (k), u (k positive move of held pools)
-    W, Z, TR, UP = 0, n, 2 * n, 2 * n + k
-    nv = 2 * n + 2 * k
+    # variables: w (n weights x/T), z (n), t (k), u (k positive move of held pools),
+    # v (k: the held pool is reduced; constraint 8, only with a minimum withdrawal)
+    W, Z, TR, UP, V = 0, n, 2 * n, 2 * n + k, 2 * n + 2 * k
+    kv = k if p.min_withdrawal_usd > 0 else 0
+    nv = 2 * n + 2 * k + kv
     ub = np.minimum(np.asarray(p.upper, dtype=float), total) / total
     lb = np.asarray(p.lower, dtype=float) / total
     if np.any(lb > ub + 1e-12):
@@ -104,6 +107,11 @@ def reference_linear(p: Problem) -> tuple[str, np.ndarray | None, float | None]:
         rows.append(({W + i: 1.0, TR + j: -big}, -np.inf, h[i]))
         rows.append(({W + i: -1.0, TR + j: -big}, -np.inf, -h[i]))
         rows.append(({UP + j: 1.0, W + i: -1.0}, -h[i], np.inf))  # u >= x - h
+        if kv:  # 8. x >= h (1 - v); x <= max(h - m, 0) when v = 1
+            ceiling = max(held[i] - p.min_withdrawal_usd, 0.0) / total
+            top = max(ub[i], ceiling)
+            rows.append(({W + i: 1.0, V + j: h[i]}, h[i], np.inf))
+            rows.append(({W + i: 1.0, V + j: top - ceiling}, -np.inf, top))
     r_idx, c_idx, vals = [], [], []
     for r, (coefs, _, _) in enumerate(rows):
         for col, v in coefs.items():
@@ -112,9 +120,9 @@ def reference_linear(p: Problem) -> tuple[str, np.ndarray | None, float | None]:
             vals.append(v)
     A = coo_matrix((vals, (r_idx, c_idx)), shape=(len(rows), nv)).tocsr()
     cons = LinearConstraint(A, [r[1] for r in rows], [r[2] for r in rows])
-    lo = np.concatenate([lb, np.zeros(n), np.zeros(k), np.zeros(k)])
-    hi = np.concatenate([ub, np.ones(n), np.ones(k), np.full(k, np.inf)])
-    integrality = np.concatenate([np.zeros(n), np.ones(n), np.ones(k), np.zeros(k)])
+    lo = np.concatenate([lb, np.zeros(n), np.zeros(k), np.zeros(k), np.zeros(kv)])
+    hi = np.concatenate([ub, np.ones(n), np.ones(k), np.full(k, np.inf), np.ones(kv)])
+    integrality = np.concatenate([np.zeros(n), np.ones(n), np.ones(k), np.zeros(k), np.ones(kv)])
     res = milp(
         c,
         constraints=cons,
@@ -166,7 +174,8 @@ def reference_diluted(p: Problem) -> tuple[str, np.ndarray | None, float | None]
     prob = cp.Problem(cp.Maximize(objective), cons)
 
     best_value, best_x = -math.inf, None
-    states = [("keep", "exit", "on") if held[i] > 0 else ("off", "on") for i in range(n)]
+    traded = ("up", "down") if p.min_withdrawal_usd > 0 else ("on",)
+    states = [("keep", "exit", *traded) if held[i] > 0 else ("off", "on") for i in range(n)]
     for combo in itertools.product(*states):
         lo = np.zeros(n)
         hi = np.zeros(n)
@@ -183,6 +192,10 @@ def reference_diluted(p: Problem) -> tuple[str, np.ndarray | None, float | None]
                 fixed_cost += gas[i] if state == "exit" else 0.0
             else:
                 lo[i], hi[i] = max(m, low[i]), ub[i]
+                if state == "up":  # 8. a held pool kept at least at its holding
+                    lo[i] = max(lo[i], h[i])
+                elif state == "down":  # 8. or reduced to its withdrawal ceiling at most
+                    hi[i] = min(hi[i], max(held[i] - p.min_withdrawal_usd, 0.0) / total)
                 ok = lo[i] <= hi[i] + 1e-12
                 fixed_cost += gas[i]
                 selected += 1
@@ -289,9 +302,12 @@ def diluted_instance(seed: int):
         group2_max_pct=float(rng.choice([0.5, 1.0])),
         group3_max_pct=float(rng.choice([0.3, 1.0])),
         max_alloc_percentage=float(rng.choice([0.4, 0.6])),
+        min_withdrawal_pct=0.0,
         tvl_limit_percentage=float(rng.choice([0.3, 0.6, 1.0])),
         position_max_pct_pool_tvl=float(rng.choice([0.3, 0.6, 1.0])),
     )
+    # constraint 8 on a quarter of the instances, drawn last so the others stay as they were
+    p = p.model_copy(update={"min_withdrawal_pct": float(rng.choice([0.0, 0.0, 0.0, 0.1]))})
     problem, _ = build_problem(universe, holdings, p, default_lists_for(universe))
     return problem
 

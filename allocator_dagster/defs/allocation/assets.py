@@ -35,7 +35,13 @@ from pydantic import Field
 if TYPE_CHECKING:  # what Dagster accepts as a metadata value (it has no public name)
     from dagster._core.definitions.metadata import RawMetadataValue
 
-from allocator_dagster.charts import png_markdown, weights_and_deltas_png
+from allocator_dagster.allocation_history import HISTORY_DAYS, realised_usd
+from allocator_dagster.charts import (
+    allocation_history_png,
+    png_markdown,
+    weights_and_deltas_png,
+    yield_history_png,
+)
 from allocator_dagster.daily_allocation import DayOutcome, run_day
 from allocator_dagster.defs.allocation.partitions import CHAIN_POOL, GROUP, daily_partitions
 from allocator_dagster.defs.partitions import partition_days
@@ -55,6 +61,7 @@ from allocator_dagster.reporting import (
 )
 from allocator_dagster.runtime import frozen_heap
 from allocator_dagster.storage import StorageError
+from allocator_dagster.storage.history import HistoryWindow
 
 
 @asset(
@@ -186,6 +193,9 @@ def allocation_chain(
     )
     outcomes: list[DayOutcome] = []
     days = partition_days(context)
+    # charts cost tens of ms each: drawn only for the run's last days, where a person looks
+    charted = set(days[len(days) - allocation.chart_days :]) if allocation.chart_days else set()
+    history = HistoryWindow(engine)
     with frozen_heap():
         for day in days:
             _observe_balances(context, allocation, engine, day)
@@ -210,7 +220,14 @@ def allocation_chain(
             )
             if report.status != "optimal":
                 context.log.warning(f"{day}: no new allocation; " + "; ".join(report.reasons))
-            for key, metadata in _day_metadata(outcome, config.snapshot).items():
+            labels = report_labels(report, outcome.universe)
+            charts = (
+                _charts(outcome, labels, history)
+                if day in charted
+                else _no_charts(outcome, allocation.chart_days)
+            )
+            day_metadata = _day_metadata(outcome, config.snapshot, labels, charts)
+            for key, metadata in day_metadata.items():
                 context.add_asset_metadata(metadata, asset_key=key, partition_key=day.isoformat())
             # the summary needs no pool frames: do not hold a range's worth of them in memory
             outcomes.append(replace(outcome, universe=outcome.universe.iloc[:0]))
@@ -258,11 +275,55 @@ ALLOCATION_TABLE = TableSchema(
 )
 
 
-def _day_metadata(outcome: DayOutcome, policy: str) -> dict[str, dict[str, "RawMetadataValue"]]:
+def _charts(
+    outcome: DayOutcome, labels: dict[str, str], history: HistoryWindow
+) -> dict[str, "RawMetadataValue"]:
+    """The day's PNG charts: weights and deltas, and the stored days up to it (by pool and
+    protocol, expected against realised yield)."""
+    day = outcome.day.isoformat()
+    window = history.up_to(outcome.day)
+    return {
+        "chart": MetadataValue.md(
+            png_markdown(
+                weights_and_deltas_png(outcome.report, labels), f"weights and deltas {day}"
+            )
+        ),
+        "allocation_history_chart": MetadataValue.md(
+            png_markdown(
+                allocation_history_png(window), f"allocation over the {HISTORY_DAYS} days to {day}"
+            )
+        ),
+        "yield_history_chart": MetadataValue.md(
+            png_markdown(yield_history_png(window), f"expected and realised yield to {day}")
+        ),
+    }
+
+
+def _no_charts(outcome: DayOutcome, chart_days: int) -> dict[str, "RawMetadataValue"]:
+    """What a day without charts says instead: how to get them."""
+    return {
+        "chart": MetadataValue.md(
+            f"_Charts are drawn for the last {chart_days} day(s) of a run (ALLOCATOR_CHART_DAYS). "
+            f"Materialise {outcome.day} on its own to draw this day's: a re-run reproduces the "
+            "stored result from its snapshot._"
+        )
+    }
+
+
+def _day_metadata(
+    outcome: DayOutcome,
+    policy: str,
+    labels: dict[str, str],
+    charts: dict[str, "RawMetadataValue"],
+) -> dict[str, dict[str, "RawMetadataValue"]]:
     """One day's own materialisation metadata for each asset of the chain (its partition's truth)."""
     report, snap, holdings = outcome.report, outcome.snapshot, outcome.holdings
     day = outcome.day.isoformat()
-    labels = report_labels(report, outcome.universe)
+    observed = dict(
+        zip(
+            outcome.universe["pool"].astype(str), outcome.universe["apy"].astype(float), strict=True
+        )
+    )
     why = MetadataValue.md(readable(decision_markdown(report), labels))
     limits = MetadataValue.md(readable(binding_limits_markdown(report), labels))
     moved = sum((abs(line.delta_usd) for line in report.lines), start=type(report.total_usd)(0))
@@ -276,6 +337,8 @@ def _day_metadata(outcome: DayOutcome, policy: str) -> dict[str, dict[str, "RawM
         "total_usd": float(report.total_usd),
         "total": f"{report.total_usd:,.2f} USD",
         "expected_daily_yield_usd": round_usd(report.daily_yield_usd),
+        # what the day's start holdings earned at the day's observed APY (the paper ledger's rule)
+        "realised_daily_yield_usd": float(realised_usd(holdings, observed)),
         "costs_usd": round_usd(report.costs_usd),
         "objective_usd_per_day": round_usd(report.objective_usd_per_day),
         "positions": positions,
@@ -288,9 +351,7 @@ def _day_metadata(outcome: DayOutcome, policy: str) -> dict[str, dict[str, "RawM
         "allocation": MetadataValue.table(
             [TableRecord(row) for row in allocation_table_rows(report, labels)], ALLOCATION_TABLE
         ),
-        "chart": MetadataValue.md(
-            png_markdown(weights_and_deltas_png(report, labels), f"weights and deltas {day}")
-        ),
+        **charts,
         "binding_limits": limits,
     }
     return {

@@ -6,12 +6,15 @@ by the distribution is the one in force, which changes only through a review.
 
 # No `from __future__ import annotations`: Dagster checks the context annotation's object.
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from allocator_dagster.allocation_history import HISTORY_DAYS
+from allocator_dagster.charts import png_markdown, split_history_png
 from allocator_dagster.daily_allocation import DayInputError, day_payout
 from allocator_dagster.defs.partitions import partition_day
 from allocator_dagster.defs.profit_split.partitions import GROUP, PARTITIONS
@@ -240,6 +243,12 @@ def profit_distribution(
         amounts=amounts,
         profit_source=source,
     )
+    history = store.split_history(engine, day - timedelta(days=HISTORY_DAYS - 1), day)
+    chart = split_history_png(
+        [(d, {c: float(p) for c, p in used.items()}) for d, used in history],
+        {c: float(p) for c, p in split.as_dict().items()},
+        CATEGORY_LABELS,
+    )
     return dg.Output(
         {category: str(amount) for category, amount in amounts.items()},
         metadata={
@@ -250,6 +259,10 @@ def profit_distribution(
             "split_id": str(split_id),
             "split_in_force_at": split_at,
             "distribution": split_table(split, amounts=amounts),
+            # one chart per run: the profit split runs one day per run, where a person looks
+            "split_chart": dg.MetadataValue.md(
+                png_markdown(chart, f"split in force on {day} and the split of each day before")
+            ),
             **{f"{category}_usd": float(amount) for category, amount in amounts.items()},
         },
     )

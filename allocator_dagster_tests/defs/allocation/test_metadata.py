@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
+from allocator_dagster.allocation_history import realised_usd
 from allocator_dagster.defs.allocation.assets import CHAIN_KEYS
+from allocator_dagster.defs.resources import AllocationResource
 from allocator_dagster.storage import allocations as store
 from allocator_dagster.storage import get_engine
+from allocator_dagster.storage.pools import load_pool_day
 from allocator_dagster_tests.support.allocation_runs import chain_resources, run_days
 
 DAYS = 30
 START = dt.date(2026, 5, 1)
+CHART_DAYS = 3
+PNG = "(data:image/png;base64,"
 
 
 def latest_metadata_by_day(instance: DagsterInstance, asset: str) -> dict[str, dict]:
@@ -35,9 +41,12 @@ def latest_metadata_by_day(instance: DagsterInstance, asset: str) -> dict[str, d
 def test_every_day_of_a_range_run_has_its_own_metadata(database_url: str) -> None:
     end = START + dt.timedelta(days=DAYS - 1)
     instance = DagsterInstance.ephemeral()
-    assert run_days(chain_resources(database_url), START, end, instance=instance).success
+    resources = chain_resources(database_url)
+    resources["allocation"] = AllocationResource(chart_days=CHART_DAYS)
+    assert run_days(resources, START, end, instance=instance).success
     days = [START + dt.timedelta(days=k) for k in range(DAYS)]
-    with get_engine(database_url).connect() as conn:
+    engine = get_engine(database_url)
+    with engine.connect() as conn:
         stored = {d: store.read_allocation(conn, d) for d in days}
         holdings = {d: store.read_holdings(conn, d) for d in days}
     meta = {key: latest_metadata_by_day(instance, key) for key in CHAIN_KEYS}
@@ -52,6 +61,19 @@ def test_every_day_of_a_range_run_has_its_own_metadata(database_url: str) -> Non
         assert day["decision"] == str(want.decision), d
         assert day["positions"] == sum(amount > 0 for amount in want.amounts.values()), d
         assert f"{float(want.total_usd):,.2f}" in day["total"], d
+        report = want.report
+        assert day["expected_daily_yield_usd"] == pytest.approx(report["daily_yield_usd"], abs=0.01)
+        assert day["costs_usd"] == pytest.approx(report["costs_usd"]["total"], abs=0.01)
+        universe = load_pool_day(engine, d)
+        apy = dict(zip(universe["pool"], universe["apy"], strict=True))
+        assert day["realised_daily_yield_usd"] == float(realised_usd(holdings[d], apy)), d
+        # charts for the run's last days only; the others say how to get theirs
+        charted = d > end - dt.timedelta(days=CHART_DAYS)
+        for chart in ("chart", "allocation_history_chart", "yield_history_chart"):
+            assert (PNG in day.get(chart, "")) is charted, (d, chart)
+        if not charted:
+            assert f"Materialise {d} on its own" in day["chart"], d
+            assert "allocation_history_chart" not in day
         solver = meta["solver_output"][d.isoformat()]
         assert (solver["decision"], solver["result_hash"]) == (str(want.decision), want.result_hash)
         assert meta["balances"][d.isoformat()]["total_usd"] == float(holdings[d].total_usd), d

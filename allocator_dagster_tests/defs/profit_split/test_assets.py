@@ -106,6 +106,8 @@ def test_the_graph_materialises_a_day(database_url: str) -> None:
     distribution_md = metadata(result, "profit_distribution")
     assert distribution_md["profit_source"] == "configured"
     assert "Configured demo profit" in distribution_md["notes"]
+    # the split in force and its history, drawn (issue 12)
+    assert "(data:image/png;base64," in distribution_md["split_chart"]
     assert distribution(database_url) == {
         "reinvestment": D("800.00"),
         "dao": D("150.00"),
