@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import resource
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 import numpy as np
@@ -177,94 +180,466 @@ def solve_command(sizes: str, one: int | None) -> None:
     _print_solve_table(rows)
 
 
-def _backfill_run(days: int, n_pools: int, single: bool, workdir: str) -> dict:
-    """Materialise the whole allocation graph for `days` days on a fresh SQLite file."""
-    import os
+PG_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+DAY_MARK = re.compile(r"^(\d{4}-\d{2}-\d{2}): (pool day stored|allocation day stored|day checked)$")
+
+
+@contextmanager
+def _scratch_database(kind: str, workdir: str, name: str, pg_admin_url: str) -> Iterator[str]:
+    """A fresh, empty database of `kind` (sqlite | postgresql) for one run; dropped afterwards."""
     from pathlib import Path
+
+    import sqlalchemy as sa
+
+    if kind == "sqlite":
+        db = Path(workdir) / f"{name}.sqlite"
+        db.unlink(missing_ok=True)
+        yield f"sqlite:///{db}"
+        db.unlink(missing_ok=True)
+        return
+    if kind != "postgresql":
+        raise click.BadParameter(f"database must be sqlite or postgresql, got {kind!r}")
+    admin = sa.create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        yield (
+            sa.engine.make_url(pg_admin_url)
+            .set(database=name)
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _day_seconds(instance, run_id: str) -> dict[str, float]:
+    """Seconds each day took in the run, summed over the steps (pool day, allocation, checks),
+    from the per-day log lines each step writes and the step's start."""
+    from dagster import DagsterEventType
+
+    last: dict[str, float] = {}
+    per_day: dict[str, float] = {}
+    for entry in instance.all_logs(run_id):
+        step = entry.step_key or ""
+        if entry.is_dagster_event and entry.dagster_event_type == DagsterEventType.STEP_START:
+            last[step] = entry.timestamp
+            continue
+        match = DAY_MARK.match(entry.user_message or "") if not entry.is_dagster_event else None
+        if match and step in last:
+            day = match.group(1)
+            per_day[day] = per_day.get(day, 0.0) + entry.timestamp - last[step]
+            last[step] = entry.timestamp
+    return per_day
+
+
+def _backfill_run(
+    days: int, n_pools: int, single: bool, database: str, workdir: str, pg_admin_url: str
+) -> dict:
+    """Materialise the whole allocation graph, checks included, for `days` days on a fresh
+    database, in this process; its figures as a dict."""
+    import os
 
     from dagster import DagsterInstance, materialize
 
     from allocator_dagster.defs.allocation.assets import allocation_chain, pool_daily_metrics
-    from allocator_dagster.defs.allocation.checks import ALLOCATION_CHECKS
+    from allocator_dagster.defs.allocation.checks import ALLOCATION_CHECKS, POOL_CHECKS
     from allocator_dagster.defs.resources import (
         AllocationResource,
         DatabaseResource,
         PoolSourceResource,
     )
+    from allocator_dagster.pool_ingestion import sample_universe
     from allocator_dagster.storage import get_engine
 
-    db = Path(workdir) / f"backfill-{'single' if single else 'multi'}.sqlite"
-    if db.exists():
-        db.unlink()
-    url = f"sqlite:///{db}"
-    get_engine(url)
-    resources = {
-        "database": DatabaseResource(database_url=url),
-        "pool_source": PoolSourceResource(sample_pools=n_pools),
-        "allocation": AllocationResource(),
-    }
-    assets = [pool_daily_metrics, allocation_chain, *ALLOCATION_CHECKS]
     end = BENCH_DAY
     start = end - dt.timedelta(days=days - 1)
+    # the sample's history up to the range, generated before the clock starts (real data is
+    # fetched, not generated: the generator is not part of the pipeline's cost)
+    sample_universe(7, n_pools).universe_for(start)
     os.environ.setdefault("DAGSTER_HOME", workdir)
     quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-    with DagsterInstance.ephemeral() as instance:
-        t0 = time.perf_counter()
-        runs = 0
-        if single:
-            tags = {
-                "dagster/asset_partition_range_start": start.isoformat(),
-                "dagster/asset_partition_range_end": end.isoformat(),
-            }
-            ok = materialize(
-                assets, instance=instance, resources=resources, tags=tags, run_config=quiet
-            ).success
-            runs = 1
-        else:
-            ok = True
-            day = start
-            while day <= end:
-                ok &= materialize(
-                    assets,
-                    instance=instance,
-                    resources=resources,
-                    partition_key=day.isoformat(),
-                    run_config=quiet,
-                ).success
-                runs += 1
-                day += dt.timedelta(days=1)
-        seconds = time.perf_counter() - t0
+    assets = [pool_daily_metrics, allocation_chain, *POOL_CHECKS, *ALLOCATION_CHECKS]
+    name = f"bench_{'single' if single else 'multi'}_{os.getpid()}"
+    with _scratch_database(database, workdir, name, pg_admin_url) as url:
+        get_engine(url)
+        resources = {
+            "database": DatabaseResource(database_url=url),
+            "pool_source": PoolSourceResource(sample_pools=n_pools),
+            "allocation": AllocationResource(),
+        }
+        with DagsterInstance.ephemeral() as instance:
+            t0, c0 = time.perf_counter(), time.process_time()
+            per_day: dict[str, float] = {}
+            if single:
+                tags = {
+                    "dagster/asset_partition_range_start": start.isoformat(),
+                    "dagster/asset_partition_range_end": end.isoformat(),
+                }
+                result = materialize(
+                    assets, instance=instance, resources=resources, tags=tags, run_config=quiet
+                )
+                ok, runs = result.success, 1
+                per_day = _day_seconds(instance, result.run_id)
+            else:
+                ok, runs, day = True, 0, start
+                while day <= end:
+                    d0 = time.perf_counter()
+                    ok &= materialize(
+                        assets,
+                        instance=instance,
+                        resources=resources,
+                        partition_key=day.isoformat(),
+                        run_config=quiet,
+                    ).success
+                    per_day[day.isoformat()] = time.perf_counter() - d0
+                    runs += 1
+                    day += dt.timedelta(days=1)
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    window = min(30, days)
+    timed = [per_day[k] for k in sorted(per_day)]
     return {
         "mode": "one run" if single else "one run per partition",
+        "database": database,
+        "pools": n_pools,
         "runs": runs,
         "days": days,
         "seconds": seconds,
+        "cpu": cpu,
+        "first_s_per_day": sum(timed[:window]) / window if len(timed) >= window else None,
+        "last_s_per_day": sum(timed[-window:]) / window if len(timed) >= window else None,
+        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "ok": ok,
     }
 
 
+def _in_child(*args: str) -> dict:
+    """Run one measurement in its own process (its peak memory is its own); its JSON line."""
+    out = subprocess.run(
+        [sys.executable, "-m", "allocator_dagster.bench", *args],
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0:
+        raise click.ClickException(f"{' '.join(args)} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _seconds(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 @main.command("backfill")
 @click.option("--days", default=365, show_default=True)
-@click.option("--pools", "n_pools", default=1000, show_default=True)
-@click.option("--modes", default="single,multi", show_default=True)
-def backfill_command(days: int, n_pools: int, modes: str) -> None:
-    """Backfill the whole chain on the sample data as one run and as one run per partition."""
+@click.option("--pools", "n_pools", default=20_000, show_default=True)
+@click.option("--modes", default="single", show_default=True, help="single,multi")
+@click.option("--databases", default="sqlite,postgresql", show_default=True)
+@click.option("--pg-admin-url", default=PG_ADMIN_URL, show_default=True)
+@click.option("--one", default=None, hidden=True, help="mode:database, in this process")
+def backfill_command(
+    days: int, n_pools: int, modes: str, databases: str, pg_admin_url: str, one: str | None
+) -> None:
+    """Backfill the whole chain, checks included, on the sample data: one run (and one run per
+    partition), on each database, each in its own process."""
     import tempfile
 
+    if one is not None:
+        mode, database = one.split(":")
+        with tempfile.TemporaryDirectory() as workdir:
+            row = _backfill_run(days, n_pools, mode == "single", database, workdir, pg_admin_url)
+        print(json.dumps(row))
+        return
     rows = []
-    with tempfile.TemporaryDirectory() as workdir:
-        # warm the sample universe's history once so both modes start equal
-        from allocator_dagster.pool_ingestion import sample_universe
-
-        sample_universe(7, n_pools).universe_for(BENCH_DAY)
+    for database in databases.split(","):
         for mode in modes.split(","):
-            rows.append(_backfill_run(days, n_pools, mode == "single", workdir))
-            print(f"measured {mode}", file=sys.stderr)
-    print("| backfill of the whole chain | runs | days | wall s | s/day | succeeded |")
-    print("|---|---:|---:|---:|---:|---|")
+            rows.append(
+                _in_child(
+                    "backfill",
+                    "--days",
+                    str(days),
+                    "--pools",
+                    str(n_pools),
+                    "--pg-admin-url",
+                    pg_admin_url,
+                    "--one",
+                    f"{mode}:{database}",
+                )
+            )
+            print(f"measured {mode} on {database}", file=sys.stderr)
+    target = 90.0 * days / 365
+    print(
+        f"Targets for {days} days (90 s per 365 days): under {target:.1f} s wall, peak memory "
+        "under 1024 MiB, the last 30 days' s/day about the first 30 days'."
+    )
+    print(
+        "| backfill of the whole chain | database | pools | runs | days | wall s | CPU s | s/day "
+        "| first 30 days s/day | last 30 days s/day | peak MiB | succeeded |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
         print(
-            f"| {r['mode']} | {r['runs']} | {r['days']} | {r['seconds']:.1f} | {r['seconds'] / r['days']:.3f} | {r['ok']} |"
+            f"| {r['mode']} | {r['database']} | {r['pools']:,} | {r['runs']} | {r['days']} "
+            f"| {r['seconds']:.1f} | {r['cpu']:.1f} | {r['seconds'] / r['days']:.3f} "
+            f"| {_seconds(r['first_s_per_day'])} | {_seconds(r['last_s_per_day'])} "
+            f"| {r['peak_mib']:.0f} | {r['ok']} |"
+        )
+
+
+# ------------------------------------------------------------------ `allocator solve` end to end
+
+# The reference: a plain script that reads the same POOLS.csv with the csv module and solves the
+# linear allocation (yield, capital and per-pool caps) with HiGHS through scipy.optimize.milp.
+PLAIN_SCRIPT = """
+import csv, sys
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+total = 10_000_000.0
+tvl, apy = [], []
+with open(sys.argv[1], newline="", encoding="utf-8") as handle:
+    for row in csv.DictReader(handle):
+        parts = [float(row[k]) for k in ("apyBase", "apyReward") if row[k]]
+        value = float(row["apy"]) if row["apy"] else sum(parts) if parts else None
+        if value is None or not row["tvlUsd"]:
+            continue
+        tvl.append(float(row["tvlUsd"]))
+        apy.append(value)
+tvl, apy = np.array(tvl), np.array(apy)
+upper = np.minimum(0.05 * tvl, 0.25 * total)
+res = milp(
+    -apy / 36500.0,
+    constraints=LinearConstraint(np.ones((1, len(apy))), total, total),
+    integrality=np.zeros(len(apy)),
+    bounds=Bounds(np.zeros(len(apy)), upper),
+)
+order = np.argsort(-res.x)[:20]
+for i in order:
+    print(f"{i:>6} {res.x[i]:>16,.2f} {apy[i]:>8.2f}")
+print(f"objective {-res.fun:,.2f} USD/day")
+"""
+
+
+def write_solve_inputs(directory: str, n_pools: int) -> tuple[str, str]:
+    """POOLS.csv (the sample universe's bench day, DefiLlama's columns) and PARAMS.yaml."""
+    import csv
+    from pathlib import Path
+
+    import yaml
+
+    from allocator_dagster.pool_ingestion import sample_universe
+    from allocator_dagster.sources.records import POOL_COLUMNS
+
+    source = sample_universe(7, n_pools)
+    universe, _ = source.universe_for(BENCH_DAY)
+    pools = Path(directory) / "POOLS.csv"
+    with pools.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(POOL_COLUMNS)
+        for row in universe.itertuples(index=False):
+            cells = []
+            for name, value in zip(POOL_COLUMNS, row, strict=True):
+                if name == "underlyingTokens":
+                    value = ";".join(value)
+                elif value is None or (isinstance(value, float) and value != value):
+                    value = ""
+                elif isinstance(value, bool):
+                    value = "true" if value else "false"
+                cells.append(value)
+            writer.writerow(cells)
+    params = Path(directory) / "PARAMS.yaml"
+    params.write_text(
+        yaml.safe_dump(
+            {
+                **BENCH_PARAMS.model_dump(mode="json"),
+                **source.default_lists().model_dump(mode="json"),
+            }
+        ),
+        encoding="utf-8",
+    )
+    return str(pools), str(params)
+
+
+def _child_run(argv: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds (user + sys) of one child process, run to completion."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(argv, check=True, capture_output=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def measure_solve_cli(n_pools: int, repeats: int) -> dict:
+    """`allocator solve` and the plain script on the same CSV, each the best of `repeats`."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    allocator = shutil.which("allocator") or str(Path(sys.executable).parent / "allocator")
+    with tempfile.TemporaryDirectory() as directory:
+        pools, params = write_solve_inputs(directory, n_pools)
+        script = Path(directory) / "plain_highs.py"
+        script.write_text(PLAIN_SCRIPT, encoding="utf-8")
+        commands = {
+            "allocator solve": [allocator, "solve", "--pools", pools, "--params", params],
+            "plain scipy.optimize.milp": [sys.executable, str(script), pools],
+            "python -c pass": [sys.executable, "-c", "pass"],
+        }
+        runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+        for _ in range(repeats):  # interleaved, so that a busy moment hits both alike
+            for name, argv in commands.items():
+                runs[name].append(_child_run(argv))
+    return {
+        name: {"wall_s": min(w for w, _ in r), "cpu_s": min(c for _, c in r)}
+        for name, r in runs.items()
+    }
+
+
+@main.command("solve-cli")
+@click.option("--pools", "n_pools", default=20_000, show_default=True)
+@click.option("--repeats", default=5, show_default=True)
+def solve_cli_command(n_pools: int, repeats: int) -> None:
+    """`allocator solve` end to end against a plain script solving the CSV with scipy's HiGHS."""
+    rows = measure_solve_cli(n_pools, repeats)
+    ref = rows["plain scipy.optimize.milp"]
+    print(f"{n_pools:,} pools, best of {repeats} runs each (process start to exit)")
+    print("| command | wall s | CPU s (user+sys) | wall / plain | CPU / plain |")
+    print("|---|---:|---:|---:|---:|")
+    for name, r in rows.items():
+        print(
+            f"| {name} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} "
+            f"| {r['wall_s'] / ref['wall_s']:.2f}x | {r['cpu_s'] / ref['cpu_s']:.2f}x |"
+        )
+
+
+# ------------------------------------------------------------------ one live day, end to end
+
+
+@contextmanager
+def _pools_server(records: list) -> Iterator[str]:
+    """A local HTTP server speaking DefiLlama's `/pools` (the API's envelope); its base URL."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    body = json.dumps({"status": "success", "data": records}).encode("utf-8")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            if self.path.rstrip("/") != "/pools":
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def _live_run(n_pools: int, database: str, workdir: str, pg_admin_url: str) -> dict:
+    """Today's partition of the whole graph with the live source, against a local `/pools`
+    server holding the sample's records of today, on a database holding the 60 days before."""
+    import os
+
+    from dagster import DagsterInstance, materialize
+
+    from allocator_dagster.defs.allocation.assets import allocation_chain, pool_daily_metrics
+    from allocator_dagster.defs.allocation.checks import ALLOCATION_CHECKS, POOL_CHECKS
+    from allocator_dagster.defs.resources import (
+        AllocationResource,
+        DatabaseResource,
+        PoolSourceResource,
+    )
+    from allocator_dagster.forecast import LOOKBACK_DAYS
+    from allocator_dagster.pool_ingestion import sample_universe
+    from allocator_dagster.sources.records import PoolSource
+    from allocator_dagster.storage import get_engine
+    from allocator_dagster.storage.pools import replace_pool_day
+
+    today = dt.datetime.now(dt.UTC).date()
+    source = sample_universe(7, n_pools)
+    os.environ.setdefault("DAGSTER_HOME", workdir)
+    quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    with _scratch_database(database, workdir, f"bench_live_{os.getpid()}", pg_admin_url) as url:
+        engine = get_engine(url)
+        for back in range(LOOKBACK_DAYS, 0, -1):  # the stored history the forecast reads
+            day = today - dt.timedelta(days=back)
+            universe, rejections = source.universe_for(day)
+            replace_pool_day(engine, day, universe, rejections, source=PoolSource.DEFILLAMA)
+        PoolSourceResource(sample_pools=n_pools).seed_lists(engine)
+        records = source.records_for(today)
+        with _pools_server(records) as base_url, DagsterInstance.ephemeral() as instance:
+            resources = {
+                "database": DatabaseResource(database_url=url),
+                "pool_source": PoolSourceResource(
+                    source="defillama", defillama_base_url=base_url, retries=0
+                ),
+                "allocation": AllocationResource(),
+            }
+            t0, c0 = time.perf_counter(), time.process_time()
+            ok = materialize(
+                [pool_daily_metrics, allocation_chain, *POOL_CHECKS, *ALLOCATION_CHECKS],
+                instance=instance,
+                resources=resources,
+                partition_key=today.isoformat(),
+                run_config=quiet,
+            ).success
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {
+        "database": database,
+        "pools": n_pools,
+        "records": len(records),
+        "seconds": seconds,
+        "cpu": cpu,
+        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "ok": ok,
+    }
+
+
+@main.command("live")
+@click.option("--pools", "n_pools", default=20_000, show_default=True)
+@click.option("--databases", default="sqlite,postgresql", show_default=True)
+@click.option("--pg-admin-url", default=PG_ADMIN_URL, show_default=True)
+@click.option("--one", default=None, hidden=True, help="database, in this process")
+def live_command(n_pools: int, databases: str, pg_admin_url: str, one: str | None) -> None:
+    """One day of the live path in Dagster: fetch `/pools` from a local server, validate, store,
+    forecast from 60 stored days, solve, store, checks; on each database."""
+    import tempfile
+
+    if one is not None:
+        with tempfile.TemporaryDirectory() as workdir:
+            print(json.dumps(_live_run(n_pools, one, workdir, pg_admin_url)))
+        return
+    rows = []
+    for database in databases.split(","):
+        rows.append(
+            _in_child(
+                "live", "--pools", str(n_pools), "--pg-admin-url", pg_admin_url, "--one", database
+            )
+        )
+        print(f"measured the live day on {database}", file=sys.stderr)
+    print("Target: under 3 s end to end in Dagster.")
+    print("| live day | database | records | wall s | CPU s | peak MiB | succeeded |")
+    print("|---|---|---:|---:|---:|---:|---|")
+    for r in rows:
+        print(
+            f"| fetch .. checks | {r['database']} | {r['records']:,} | {r['seconds']:.2f} "
+            f"| {r['cpu']:.2f} | {r['peak_mib']:.0f} | {r['ok']} |"
         )
 
 

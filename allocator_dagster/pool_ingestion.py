@@ -30,6 +30,7 @@ from allocator_dagster.storage.pools import (
     accepted_day_counts,
     load_pool_day,
     load_pool_history,
+    load_pool_values,
     replace_pool_day,
     upsert_pool_rows,
 )
@@ -245,7 +246,8 @@ def day_problems(day: dt.date, frame: pd.DataFrame, conn: sa.Connection) -> dict
 
 
 def check_pool_day(engine: sa.Engine, day: dt.date) -> dict[str, list[str]]:
-    """Problems of a stored pool day, by check (`day_problems`)."""
-    frame = load_pool_day(engine, day)
+    """Problems of a stored pool day, by check (`day_problems`, which reads only the ids and
+    the numbers)."""
+    frame = load_pool_values(engine, day)
     with engine.connect() as conn:
         return day_problems(day, frame, conn)

@@ -18,6 +18,12 @@ import sqlalchemy as sa
 from allocator_dagster.storage import get_engine
 from allocator_dagster.storage.schema import metadata
 
+# The calendar is read when the definitions load: a developer's exported quickstart instance
+# (DAGSTER_HOME with its recorded first day) or ALLOCATOR_FIRST_DAY would move every test's
+# partitions. Tests that need either set them themselves.
+for _name in ("DAGSTER_HOME", "ALLOCATOR_FIRST_DAY"):
+    os.environ.pop(_name, None)
+
 PG_ADMIN_URL = os.environ.get(
     "ALLOCATOR_TEST_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 )

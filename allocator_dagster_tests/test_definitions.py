@@ -96,14 +96,23 @@ def test_dg_checks_and_lists_the_project(tmp_path: Path) -> None:
         "daily_allocation_job_schedule",
         "profit_split_daily",
     }
-    assert {s["name"] for s in defs["sensors"]} == {"list_change_sensor"}
-    # main's 10, plus plan_identities_hold and balances_within_drift_tolerance
-    assert len(defs["asset_checks"]) == 12
+    assert {s["name"] for s in defs["sensors"]} == {
+        "list_change_sensor",
+        "run_failure_alert_sensor",
+        "check_failure_alert_sensor",
+        "treasury_alert_sensor",
+        "held_day_alert_sensor",
+        "allocation_freshness_sensor",
+    }
+    # main's 10, plus plan_identities_hold and balances_within_drift_tolerance, plus the two
+    # freshness checks
+    assert len(defs["asset_checks"]) == 14
     assert {r["name"] for r in defs["resources"]} == {
         "database",
         "pool_source",
         "allocation",
         "profit_split_config",
+        "alert_notifier",
     }
 
 

@@ -205,7 +205,7 @@ def test_duplicates_and_non_finite_values_are_named_by_pool(
     frame.loc[4, "tvl_forecast"] = -np.inf
     frame.loc[5, "apyReward"] = math.nan  # a null APY part is allowed
     doubled = pd.concat([frame, frame.iloc[[0]]], ignore_index=True)
-    monkeypatch.setattr(pool_ingestion, "load_pool_day", lambda engine, day: doubled)
+    monkeypatch.setattr(pool_ingestion, "load_pool_values", lambda engine, day: doubled)
     found = check_pool_day(engine, TODAY)
     assert found["duplicates"] == [f"{TODAY}: pool {p[0]} appears more than once"]
     assert found["finite_values"] == [

@@ -1,35 +1,57 @@
-"""`allocator`: the command line of allocator-dagster (click)."""
+"""`allocator`: the command line of allocator-dagster (click).
+
+Each sub-command's module is imported only when that command runs (or when help lists them):
+`allocator solve` then loads what a solve needs and not SQLAlchemy, Dagster or the profit split.
+"""
 
 from __future__ import annotations
 
+import importlib
+import sys
+
 import click
 
-from allocator_dagster.cli import (
-    activity,
-    backtest,
-    backup,
-    balances,
-    lists,
-    metrics,
-    plan,
-    pools,
-    proposals,
-    run,
-    solve,
+# command name -> module of allocator_dagster.cli that defines it as `command`
+COMMANDS = (
+    "solve",
+    "pools",
+    "lists",
+    "proposals",
+    "run",
+    "activity",
+    "metrics",
+    "backup",
+    "balances",
+    "plan",
+    "backtest",
 )
 
 
 class _Main(click.Group):
-    """The `allocator` group: a database that cannot be used (unreachable, read-only file) is a
-    one-line error with exit code 2 in every sub-command, never a traceback."""
+    """The `allocator` group: sub-commands load lazily, and a database that cannot be used
+    (unreachable, read-only file) is a one-line error with exit code 2 in every sub-command,
+    never a traceback."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        command = importlib.import_module(f"allocator_dagster.cli.{cmd_name}").command
+        assert isinstance(command, click.Command)
+        return command
 
     def invoke(self, ctx: click.Context):
-        from allocator_dagster.storage import StorageError
-        from allocator_dagster.terminal import shown
-
         try:
             return super().invoke(ctx)
-        except StorageError as exc:
+        except Exception as exc:
+            # only a command that loaded the storage can raise its error: do not load it here
+            db = sys.modules.get("allocator_dagster.storage.db")
+            if db is None or not isinstance(exc, db.StorageError):
+                raise
+            from allocator_dagster.terminal import shown
+
             click.echo(f"error: {shown(exc, lines=True)}", err=True)
             ctx.exit(2)
 
@@ -37,19 +59,3 @@ class _Main(click.Group):
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Daily DeFi capital allocation and profit-split governance."""
-
-
-for _module in (
-    solve,
-    pools,
-    lists,
-    proposals,
-    run,
-    activity,
-    metrics,
-    backup,
-    balances,
-    plan,
-    backtest,
-):
-    main.add_command(_module.command)

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import click
 
-from allocator_dagster.storage import DATABASE_URL_ENV, StorageError, get_engine
+from allocator_dagster.cli.options import database_url_option
+from allocator_dagster.storage import StorageError, get_engine
 from allocator_dagster.storage.activity import list_activity
 from allocator_dagster.storage.schema import ACTIVITY_EVENTS
 from allocator_dagster.terminal import shown
@@ -37,12 +38,7 @@ def _summary(payload: dict) -> str:
 @click.option(
     "--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True
 )
-@click.option(
-    "--database-url",
-    envvar=DATABASE_URL_ENV,
-    default=None,
-    help=f"SQLAlchemy URL (default: ${DATABASE_URL_ENV} or the embedded SQLite file).",
-)
+@database_url_option
 def command(
     since: datetime | None,
     event_type: str | None,

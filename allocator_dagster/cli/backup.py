@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from allocator_dagster.storage import DATABASE_URL_ENV, StorageError, default_database_url
+from allocator_dagster.cli.options import database_url_option
+from allocator_dagster.storage import StorageError, default_database_url
 from allocator_dagster.storage.backup import backup_sqlite
 from allocator_dagster.storage.db import normalise_url
 from allocator_dagster.terminal import shown
@@ -15,12 +16,7 @@ from allocator_dagster.terminal import shown
 
 @click.command("backup")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--database-url",
-    envvar=DATABASE_URL_ENV,
-    default=None,
-    help=f"SQLAlchemy URL (default: ${DATABASE_URL_ENV} or the embedded SQLite file).",
-)
+@database_url_option
 def command(path: Path, database_url: str | None) -> None:
     """Copy the SQLite database to PATH with SQLite's online backup API (WAL included).
 

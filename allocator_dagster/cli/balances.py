@@ -9,6 +9,7 @@ from typing import NoReturn
 import click
 
 from allocator_dagster.balances_import import read_balances_file
+from allocator_dagster.cli.options import database_url_option
 from allocator_dagster.inputs import InputFileError
 from allocator_dagster.names import ActorNameError, clean_name
 from allocator_dagster.pool_labels import fit, labels_from_universe
@@ -19,13 +20,6 @@ from allocator_dagster.storage.pools import load_pool_day
 from allocator_dagster.terminal import shown
 
 DAY = click.DateTime(formats=["%Y-%m-%d"])
-database_option = click.option(
-    "--database-url",
-    envvar="ALLOCATOR_DATABASE_URL",
-    default=None,
-    help="SQLAlchemy URL of the application database (default: ALLOCATOR_DATABASE_URL, "
-    "else the embedded SQLite file).",
-)
 
 
 def _fail(message: object) -> NoReturn:
@@ -42,7 +36,7 @@ def command() -> None:
 @click.option("--day", type=DAY, required=True, help="The day whose start balances FILE holds.")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--by", "by", required=True, help="Who imports (recorded with the import).")
-@database_option
+@database_url_option
 def import_command(day: datetime, file: str, by: str, database_url: str | None) -> None:
     """Replace the day's balances with FILE (HOLDINGS.csv or .json: pool,amount_usd rows and one
     idle_usd row); every pool must be in the day's pool data. Nothing is written on an error."""
@@ -79,7 +73,7 @@ def import_command(day: datetime, file: str, by: str, database_url: str | None) 
 
 @command.command("show")
 @click.option("--day", type=DAY, required=True, help="The day to show.")
-@database_option
+@database_url_option
 def show_command(day: datetime, database_url: str | None) -> None:
     """The day's ledger rows and who imported them."""
     date = day.date()

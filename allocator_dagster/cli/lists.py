@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from allocator_dagster.cli.options import database_url_option
 from allocator_dagster.dynamic_lists import LIST_KINDS
 from allocator_dagster.storage import StorageError, get_engine
 from allocator_dagster.storage.lists import ListChangeError, change_list, list_entries
@@ -21,11 +22,7 @@ def command() -> None:
 
 @command.command("show")
 @click.argument("list_kind", type=LIST_CHOICE)
-@click.option(
-    "--database-url",
-    default=None,
-    help="SQLAlchemy URL (default: ALLOCATOR_DATABASE_URL or the embedded file).",
-)
+@database_url_option
 def show(list_kind: str, database_url: str | None) -> None:
     """Print the entries of one list."""
     try:
@@ -64,21 +61,29 @@ def _change(
     )
 
 
+CHANGE_HELP = {
+    "add": "Add VALUE to a list (approve a token or protocol, blacklist or icebox a token).",
+    "remove": "Remove VALUE from a list.",
+}
+VALUE_HELP = (
+    "VALUE is a token (an EVM address 0x + 40 hex digits, a chain-prefixed address, "
+    "coingecko:ID, a base58 mint, or a symbol such as USDC) or, for approved-protocols, a "
+    "DefiLlama project slug (aave-v3). The change is recorded with --reason and --by; the "
+    "list-change sensor turns a change that makes a held pool ineligible into a forced "
+    "reallocation of today."
+)
+
+
 def _change_command(action: str):
-    @command.command(action)
+    @command.command(action, help=f"{CHANGE_HELP[action]}\n\n{VALUE_HELP}")
     @click.argument("list_kind", type=LIST_CHOICE)
     @click.argument("value")
     @click.option("--reason", required=True, help="Why (kept in the change history).")
     @click.option("--by", "by", required=True, help="Who makes the change.")
-    @click.option(
-        "--database-url",
-        default=None,
-        help="SQLAlchemy URL (default: ALLOCATOR_DATABASE_URL or the embedded file).",
-    )
+    @database_url_option
     def run(list_kind: str, value: str, reason: str, by: str, database_url: str | None) -> None:
         _change(action, list_kind, value, reason, by, database_url)
 
-    run.__doc__ = f"{action.capitalize()} one entry; a sensor turns changes that touch holdings into a forced reallocation."
     return run
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import click
 
+from allocator_dagster.cli.options import database_url_option
 from allocator_dagster.profit_split.metrics_file import MetricsFileError, read_metrics_file
-from allocator_dagster.storage import DATABASE_URL_ENV, StorageError, get_engine
+from allocator_dagster.storage import StorageError, get_engine
 from allocator_dagster.storage import profit_split as store
 from allocator_dagster.terminal import shown
 
@@ -26,12 +27,7 @@ def command() -> None:
 @click.option("--day", "day", type=click.DateTime(["%Y-%m-%d"]), required=True)
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--replace", is_flag=True, help="Replace the day's metrics if it has some.")
-@click.option(
-    "--database-url",
-    envvar=DATABASE_URL_ENV,
-    default=None,
-    help=f"SQLAlchemy URL (default: ${DATABASE_URL_ENV} or the embedded SQLite file).",
-)
+@database_url_option
 def import_command(day: datetime, file: Path, replace: bool, database_url: str | None) -> None:
     """Import one day's metrics from FILE (.csv: a header and one row; .json: an object)."""
     try:

@@ -11,6 +11,7 @@ from typing import NoReturn
 
 import click
 
+from allocator_dagster.cli.options import database_url_option
 from allocator_dagster.daily_allocation import DayInputError
 from allocator_dagster.day_plan import day_plan
 from allocator_dagster.plan import PlanError
@@ -52,7 +53,7 @@ def command() -> None:
     default="table",
     show_default=True,
 )
-@click.option("--database-url", envvar="ALLOCATOR_DATABASE_URL", default=None)
+@database_url_option
 def show_command(day: datetime, fmt: str, database_url: str | None) -> None:
     """Print the orders that take the day's holdings exactly to its allocation, then the payouts
     of the day's profit (the same plan the rebalance_plan asset records)."""

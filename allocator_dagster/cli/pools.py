@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 
 import click
 
+from allocator_dagster.cli.options import database_url_option
 from allocator_dagster.pool_ingestion import (
     PoolDataError,
     import_history,
@@ -31,13 +32,6 @@ from allocator_dagster.storage.pools import (
 from allocator_dagster.terminal import shown
 
 DAY = click.DateTime(formats=["%Y-%m-%d"])
-database_option = click.option(
-    "--database-url",
-    envvar="ALLOCATOR_DATABASE_URL",
-    default=None,
-    help="SQLAlchemy URL of the application database (default: ALLOCATOR_DATABASE_URL, "
-    "else the embedded SQLite file).",
-)
 
 
 def _engine(database_url: str | None):
@@ -79,7 +73,7 @@ def pools() -> None:
     show_default=True,
     help="Retries of a request on 429/5xx/connection errors (with backoff).",
 )
-@database_option
+@database_url_option
 def import_history_command(
     days: int,
     top: int,
@@ -130,7 +124,7 @@ def import_history_command(
 @pools.command("fetch")
 @click.option("--day", type=DAY, default=None, help="The day to store (default: today, UTC).")
 @click.option("--base-url", default=None, help=f"Yields API URL (default {DEFAULT_BASE_URL}).")
-@database_option
+@database_url_option
 def fetch_command(day: datetime | None, base_url: str | None, database_url: str | None) -> None:
     """Store a day's pool snapshot (source: ALLOCATOR_POOL_SOURCE = sample | history | defillama)."""
     the_day = day.date() if day else datetime.now(UTC).date()
@@ -172,7 +166,7 @@ def _number(value: float, digits: int) -> str:
 @pools.command("show")
 @click.option("--day", type=DAY, required=True, help="The stored day to show.")
 @click.option("--top", type=click.IntRange(min=1), default=20, show_default=True)
-@database_option
+@database_url_option
 def show_command(day: datetime, top: int, database_url: str | None) -> None:
     """Show a stored day: its largest pools, with current and forecast APY and TVL."""
     the_day: date = day.date()

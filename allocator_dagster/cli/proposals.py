@@ -18,6 +18,7 @@ from typing import Any, Literal
 import click
 import sqlalchemy as sa
 
+from allocator_dagster.cli.options import database_url_option
 from allocator_dagster.profit_split.daily import (
     METRICS_SOURCES,
     MetricsSource,
@@ -31,14 +32,14 @@ from allocator_dagster.profit_split.metrics import SCENARIOS
 from allocator_dagster.profit_split.policy import Proposal, Proposer
 from allocator_dagster.profit_split.split import CATEGORIES, Split
 from allocator_dagster.profit_split.validation import ProposalValidationError
-from allocator_dagster.storage import DATABASE_URL_ENV, StorageError, get_engine
+from allocator_dagster.storage import StorageError, get_engine
 from allocator_dagster.storage import profit_split as store
 from allocator_dagster.terminal import shown
 
 
-def _engine(ctx: click.Context) -> sa.Engine:
+def _engine(database_url: str | None) -> sa.Engine:
     try:
-        return get_engine(ctx.obj or None)
+        return get_engine(database_url or None)
     except StorageError as exc:
         raise click.ClickException(shown(exc, lines=True)) from None
 
@@ -62,16 +63,8 @@ def _policy() -> ReviewPolicy:
 
 
 @click.group("proposals")
-@click.option(
-    "--database-url",
-    envvar=DATABASE_URL_ENV,
-    default=None,
-    help=f"SQLAlchemy URL (default: ${DATABASE_URL_ENV} or the embedded SQLite file).",
-)
-@click.pass_context
-def command(ctx: click.Context, database_url: str | None) -> None:
+def command() -> None:
     """Profit-split proposals: list, show, review, propose one by hand, analyze a day."""
-    ctx.obj = database_url
 
 
 def _status(row: store.StoredProposal) -> str:
@@ -84,10 +77,10 @@ def _status(row: store.StoredProposal) -> str:
 @click.option("--status", type=click.Choice(store.STATUSES), help="Only this status.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
-@click.pass_context
-def list_command(ctx: click.Context, status: str | None, limit: int, as_json: bool) -> None:
+@database_url_option
+def list_command(database_url: str | None, status: str | None, limit: int, as_json: bool) -> None:
     """Proposals, newest first ('active' rows show whether they are in force or were replaced)."""
-    rows = store.list_proposals(_engine(ctx), status=status, limit=limit)
+    rows = store.list_proposals(_engine(database_url), status=status, limit=limit)
     if as_json:
         for row in rows:
             click.echo(json.dumps(row.to_json(), sort_keys=True))
@@ -111,10 +104,10 @@ def list_command(ctx: click.Context, status: str | None, limit: int, as_json: bo
 @command.command("show")
 @click.argument("proposal_id")
 @click.option("--json", "as_json", is_flag=True, help="The stored row as JSON.")
-@click.pass_context
-def show_command(ctx: click.Context, proposal_id: str, as_json: bool) -> None:
+@database_url_option
+def show_command(database_url: str | None, proposal_id: str, as_json: bool) -> None:
     """One proposal with its reasoning, warnings and reviews."""
-    engine = _engine(ctx)
+    engine = _engine(database_url)
     row = _find(engine, proposal_id)
     approvals = store.approvals_of(engine, row.id)
     if as_json:
@@ -156,9 +149,9 @@ def show_command(ctx: click.Context, proposal_id: str, as_json: bool) -> None:
 @click.option("--approve/--reject", "approve", default=None, help="The decision (required).")
 @click.option("--by", "by", required=True, help="The reviewer's name.")
 @click.option("--notes", default="", help="Why; stored with the review.")
-@click.pass_context
+@database_url_option
 def review_command(
-    ctx: click.Context, proposal_id: str, approve: bool | None, by: str, notes: str
+    database_url: str | None, proposal_id: str, approve: bool | None, by: str, notes: str
 ) -> None:
     """Approve or reject a proposed split. It takes effect when it has the approvals it needs
     (ALLOCATOR_MULTISIG_THRESHOLD_PCT / ALLOCATOR_MULTISIG_APPROVALS / ALLOCATOR_REVIEWERS)."""
@@ -169,7 +162,7 @@ def review_command(
 
     if approve is None:
         raise click.UsageError("give --approve or --reject")
-    engine = _engine(ctx)
+    engine = _engine(database_url)
     target = _find(engine, proposal_id)
     try:
         outcome = store.review_proposal(
@@ -208,17 +201,27 @@ def _pct(value: str) -> Decimal:
 
 
 @command.command("propose")
-@click.option("--reinvestment", required=True, help="Percentage, e.g. 78.5")
-@click.option("--dao", required=True)
-@click.option("--lucky", required=True)
-@click.option("--creator", required=True)
+@click.option(
+    "--reinvestment", required=True, help="Percentage reinvested in the treasury, e.g. 78.5."
+)
+@click.option("--dao", required=True, help="Percentage to the DAO treasury, e.g. 16.")
+@click.option("--lucky", required=True, help="Percentage to the lucky lottery, e.g. 3.")
+@click.option("--creator", required=True, help="Percentage to creator rewards, e.g. 2.5.")
 @click.option("--by", "by", required=True, help="Who proposes (cannot approve it later).")
 @click.option("--reasoning", required=True, help="Why this split.")
-@click.option("--confidence", default="1", show_default=True)
-@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), default=None)
-@click.pass_context
+@click.option(
+    "--confidence", default="1", show_default=True, help="How sure the proposer is, 0 to 1."
+)
+@click.option(
+    "--date",
+    "day",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="The day the proposal is for (default: today, UTC).",
+)
+@database_url_option
 def propose_command(
-    ctx: click.Context,
+    database_url: str | None,
     reinvestment: str,
     dao: str,
     lucky: str,
@@ -228,8 +231,9 @@ def propose_command(
     confidence: str,
     day: datetime | None,
 ) -> None:
-    """Store a manual proposal (validated like any other) for review."""
-    engine = _engine(ctx)
+    """Store a manual proposal for review: the four percentages must add up to 100 and pass the
+    same validation as any other proposal."""
+    engine = _engine(database_url)
     current = store.ensure_active_split(engine)
     split = Split(_pct(reinvestment), _pct(dao), _pct(lucky), _pct(creator))
     proposal = Proposal(
@@ -294,9 +298,9 @@ def _allocation(split: Split) -> dict[str, int | float]:
 @click.option(
     "--format", "fmt", type=click.Choice(("json", "table")), default="table", show_default=True
 )
-@click.pass_context
+@database_url_option
 def analyze_command(
-    ctx: click.Context,
+    database_url: str | None,
     day: datetime | None,
     metrics_source: MetricsSource | None,
     scenario: str,
@@ -312,7 +316,7 @@ def analyze_command(
         ProfitSplitConfig,
     )
 
-    engine = _engine(ctx)
+    engine = _engine(database_url)
     target = day.date() if day else datetime.now(UTC).date() - timedelta(days=1)
     try:
         source = metrics_source or metrics_source_from_env()

@@ -11,15 +11,21 @@ import os
 import signal
 import sys
 import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from allocator_dagster.storage import default_database_url, redact
 
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
+
+    from allocator_dagster.cli.in_process_backfill import BackfillOutcome
+
 DEFAULT_DAGSTER_HOME = ".dagster_home"
-# graphs whose assets take a partition range in one run (single-run backfill policy)
-SINGLE_RUN_GRAPHS = ("allocation",)
 # the quickstart instance: Dagster's embedded storage under DAGSTER_HOME, no telemetry (a first
 # run needs no network), and the repository dagster.yaml's concurrency pools, so runs launched
 # from the UI on this instance also queue behind each other
@@ -50,26 +56,41 @@ class PartitionRangeError(ValueError):
     """Days outside the daily partitions; the message gives the partitions' first and last day."""
 
 
-def check_partition_range(start: dt.date, end: dt.date) -> None:
-    """Refuse a range the allocation's daily partitions do not cover, before any run starts."""
-    from allocator_dagster.defs.allocation.partitions import daily_partitions
+def check_partition_range(start: dt.date, end: dt.date, first: dt.date, *, fixed: bool) -> None:
+    """Refuse a range the daily partitions do not cover, before any run starts: days after today,
+    and (when ALLOCATOR_FIRST_DAY fixes the calendar) days before its first day."""
+    from allocator_dagster.defs.partitions import FIRST_DAY_ENV
 
-    first_key = daily_partitions.get_first_partition_key()
-    last_key = daily_partitions.get_last_partition_key()
-    if first_key is None or last_key is None:  # the first day is in the future: no partition yet
-        raise PartitionRangeError("there is no daily partition yet: the first day is still to come")
-    first, last = dt.date.fromisoformat(first_key), dt.date.fromisoformat(last_key)
-    outside = [day for day in (start, end) if not first <= day <= last]
-    if outside:
+    today = dt.datetime.now(dt.UTC).date()
+    if end > today:
         raise PartitionRangeError(
-            f"there is no partition for {outside[0]}: the daily partitions run from {first} to "
-            f"{last} (today, UTC); choose --end and --days inside them"
+            f"there is no partition for {end}: the last daily partition is today, {today} (UTC); "
+            "choose an --end up to today"
         )
+    if fixed and start < first:
+        raise PartitionRangeError(
+            f"there is no partition for {start}: the daily partitions start on {first} "
+            f"({FIRST_DAY_ENV}); choose --end and --days inside them"
+        )
+
+
+def record_first_day(home: Path, start: dt.date) -> dt.date:
+    """Without ALLOCATOR_FIRST_DAY, the partitions start on the first day `allocator run` has
+    filled on this instance: recorded in DAGSTER_HOME (only ever moved earlier), so this run and
+    a later `dg dev` on the instance show the filled days and no wall of missing ones."""
+    from allocator_dagster.defs.partitions import RECORDED_FIRST_DAY_FILE, recorded_first_day
+
+    recorded = recorded_first_day(str(home))
+    first = min(dt.date.fromisoformat(recorded), start) if recorded else start
+    if recorded != first.isoformat():
+        (home / RECORDED_FIRST_DAY_FILE).write_text(first.isoformat() + "\n")
+    return first
 
 
 def fail_unfinished_runs(invocation: str, reason: str) -> list[str]:
     """Mark this invocation's runs that are not finished as failed (they would stay STARTED and
-    hold the chain's concurrency pool); returns their ids."""
+    hold the chain's concurrency pool), and its backfills (a daemon would resume them); returns
+    the runs' ids."""
     from dagster import DagsterInstance, RunsFilter
     from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES
 
@@ -80,7 +101,22 @@ def fail_unfinished_runs(invocation: str, reason: str) -> list[str]:
     ):
         instance.report_run_failed(run, reason)
         failed.append(run.run_id)
+    _fail_requested_backfills(instance, lambda tags: tags.get(INVOCATION_TAG) == invocation, reason)
     return failed
+
+
+def _fail_requested_backfills(
+    instance: DagsterInstance, belongs: Callable[[Mapping[str, str]], bool], reason: str
+) -> None:
+    """Mark failed the backfills still REQUESTED that `belongs` claims (by their tags)."""
+    from dagster._core.execution.backfill import BulkActionsFilter, BulkActionStatus
+
+    from allocator_dagster.cli.in_process_backfill import fail_backfill
+
+    requested = BulkActionsFilter(statuses=[BulkActionStatus.REQUESTED])
+    for backfill in instance.get_backfills(filters=requested):
+        if belongs(backfill.tags):
+            fail_backfill(instance, backfill.backfill_id, reason)
 
 
 def _process_alive(pid: int) -> bool:
@@ -112,6 +148,17 @@ def fail_dead_runs() -> list[tuple[str, int]]:
                 run, f"the allocator run process {pid} that executed this run is gone (killed)"
             )
             dead.append((run.run_id, int(pid)))
+
+    def gone(tags: Mapping[str, str]) -> bool:
+        pid = tags.get(PID_TAG, "")
+        return (
+            tags.get(HOST_TAG) == host
+            and pid.isdigit()
+            and int(pid) != os.getpid()
+            and not _process_alive(int(pid))
+        )
+
+    _fail_requested_backfills(instance, gone, "its allocator run process is gone (killed)")
     return dead
 
 
@@ -130,84 +177,86 @@ def _dagster_home() -> Path:
     return home
 
 
-def materialize_range(
+# what each graph's named job is, and which of its days a range can have
+JOBS = {"allocation": "daily_allocation_job", "profit_split": "profit_split_job"}
+
+
+@dataclass(frozen=True)
+class GraphResult:
+    """One graph's backfill: which days it ran, which it skipped and why, how it ended."""
+
+    graph: str
+    days: list[dt.date]
+    skipped: str  # why days of the range were left out ("" when none were)
+    outcome: BackfillOutcome | None  # None: nothing to run
+
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome is None or self.outcome.succeeded
+
+    def summary(self) -> str:
+        if self.outcome is None:
+            return f"nothing to run: {self.skipped}"
+        runs = self.outcome.run_ids
+        if len(runs) == 1 and len(self.days) > 1:
+            counted = f"1 run for {len(self.days)} days (one run, in date order)"
+        else:
+            counted = f"{len(runs)} run(s) for {len(self.days)} day(s)"
+        last = f", the last {runs[-1]}" if len(runs) > 1 else (f": {runs[0]}" if runs else "")
+        return f"backfill {self.outcome.backfill_id}, {counted}{last}" + (
+            f"; {self.skipped}" if self.skipped else ""
+        )
+
+
+def graph_days(graph: str, start: dt.date, end: dt.date, today: dt.date) -> tuple[list, str]:
+    """The days of start..end a graph can run, and why any were left out."""
+    last = end
+    skipped = ""
+    if graph == "profit_split" and end >= today:  # a day's profit is known once it is over
+        last = today - dt.timedelta(days=1)
+        skipped = f"{today} (today) is skipped: a day's profit is known once the day is over"
+        if end > today:
+            skipped = f"{today} and later are skipped: a day's profit is known once the day is over"
+    days = [start + dt.timedelta(days=k) for k in range((last - start).days + 1)]
+    return days, skipped
+
+
+def backfill_range(
     start: dt.date,
     end: dt.date,
     *,
     graphs: tuple[str, ...],
     run_config: dict | None = None,
     tags: dict[str, str] | None = None,
-) -> list[tuple[str, bool, str]]:
-    """One run per graph covering start..end (single-run backfill); returns (graph, ok, which runs)."""
-    from dagster import AssetsDefinition, AssetSelection, DagsterInstance, materialize
-
-    from allocator_dagster.definitions import build_definitions
+) -> list[GraphResult]:
+    """One backfill per graph's named job over start..end, executed here, graph after graph
+    (the profit split's realised yield follows from the allocation's ledger)."""
+    from allocator_dagster.cli.in_process_backfill import (
+        code_location,
+        in_process_instance,
+        run_backfill,
+    )
     from allocator_dagster.defs.allocation.partitions import ensure_chain_pool
 
-    defs = build_definitions()
-    instance = DagsterInstance.get()
+    instance = in_process_instance(Path(os.environ["DAGSTER_HOME"]))
     ensure_chain_pool(instance)
+    today = dt.datetime.now(dt.UTC).date()
     results = []
-    graph = defs.resolve_asset_graph()
-    for name in graphs:
-        selection = AssetSelection.groups(name)
-        keys = selection.resolve(graph)
-        assets = [
-            a
-            for a in (defs.assets or [])
-            if isinstance(a, AssetsDefinition) and any(k in keys for k in a.keys)
-        ]
-        checks = [
-            c for c in (defs.asset_checks or []) if any(k.asset_key in keys for k in c.check_keys)
-        ]
-        config = {
-            **((run_config or {}) if name == "allocation" else {}),
-            "loggers": {"console": {"config": {"log_level": "ERROR"}}},
-        }
-        last = end
-        if name == "profit_split":  # a day's profit is known once the day is over
-            last = min(end, dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
-        if last < start:
-            results.append((name, True, "nothing to run: no completed day in the range"))
-            continue
-        if name in SINGLE_RUN_GRAPHS:  # one run for the whole range, days in date order
-            spans = [(start, last)]
-        else:  # one run per day
-            spans = [(start + dt.timedelta(days=k),) * 2 for k in range((last - start).days + 1)]
-        ok, run_ids = True, []
-        for first, last in spans:
-            result = materialize(
-                [*assets, *checks],
-                instance=instance,
-                resources=defs.resources,
-                tags={
-                    **(tags or {}),
-                    **(
-                        {
-                            "dagster/asset_partition_range_start": first.isoformat(),
-                            "dagster/asset_partition_range_end": last.isoformat(),
-                        }
-                        if first != last
-                        else {}
-                    ),
-                },
-                partition_key=first.isoformat() if first == last else None,
-                run_config=config,
-                raise_on_error=False,
+    with code_location(instance) as workspace:
+        for graph in graphs:
+            days, skipped = graph_days(graph, start, end, today)
+            if not days:
+                results.append(GraphResult(graph, days, skipped or "no day in the range", None))
+                continue
+            outcome = run_backfill(
+                workspace,
+                JOBS[graph],
+                days,
+                run_config=(run_config or {}) if graph == "allocation" else {},
+                tags=tags or {},
+                title=f"allocator run: {graph} {days[0]}..{days[-1]}",
             )
-            ok &= result.success
-            run_ids.append(result.run_id)
-            if not result.success:
-                break
-        results.append(
-            (
-                name,
-                ok,
-                f"run {run_ids[-1]}"
-                if len(run_ids) == 1
-                else f"{len(run_ids)} runs, the last {run_ids[-1]}",
-            )
-        )
+            results.append(GraphResult(graph, days, skipped, outcome))
     return results
 
 
@@ -251,17 +300,30 @@ def command(
 ) -> None:
     """Materialise the daily allocation (and the profit split) for a range of days.
 
-    Interrupted (Ctrl-C, SIGTERM), it marks its unfinished runs failed before it exits, so no
-    run is left STARTED to block the chain's queue.
+    Each graph is a Dagster backfill of its named job (daily_allocation_job: the range as one
+    run; profit_split_job: one run per completed day, so today is skipped), executed by this
+    command and listed in the UI's Backfills tab. Interrupted (Ctrl-C, SIGTERM), it marks its
+    unfinished runs and backfills failed before it exits, so no run is left STARTED to block the
+    chain's queue.
     """
+    from allocator_dagster.defs.partitions import FIRST_DAY_ENV, first_day
+
     end = end_day.date() if end_day else dt.datetime.now(dt.UTC).date()
     start = end - dt.timedelta(days=days - 1)
+    fixed = bool(os.environ.get(FIRST_DAY_ENV, "").strip())  # a deployment's calendar
     try:
-        check_partition_range(start, end)
-    except PartitionRangeError as exc:
+        first = dt.date.fromisoformat(first_day(os.environ.get(FIRST_DAY_ENV))) if fixed else start
+        check_partition_range(start, end, first, fixed=fixed)
+    except (PartitionRangeError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     home = _dagster_home()
+    if not fixed:
+        try:
+            record_first_day(home, start)
+        except ValueError as exc:  # an unreadable record: say which file
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
     graphs = ("allocation", "profit_split") if graph == "all" else (graph,)
     click.echo(f"Dagster instance: {home}")
     click.echo(f"Application database: {redact(default_database_url())}")
@@ -282,7 +344,7 @@ def command(
     tags = {INVOCATION_TAG: invocation, HOST_TAG: os.uname().nodename, PID_TAG: str(os.getpid())}
     previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
-        results = materialize_range(start, end, graphs=graphs, run_config=run_config, tags=tags)
+        results = backfill_range(start, end, graphs=graphs, run_config=run_config, tags=tags)
     except BaseException as exc:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not stop the cleanup
         why = "interrupted" if isinstance(exc, KeyboardInterrupt) else type(exc).__name__
@@ -298,18 +360,31 @@ def command(
     finally:
         if signal.getsignal(signal.SIGTERM) in (_terminate_as_interrupt, signal.SIG_IGN):
             signal.signal(signal.SIGTERM, previous)
-    any_failed = False
-    for name, ok, runs in results:
-        click.echo(f"  {name:<13} {'succeeded' if ok else 'FAILED'}   {runs}")
-        any_failed |= not ok
+    for result in results:
+        state = "succeeded" if result.succeeded else "FAILED"
+        click.echo(f"  {result.graph:<13} {state:<9}   {result.summary()}")
     click.echo("")
     click.echo("Where to look:")
     project = Path(__file__).resolve().parents[2]  # the dg project: pyproject.toml's folder
     click.echo(f"  UI:      DAGSTER_HOME={home} dg dev --target-path {project}")
-    click.echo(
-        "           then open http://127.0.0.1:3000 (Assets, Runs, the daily_allocation_job)"
-    )
-    click.echo(f"  Today:   allocator solve ... or the asset_allocations metadata for {end}")
-    if any_failed:
+    jobs = " and ".join(JOBS[g] for g in graphs)
+    click.echo(f"           then open http://127.0.0.1:3000 (Overview > Backfills, Assets, {jobs})")
+    for result in results:
+        if result.days:
+            click.echo(_where_to_look(result.graph, result.days[-1]))
+    if not all(result.succeeded for result in results):
         click.echo("A run failed: its log in the UI (or `dagster run list`) says why.", err=True)
         sys.exit(1)
+
+
+def _where_to_look(graph: str, day: dt.date) -> str:
+    """The footer line of a graph: where its last day's outcome is read."""
+    if graph == "allocation":
+        return (
+            f"  Allocation {day}: the asset_allocations partition {day} in the UI, or "
+            f"`allocator plan show --day {day}` (its orders)"
+        )
+    return (
+        f"  Profit split {day}: the profit_split_proposal partition {day} in the UI, or "
+        "`allocator proposals list --status proposed` (what waits for review)"
+    )

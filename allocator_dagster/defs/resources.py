@@ -5,8 +5,8 @@ ALLOCATOR_DATABASE_URL (unset: the embedded SQLite file), ALLOCATOR_POOL_SOURCE 
 history | defillama), ALLOCATOR_HISTORY_FILE, DEFILLAMA_BASE_URL, ALLOCATOR_PARAMS_FILE, ALLOCATOR_SOLVER,
 ALLOCATOR_BALANCES_SOURCE (paper | ledger | etherscan; etherscan reads ALLOCATOR_POSITIONS_FILE,
 ETHERSCAN_API_KEY, ETHERSCAN_BASE_URL and DEFILLAMA_COINS_URL), ALLOCATOR_DRIFT_TOLERANCE_USD/_PCT,
-ALLOCATOR_PROFIT_SOURCE, ALLOCATOR_CHART_DAYS and the LLM settings of
-the profit split. A variable that is set is passed as an `EnvVar`, so its value (a database
+ALLOCATOR_PROFIT_SOURCE, ALLOCATOR_CHART_DAYS, the LLM settings of the profit split and
+ALLOCATOR_ALERT_WEBHOOK_URL. A variable that is set is passed as an `EnvVar`, so its value (a database
 password, an API key) is read at run time and never shown or stored in run config; an unset one
 gives the embedded default, because Dagster fails every run that references an unset EnvVar.
 Percentages of the profit split are given as numbers and read as the Decimal of their shortest
@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
+from allocator_dagster.alerts import WEBHOOK_ENV, Notifier
 from allocator_dagster.daily_allocation import AllocationSettings
 from allocator_dagster.money import to_cents, whole_cents
 from allocator_dagster.parameters import AllocationParameters, load_parameters_file
@@ -341,6 +342,28 @@ class ProfitSplitConfig(ConfigurableResource):
         return amount
 
 
+class AlertNotifierResource(ConfigurableResource):
+    """Where alerts go: a Slack-compatible incoming webhook, or only the sensor's log."""
+
+    webhook_url: str = Field(
+        default="",
+        description=f"Incoming-webhook URL ({WEBHOOK_ENV}; it holds a secret, so set it as an "
+        "environment variable); empty: alerts are only logged.",
+    )
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    retries: int = Field(default=2, ge=0, le=5, description="Retries of a failed delivery.")
+    backoff_seconds: float = Field(default=0.5, ge=0, le=10)
+
+    def notifier(self, log: Callable[[str], None]) -> Notifier:
+        return Notifier(
+            self.webhook_url,
+            log=log,
+            timeout=self.timeout_seconds,
+            retries=self.retries,
+            backoff_factor=self.backoff_seconds,
+        )
+
+
 def _env(name: str, default: str = "") -> str | EnvVar:
     """An EnvVar when the variable is set, else the embedded default."""
     return EnvVar(name) if os.environ.get(name) else default
@@ -395,6 +418,7 @@ def deployment_resources() -> dict[str, ConfigurableResource]:
             ),
         ),
         "profit_split_config": default_profit_split_config(),
+        "alert_notifier": AlertNotifierResource(webhook_url=_env(WEBHOOK_ENV)),
     }
 
 

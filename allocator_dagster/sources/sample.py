@@ -48,7 +48,9 @@ from allocator_dagster.sources.sample_catalogue import (
 from allocator_dagster.sources.sample_pools import SamplePools, draw_pools, pool_uuid
 
 CHUNK_DAYS = 32
-CACHE_BYTES = 256 * 1024 * 1024  # generated chunks kept in memory, at most
+# generated chunks kept in memory, at most: a backfill walks forward and its forecast window
+# reads the history blocks below, so three chunks of the 20,000-pool universe are enough
+CACHE_BYTES = 96 * 1024 * 1024
 HISTORY_BLOCKS = 4  # chunks of history rows kept as sorted frames (a 60-day window spans 3)
 MEAN_WINDOW = 30  # apyMean30d: mean APY of the last 30 listed days, today included
 P_SPIKE = 0.002  # per pool and day: an outlier base APY, 3x to 23x the usual

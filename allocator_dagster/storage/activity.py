@@ -101,15 +101,41 @@ def list_activity(
         rows = [row._mapping for row in conn.execute(query)]
     if limit is not None:
         rows.reverse()
-    return [
-        Activity(
-            id=row["id"],
-            occurred_at=_utc(row["occurred_at"]),
-            actor=row["actor"],
-            event_type=row["event_type"],
-            subject_type=row["subject_type"],
-            subject_id=row["subject_id"],
-            payload=dict(row["payload"] or {}),
-        )
-        for row in rows
-    ]
+    return [_activity(row) for row in rows]
+
+
+def _activity(row: sa.RowMapping) -> Activity:
+    return Activity(
+        id=row["id"],
+        occurred_at=_utc(row["occurred_at"]),
+        actor=row["actor"],
+        event_type=row["event_type"],
+        subject_type=row["subject_type"],
+        subject_id=row["subject_id"],
+        payload=dict(row["payload"] or {}),
+    )
+
+
+def last_activity_id(engine: sa.Engine) -> int:
+    """The id of the newest event (0 for an empty log): where a reader that starts now begins."""
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.max(protocol_activity.c.id))).scalar() or 0)
+
+
+def activity_after(
+    engine: sa.Engine, after_id: int, event_types: tuple[str, ...], *, limit: int
+) -> tuple[list[Activity], int]:
+    """Up to `limit` events of these types after `after_id`, oldest first, and the id to read on
+    from (the last event looked at, of any type, so other events are not read again)."""
+    with engine.connect() as conn:
+        rows = [
+            row._mapping
+            for row in conn.execute(
+                sa.select(protocol_activity)
+                .where(protocol_activity.c.id > after_id)
+                .order_by(protocol_activity.c.id)
+                .limit(limit)
+            )
+        ]
+    events = [_activity(row) for row in rows if row["event_type"] in event_types]
+    return events, (rows[-1]["id"] if rows else after_id)

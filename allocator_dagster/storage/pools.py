@@ -12,8 +12,8 @@ day equals the frame that was written.
 
 from __future__ import annotations
 
+import io
 import json
-import math
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -106,6 +106,9 @@ def _insert_columns(
     if size == 0:
         return
     dialect = conn.dialect
+    if dialect.name == "postgresql" and dialect.driver == "psycopg2":
+        _copy_columns(conn, table, columns, constants, size)
+        return
     if dialect.paramstyle != "qmark":
         rows = [
             {**dict(zip(columns, values, strict=True)), **constants}
@@ -124,6 +127,55 @@ def _insert_columns(
             values = columns[name]
             processed.append(values if process is None else [process(v) for v in values])
     conn.exec_driver_sql(compiled.string, list(zip(*processed, strict=True)))
+
+
+def _csv_field(value: Any) -> str:
+    """One CSV field for COPY: NULL is the unquoted empty field, text is always quoted (so an
+    empty string stays a string), a float is its `repr` (the text psycopg2 sends for a bound
+    float, so the stored value is that of an INSERT)."""
+    if value is None:
+        return ""
+    if type(value) is bool:
+        return "t" if value else "f"
+    if type(value) is float or type(value) is int:
+        return repr(value)
+    text = value.isoformat() if isinstance(value, date) else str(value)
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _copy_columns(
+    conn: sa.Connection,
+    table: sa.Table,
+    columns: dict[str, list[Any]],
+    constants: dict[str, Any],
+    size: int,
+) -> None:
+    """The same rows through PostgreSQL's COPY FROM STDIN (CSV), in the open transaction."""
+    json_columns = {c.name for c in table.c if isinstance(c.type, sa.JSON)}
+    names = [*columns, *constants]
+    fields = [
+        [_csv_field(json.dumps(v)) for v in values]
+        if name in json_columns
+        else [_csv_field(v) for v in values]
+        for name, values in columns.items()
+    ]
+    fields += [[_csv_field(value)] * size for value in constants.values()]
+    buffer = io.StringIO("".join(",".join(row) + "\n" for row in zip(*fields, strict=True)))
+    quote = conn.dialect.identifier_preparer.quote
+    statement = (
+        f"COPY {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
+        "FROM STDIN WITH (FORMAT csv)"
+    )
+    dbapi = conn.dialect.loaded_dbapi
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.copy_expert(statement, buffer)
+    except dbapi.Error as exc:  # as SQLAlchemy raises it for an INSERT (e.g. IntegrityError)
+        raise sa.exc.DBAPIError.instance(
+            statement, None, exc, dbapi.Error, dialect=conn.dialect
+        ) from exc
+    finally:
+        cursor.close()
 
 
 def _metric_rows(
@@ -223,7 +275,8 @@ def _tokens(value: Any) -> tuple[str, ...]:
 
 
 def _nullable_float(values: Sequence[Any]) -> np.ndarray:
-    return np.array([math.nan if v is None else v for v in values], dtype=float)
+    """Floats with None (SQL null) as NaN; numpy converts None to NaN itself, in C."""
+    return np.array(values, dtype=float) if len(values) else np.array([], dtype=float)
 
 
 def load_pool_day(engine: sa.Engine, day: date) -> pd.DataFrame:
@@ -258,6 +311,29 @@ def load_pool_day(engine: sa.Engine, day: date) -> pd.DataFrame:
     return frame.sort_values("pool", kind="stable").reset_index(drop=True)
 
 
+def load_pool_values(engine: sa.Engine, day: date) -> pd.DataFrame:
+    """The stored pool ids and numbers of `day` (pool, the APYs, TVL, forecasts), sorted by
+    pool id: what the day checks read, without the text and token columns of `load_pool_day`."""
+    table = pool_daily_metrics
+    names = ("pool", *_REALS)
+    query = sa.select(*(table.c[COLUMN_MAP[name]] for name in names)).where(
+        table.c.metric_date == day
+    )
+    with engine.connect() as conn:
+        fetched = conn.execute(query).all()
+    values = list(zip(*fetched, strict=True)) if fetched else [()] * len(names)
+    frame = pd.DataFrame(
+        {
+            "pool": pd.Series(list(values[0]), dtype="str"),
+            **{
+                name: pd.Series(_nullable_float(column), dtype="float64")
+                for name, column in zip(_REALS, values[1:], strict=True)
+            },
+        }
+    )
+    return frame.sort_values("pool", kind="stable").reset_index(drop=True)
+
+
 def load_pool_rejections(engine: sa.Engine, day: date) -> list[Rejection]:
     """The records rejected on `day`, in row order."""
     table = pool_rejections
@@ -274,6 +350,8 @@ def load_pool_history(engine: sa.Engine, *, before: date, days: int) -> pd.DataF
     """(date, pool, tvlUsd, apy, apyBase, apyReward) of the `days` days before `before`.
 
     Rows dated `before` or later are never returned: the forecast for a day must not see it.
+    A 60-day window of the whole universe is over a million rows: the dates are read as ISO
+    text and every column is converted by numpy in one call, not value by value in Python.
     """
     if days < 0:
         raise ValueError(f"days must be >= 0, got {days}")
@@ -281,7 +359,7 @@ def load_pool_history(engine: sa.Engine, *, before: date, days: int) -> pd.DataF
     first = before - timedelta(days=days)
     query = (
         sa.select(
-            table.c.metric_date,
+            sa.cast(table.c.metric_date, sa.String).label("metric_date"),
             table.c.pool_id,
             table.c.tvl_usd,
             table.c.apy,
@@ -292,23 +370,80 @@ def load_pool_history(engine: sa.Engine, *, before: date, days: int) -> pd.DataF
         .order_by(table.c.metric_date, table.c.pool_id)
     )
     with engine.connect() as conn:
-        fetched = conn.execute(query).all()
+        if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg2":
+            return _copied_history(conn, query)
+        # the driver's own tuples: every column is text or a float, which need no processing
+        fetched = conn.execute(query).cursor.fetchall()
     return history_frame(fetched)
 
 
+def _copied_history(conn: sa.Connection, query: sa.Select) -> pd.DataFrame:
+    """The history query through PostgreSQL's COPY TO STDOUT (CSV), parsed by pandas in C:
+    floats read back exactly (round_trip), only an empty number is NaN, ids stay text."""
+    # the only literals are the two dates this module computed, never outside text
+    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    buffer = io.StringIO()
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", buffer)
+    finally:
+        cursor.close()
+    buffer.seek(0)
+    numbers = list(HISTORY_COLUMNS[2:])
+    frame = pd.read_csv(
+        buffer,
+        header=None,
+        names=list(HISTORY_COLUMNS),
+        dtype={"date": str, "pool": str, **dict.fromkeys(numbers, "float64")},
+        keep_default_na=False,
+        na_values=dict.fromkeys(numbers, [""]),
+        float_precision="round_trip",
+    )
+    dates = frame["date"].to_numpy(dtype=object).astype("datetime64[D]").astype("datetime64[ns]")
+    pools = frame["pool"].to_numpy(dtype=object)
+    out = pd.DataFrame(
+        {
+            "date": pd.Series(dates, dtype="datetime64[ns]"),
+            "pool": pd.Series(pools, dtype="str"),
+            **{name: frame[name].astype("float64").reset_index(drop=True) for name in numbers},
+        }
+    )
+    if _sorted_by_date_and_pool(dates, pools):
+        return out
+    return out.sort_values(["date", "pool"], kind="stable").reset_index(drop=True)
+
+
+def _sorted_by_date_and_pool(dates: np.ndarray, pools: np.ndarray) -> bool:
+    """Whether rows are already in (date, pool) order (as the query asks; a collation may
+    order ids differently from Python, and then the frame is sorted here)."""
+    if len(dates) < 2:
+        return True
+    later = dates[1:] > dates[:-1]
+    same = dates[1:] == dates[:-1]
+    return bool(np.all(later | (same & (pools[1:] >= pools[:-1]))))
+
+
 def history_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
-    """A history frame with fixed dtypes from (date, pool, tvl, apy, base, reward) tuples."""
-    values = list(zip(*rows, strict=True)) if rows else [()] * len(HISTORY_COLUMNS)
+    """A history frame with fixed dtypes from (date, pool, tvl, apy, base, reward) tuples
+    (dates as `date` or ISO text), converted column by column in numpy."""
+    table = np.array(rows, dtype=object) if len(rows) else np.empty((0, 6), dtype=object)
+    days = table[:, 0]
+    if len(days) and not isinstance(days[0], str):
+        days = np.array([d.isoformat() for d in days], dtype=object)
+    dates = days.astype("datetime64[D]").astype("datetime64[ns]")
+    pools = table[:, 1]
     frame = pd.DataFrame(
         {
-            "date": pd.Series(pd.to_datetime(list(values[0])), dtype="datetime64[ns]"),
-            "pool": pd.Series(list(values[1]), dtype="str"),
+            "date": pd.Series(dates, dtype="datetime64[ns]"),
+            "pool": pd.Series(pools, dtype="str"),
             **{
-                name: pd.Series(_nullable_float(list(v)), dtype="float64")
-                for name, v in zip(HISTORY_COLUMNS[2:], values[2:], strict=True)
+                name: pd.Series(_nullable_float(table[:, k].tolist()), dtype="float64")
+                for k, name in enumerate(HISTORY_COLUMNS[2:], start=2)
             },
         }
     )
+    if _sorted_by_date_and_pool(dates, pools):
+        return frame
     return frame.sort_values(["date", "pool"], kind="stable").reset_index(drop=True)
 
 
@@ -327,17 +462,26 @@ def accepted_day_counts(
     snapshot, i.e. at least one row not written by the `/chart` history import (an import of
     chosen pools is no measure of the universe's size). Oldest first."""
     table = pool_daily_metrics
-    full = sa.func.sum(sa.case((table.c.source != str(PoolSource.DEFILLAMA_CHART), 1), else_=0))
-    query = (
-        sa.select(table.c.metric_date, sa.func.count(), full)
+    snapshot_row = table.alias("snapshot_row")
+    # rows per day from the primary key's index; a full snapshot is found by its first row
+    # (EXISTS), not by reading the source of every row of the window
+    counts = (
+        sa.select(table.c.metric_date, sa.func.count().label("rows"))
         .where(
             table.c.metric_date >= before - timedelta(days=window_days),
             table.c.metric_date < before,
         )
         .group_by(table.c.metric_date)
-        .order_by(table.c.metric_date)
+        .subquery()
     )
-    return [(d, int(rows)) for d, rows, snapshot in conn.execute(query) if snapshot]
+    full = sa.exists().where(
+        snapshot_row.c.metric_date == counts.c.metric_date,
+        snapshot_row.c.source != str(PoolSource.DEFILLAMA_CHART),
+    )
+    query = (
+        sa.select(counts.c.metric_date, counts.c.rows).where(full).order_by(counts.c.metric_date)
+    )
+    return [(d, int(rows)) for d, rows in conn.execute(query)]
 
 
 LAST_SEEN_WINDOW_DAYS = 30  # how far back the last listing of a missing pool is looked up

@@ -17,11 +17,13 @@ def invoke(*args: str, env: dict[str, str] | None = None):
 
 
 def test_activity_shows_the_log(database_url: str) -> None:
-    base = ["proposals", "--database-url", database_url]
+    base = ["proposals"]
+    db = ["--database-url", database_url]
     response = json.loads(
         invoke(
             *base,
             "analyze",
+            *db,
             "--day",
             "2025-06-01",
             "--scenario",
@@ -30,7 +32,7 @@ def test_activity_shows_the_log(database_url: str) -> None:
             "json",
         ).output
     )
-    approved = invoke(*base, "review", response["proposal_id"][:8], "--approve", "--by", "bob")
+    approved = invoke(*base, "review", *db, response["proposal_id"][:8], "--approve", "--by", "bob")
     assert approved.exit_code == 0, approved.output
     table = invoke("activity", "--database-url", database_url)
     assert table.exit_code == 0, table.output

@@ -18,7 +18,7 @@ def test_a_read_only_database_is_named_by_every_command(tmp_path: Path) -> None:
     read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
     result = CliRunner().invoke(
         main,
-        ["proposals", "--database-url", read_only, "propose", "--reinvestment", "78",
+        ["proposals", "propose", "--database-url", read_only, "--reinvestment", "78",
          "--dao", "16", "--lucky", "3", "--creator", "3", "--by", "bob", "--reasoning", "r"],
     )  # fmt: skip
     assert result.exit_code == 2, result.output

@@ -21,7 +21,7 @@ def invoke(*args: str, env: dict[str, str] | None = None):
 
 
 def test_analyze_prints_the_specifications_response(database_url: str) -> None:
-    base = ["proposals", "--database-url", database_url, "analyze"]
+    base = ["proposals", "analyze", "--database-url", database_url]
     result = invoke(
         *base, "--day", "2025-06-01", "--scenario", "treasury_critical", "--format", "json"
     )
@@ -67,9 +67,9 @@ def test_analyze_prints_the_specifications_response(database_url: str) -> None:
 def test_analyze_in_production_needs_the_days_metrics(database_url: str) -> None:
     result = invoke(
         "proposals",
+        "analyze",
         "--database-url",
         database_url,
-        "analyze",
         "--day",
         "2025-06-03",
         env={"ALLOCATOR_METRICS_SOURCE": "database"},

@@ -32,26 +32,64 @@ from allocator_dagster_tests.conftest import create_pg_database, drop_pg_databas
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ALLOCATOR = str(Path(sys.executable).with_name("allocator"))
 RANGE = ["--days", "40", "--end", "2026-06-20", "--graph", "allocation"]
+BACKFILLS_QUERY = """
+{ partitionBackfillsOrError { ... on PartitionBackfills { results {
+    id status numPartitions partitionSet { pipelineName }
+} } } }
+"""
 
 
 @pytest.mark.parametrize(
-    ("args", "day"),
+    ("args", "first_day", "message"),
     [
-        (["--days", "1", "--end", "2031-01-01"], "2031-01-01"),
-        (["--days", "3", "--end", "2025-01-02"], "2024-12-31"),
+        (
+            ["--days", "1", "--end", "2031-01-01"],
+            None,
+            "error: there is no partition for 2031-01-01: the last daily partition is today",
+        ),
+        (
+            ["--days", "3", "--end", "2025-01-02"],
+            "2025-01-01",
+            "error: there is no partition for 2024-12-31: the daily partitions start on "
+            "2025-01-01 (ALLOCATOR_FIRST_DAY)",
+        ),
+        (["--days", "3"], "01/11/2026", "error: ALLOCATOR_FIRST_DAY='01/11/2026' is not a date"),
     ],
 )
 def test_days_outside_the_partitions_are_a_clear_error(
-    args: list[str], day: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    args: list[str],
+    first_day: str | None,
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    if first_day:
+        monkeypatch.setenv("ALLOCATOR_FIRST_DAY", first_day)
+    else:
+        monkeypatch.delenv("ALLOCATOR_FIRST_DAY", raising=False)
     result = CliRunner().invoke(main, ["run", *args])
     assert result.exit_code == 2, result.output
-    assert f"error: there is no partition for {day}: the daily partitions run from 2025-01-01" in (
-        result.output
-    )
+    assert message in result.output
     assert not (tmp_path / "home").exists(), "nothing is created for a refused range"
+
+
+def test_the_quickstart_records_the_first_day_it_filled(tmp_path: Path) -> None:
+    """Without ALLOCATOR_FIRST_DAY the partitions start on the first day filled on the instance:
+    a `dg dev` on the quickstart shows no wall of missing days (it only moves earlier)."""
+    from allocator_dagster.cli.run import record_first_day
+    from allocator_dagster.defs.partitions import first_day, recorded_first_day
+
+    assert recorded_first_day(str(tmp_path)) is None
+    assert record_first_day(tmp_path, dt.date(2026, 11, 18)) == dt.date(2026, 11, 18)
+    assert record_first_day(tmp_path, dt.date(2026, 11, 25)) == dt.date(2026, 11, 18)
+    assert record_first_day(tmp_path, dt.date(2026, 11, 2)) == dt.date(2026, 11, 2)
+    assert first_day(None, recorded_first_day(str(tmp_path))) == "2026-11-02"
+    assert first_day("2026-01-01", recorded_first_day(str(tmp_path))) == "2026-01-01"
+    (tmp_path / "allocator_first_day").write_text("yesterday")
+    with pytest.raises(ValueError, match=r"allocator_first_day: 'yesterday' is not a date"):
+        recorded_first_day(str(tmp_path))
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -189,7 +227,10 @@ def test_allocator_run_materialises_both_graphs_into_its_own_instance(
 ) -> None:
     """The README's first command, as a newcomer runs it: no DAGSTER_HOME, an empty folder."""
     from dagster import DagsterInstance, DagsterRunStatus
+    from dagster._core.execution.backfill import BulkActionStatus
+    from dagster_graphql.test.utils import execute_dagster_graphql
 
+    from allocator_dagster.cli.in_process_backfill import code_location
     from allocator_dagster.defs.allocation.partitions import CHAIN_POOL
     from allocator_dagster.storage.schema import asset_allocations, profit_distributions
 
@@ -202,8 +243,18 @@ def test_allocator_run_materialises_both_graphs_into_its_own_instance(
     assert (
         "Materialising 2026-06-01 .. 2026-06-03 (3 days): allocation, profit_split" in done.stdout
     )
-    assert re.search(r"allocation +succeeded +run [0-9a-f-]{36}\n", done.stdout), done.stdout
-    assert re.search(r"profit_split +succeeded +3 runs, the last [0-9a-f-]{36}\n", done.stdout)
+    backfill = r"backfill [a-z]{8}"
+    assert re.search(
+        rf"allocation +succeeded +{backfill}, 1 run for 3 days \(one run, in date order\): "
+        r"[0-9a-f-]{36}\n",
+        done.stdout,
+    ), done.stdout
+    assert re.search(
+        rf"profit_split +succeeded +{backfill}, 3 run\(s\) for 3 day\(s\), the last [0-9a-f-]{{36}}\n",
+        done.stdout,
+    ), done.stdout
+    assert "`allocator plan show --day 2026-06-03`" in done.stdout
+    assert "`allocator proposals list --status proposed`" in done.stdout
 
     home = tmp_path / ".dagster_home"
     assert "telemetry:\n  enabled: false" in (home / "dagster.yaml").read_text()
@@ -214,8 +265,38 @@ def test_allocator_run_materialises_both_graphs_into_its_own_instance(
         # the chain's pool has its limit before any run from the UI could race the first one
         limits = {p.name: p for p in instance.event_log_storage.get_pool_limits()}
         assert limits[CHAIN_POOL].limit == 1 and not limits[CHAIN_POOL].from_default
+        # named jobs, launched as backfills the UI lists (its Backfills tab reads this query)
+        backfills = {b.backfill_id: b for b in instance.get_backfills()}
+        assert {b.status for b in backfills.values()} == {BulkActionStatus.COMPLETED_SUCCESS}
+        by_job = sorted((run.job_name, run.tags["dagster/backfill"]) for run in runs)
+        assert [job for job, _ in by_job] == ["daily_allocation_job", *["profit_split_job"] * 3]
+        assert {backfill for _, backfill in by_job} == set(backfills)
+        [chain_run] = [run for run in runs if run.job_name == "daily_allocation_job"]
+        assert chain_run.tags["dagster/asset_partition_range_start"] == "2026-06-01"
+        assert chain_run.tags["dagster/asset_partition_range_end"] == "2026-06-03"
+        with code_location(instance) as workspace:
+            listed = execute_dagster_graphql(workspace.create_request_context(), BACKFILLS_QUERY)
+    results = listed.data["partitionBackfillsOrError"]["results"]
+    assert sorted((r["partitionSet"]["pipelineName"], r["numPartitions"]) for r in results) == [
+        ("daily_allocation_job", 3),
+        ("profit_split_job", 3),
+    ]
+    assert all(r["status"] == "COMPLETED_SUCCESS" for r in results)
     with get_engine(database_url).connect() as conn:
         days = conn.execute(sa.select(asset_allocations.c.allocation_date)).scalars().all()
         paid = conn.execute(sa.select(profit_distributions.c.distribution_date)).scalars().all()
     assert sorted(days) == [dt.date(2026, 6, 1), dt.date(2026, 6, 2), dt.date(2026, 6, 3)]
     assert sorted(set(paid)) == sorted(days)
+
+
+def test_the_profit_split_skips_today_and_says_why() -> None:
+    from allocator_dagster.cli.run import graph_days
+
+    today = dt.date(2026, 12, 1)
+    days, skipped = graph_days("profit_split", dt.date(2026, 11, 18), today, today)
+    assert (len(days), days[-1]) == (13, dt.date(2026, 11, 30))
+    assert skipped == "2026-12-01 (today) is skipped: a day's profit is known once the day is over"
+    days, skipped = graph_days("allocation", dt.date(2026, 11, 18), today, today)
+    assert (len(days), skipped) == (14, "")
+    days, skipped = graph_days("profit_split", today, today, today)
+    assert days == [] and "today" in skipped

@@ -97,6 +97,51 @@ def test_native_output_goes_to_stderr(capfd: pytest.CaptureFixture[str]) -> None
     assert err == "from C\nnested\nstill C\n"
 
 
+def test_a_held_day_reports_what_the_held_positions_earn(tmp_path: Path) -> None:
+    """Infeasible: nothing moves, yet the holdings earn their APY (issue 12: not 'Daily yield 0.00')."""
+    import pandas as pd
+
+    params = (EXAMPLES / "params.yaml").read_text()
+    assert "\nmin_pools:" in params
+    impossible = tmp_path / "params.yaml"
+    impossible.write_text(
+        "\n".join(
+            "min_pools: 5000" if line.startswith("min_pools:") else line
+            for line in params.splitlines()
+        )
+    )
+    holdings = EXAMPLES / "holdings.csv"
+    args = ["--params", str(impossible), "--holdings", str(holdings)]
+    runner = CliRunner()
+    table = runner.invoke(main, ["solve", "--pools", str(EXAMPLES / "pools.csv"), *args])
+    assert table.exit_code == 1, table.output
+    assert "Decision: hold   status: infeasible" in table.output
+
+    # the expectation from the files alone: amount x APY / 36,500 per held pool, in cents; the
+    # example's held pools give no `apy`, so it is apyBase + apyReward (a missing part is 0)
+    pools = pd.read_csv(EXAMPLES / "pools.csv").set_index("pool")
+    apy = pools["apyBase"].fillna(0) + pools["apyReward"].fillna(0)
+    held = pd.read_csv(holdings)
+    held = held[held["pool"] != "idle_usd"]
+    assert pools.loc[held["pool"], "apy"].isna().all()
+    expected = sum(
+        round(float(row.amount_usd) * float(apy[row.pool]) / 36_500, 2) for row in held.itertuples()
+    )
+    assert f"Daily yield {expected:>25,.2f} USD/day (the held positions at their APY" in (
+        table.output
+    )
+    first = held.iloc[0]
+    [line] = [ln for ln in table.output.splitlines() if f" · {first.pool[:8]} " in ln]
+    assert line.split()[-1] == f"{float(apy[first.pool]):.2f}" != "0.00"
+
+    data = runner.invoke(
+        main, ["solve", "--pools", str(EXAMPLES / "pools.csv"), *args, "--format", "json"]
+    )
+    report = json.loads(data.output)
+    assert report["decision"] == "hold" and report["daily_yield_usd"] == 0.0  # the model's
+    assert report["held_daily_yield_usd"] == f"{expected:.2f}"
+
+
 def test_the_table_names_pools_by_their_readable_labels() -> None:
     """Issue 12: a person reads `symbol · project · chain · poolMeta · short id`, never a raw id."""
     import re

@@ -74,7 +74,7 @@ def test_a_key_cut_at_200_characters_leaks_no_part_of_it(
     with engine.connect() as conn:
         rows = conn.execute(sa.select(profit_allocation_log)).all()
     assert all(_fragments(repr(tuple(row))) == [] for row in rows)
-    shown = CliRunner().invoke(main, ["proposals", "--database-url", url, "show", str(stored.id)])
+    shown = CliRunner().invoke(main, ["proposals", "show", "--database-url", url, str(stored.id)])
     assert shown.exit_code == 0 and "HTTP 500" in shown.output
     assert _fragments(shown.output) == []
 

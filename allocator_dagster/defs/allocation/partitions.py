@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dagster import DagsterInstance, DailyPartitionsDefinition
 
-from allocator_dagster.defs.partitions import FIRST_DAY
+from allocator_dagster.defs.partitions import configured_first_day
 
 # end_offset=1: today's partition exists, so today's allocation can run (and sensors can force it)
-daily_partitions = DailyPartitionsDefinition(start_date=FIRST_DAY, timezone="UTC", end_offset=1)
+daily_partitions = DailyPartitionsDefinition(
+    start_date=configured_first_day(), timezone="UTC", end_offset=1
+)
 GROUP = "allocation"
 
 # Tags of a run the list-change sensor forces.

@@ -46,8 +46,20 @@ def review_proposal(
             policy=profit_split_config.review_policy(),
         )
     except (store.ReviewError, store.ProposalNotFound, PolicyError) as exc:
-        # A refused review is the reviewer's error, not a crash: fail with the reason.
-        raise dg.Failure(description=str(exc)) from None
+        # A refused review is the reviewer's error, not a crash: the reason is the run log's own
+        # ERROR line (no stack trace) and the failure's description and metadata, which the UI
+        # shows above the trace Dagster attaches to every step failure.
+        decision = "approve" if config.approve else "reject"
+        context.log.error(f"review refused ({config.by}: {decision} {config.proposal_id}): {exc}")
+        raise dg.Failure(
+            description=str(exc),
+            metadata={
+                "proposal_id": config.proposal_id,
+                "reviewer": config.by,
+                "decision": decision,
+                "refused_because": str(exc),
+            },
+        ) from None
     stored = outcome.proposal
     context.log.info(
         f"proposal {stored.id} is now {stored.status} "

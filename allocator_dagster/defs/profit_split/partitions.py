@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dagster import DailyPartitionsDefinition
 
-from allocator_dagster.defs.partitions import FIRST_DAY
+from allocator_dagster.defs.partitions import configured_first_day
 
-PARTITIONS = DailyPartitionsDefinition(start_date=FIRST_DAY, timezone="UTC")
+PARTITIONS = DailyPartitionsDefinition(start_date=configured_first_day(), timezone="UTC")
 GROUP = "profit_split"

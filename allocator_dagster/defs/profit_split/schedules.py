@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from allocator_dagster.defs.partitions import configured_schedules_status
 from allocator_dagster.defs.profit_split.jobs import profit_split_job
 
 profit_split_schedule = dg.build_schedule_from_partitioned_job(
@@ -16,5 +17,7 @@ profit_split_schedule = dg.build_schedule_from_partitioned_job(
     hour_of_day=6,
     minute_of_hour=0,
     name="profit_split_daily",
-    description="Materialise yesterday's profit-split partition (off until turned on in the UI).",
+    description="Materialise yesterday's profit-split partition (running from the start in "
+    "production, ALLOCATOR_SCHEDULES; else turned on in the UI).",
+    default_status=configured_schedules_status(),
 )

@@ -126,15 +126,16 @@ def test_a_proposal_reviewed_on_the_command_line_drives_the_distribution(
     )
     proposal_id = metadata(result, "profit_split_proposal")["proposal_id"]
     runner = CliRunner()
-    base = ["proposals", "--database-url", database_url]
+    base = ["proposals"]
+    db = ["--database-url", database_url]
 
-    listed = runner.invoke(cli, [*base, "list", "--status", "proposed"])
+    listed = runner.invoke(cli, [*base, "list", *db, "--status", "proposed"])
     assert listed.exit_code == 0, listed.output
     assert proposal_id[:8] in listed.output and "rules-proposer" in listed.output
-    shown = runner.invoke(cli, [*base, "show", proposal_id[:8]])
+    shown = runner.invoke(cli, [*base, "show", *db, proposal_id[:8]])
     assert shown.exit_code == 0 and "rapid growth" in shown.output
 
-    review = [*base, "review", proposal_id, "--approve", "--by", "alice", "--notes", "ok"]
+    review = [*base, "review", *db, proposal_id, "--approve", "--by", "alice", "--notes", "ok"]
     approved = runner.invoke(cli, review)
     assert approved.exit_code == 0, approved.output
     assert f"proposal {proposal_id} approved by alice" in approved.output
@@ -274,9 +275,9 @@ def test_a_review_updates_what_the_ui_shows(
         cli,
         [
             "proposals",
+            "review",
             "--database-url",
             database_url,
-            "review",
             third_id,
             "--reject",
             "--by",
@@ -452,18 +453,20 @@ def test_the_definitions(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_cli_errors(database_url: str) -> None:
     runner = CliRunner()
-    base = ["proposals", "--database-url", database_url]
+    base = ["proposals"]
+    db = ["--database-url", database_url]
     assert runner.invoke(cli, [*base, "list"]).output.strip() == "no proposals"
-    missing = runner.invoke(cli, [*base, "show", "42"])
+    missing = runner.invoke(cli, [*base, "show", *db, "42"])
     assert missing.exit_code == 1 and "no proposal with id '42'" in missing.output
     assert "Traceback" not in missing.output
-    no_decision = runner.invoke(cli, [*base, "review", "1", "--by", "x"])
+    no_decision = runner.invoke(cli, [*base, "review", *db, "1", "--by", "x"])
     assert no_decision.exit_code == 2 and "--approve or --reject" in no_decision.output
     invalid = runner.invoke(
         cli,
         [
             *base,
             "propose",
+            *db,
             "--reinvestment",
             "95",
             "--dao",
@@ -484,6 +487,7 @@ def test_cli_errors(database_url: str) -> None:
         [
             *base,
             "propose",
+            *db,
             "--reinvestment",
             "78.5",
             "--dao",
@@ -499,7 +503,7 @@ def test_cli_errors(database_url: str) -> None:
         ],
     )
     assert proposed.exit_code == 0, proposed.output
-    listed = runner.invoke(cli, [*base, "list", "--json"])
+    listed = runner.invoke(cli, [*base, "list", *db, "--json"])
     assert '"proposer": "manual"' in listed.output and '"status": "active"' in listed.output
     assert '"proposed_by": "manual"' in listed.output
     with get_engine(database_url).connect() as conn:

@@ -67,9 +67,9 @@ def test_a_30_day_run_with_reviews_is_fully_logged(database_url: str) -> None:
             cli,
             [
                 "proposals",
+                "review",
                 "--database-url",
                 database_url,
-                "review",
                 str(proposal.id),
                 "--approve",
                 "--by",

@@ -1,0 +1,19 @@
+"""Options several commands share, defined once so every command reads them the same way."""
+
+from __future__ import annotations
+
+import click
+
+from allocator_dagster.storage import DATABASE_URL_ENV
+
+# Every command that reads or writes the application database takes it after its own name
+# (`allocator lists show ... --database-url URL`); unset, the environment variable, else the
+# embedded SQLite file.
+database_url_option = click.option(
+    "--database-url",
+    envvar=DATABASE_URL_ENV,
+    default=None,
+    show_envvar=True,
+    help=f"SQLAlchemy URL of the application database (default: ${DATABASE_URL_ENV}, else the "
+    "embedded SQLite file .data/allocator.sqlite).",
+)
