@@ -9,7 +9,7 @@ lists ("what would we do today with that day's data").
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Literal, get_args
@@ -445,25 +445,50 @@ def _solve(
     *,
     held_aside: dict[str, HeldAside] | None = None,
 ) -> tuple[AllocationReport, list[str]]:
-    """The decision under the snapshot's parameters and lists, proven sound before it is stored.
-
-    Returns the report and the limit violations of a new allocation, which are always empty:
-    an allocation that breaks the model raises, and the last good one stays in force.
-    """
+    """The decision under the snapshot's parameters and lists (`decide_day`)."""
     backend = Backend(snapshot.solver_versions.get("backend", settings.backend))
+    report = decide_day(
+        day,
+        universe,
+        holdings,
+        snapshot.parameters,
+        snapshot.lists,
+        backend,
+        force_reasons=force_reasons,
+        held_aside=held_aside,
+    )
+    return report, []
+
+
+def decide_day(
+    day: dt.date,
+    universe: pd.DataFrame,
+    holdings: Holdings,
+    parameters: AllocationParameters,
+    lists: DynamicLists,
+    backend: Backend,
+    *,
+    force_reasons: list[str] | None = None,
+    held_aside: dict[str, HeldAside] | None = None,
+) -> AllocationReport:
+    """One day's decision, proven sound: the chain's code path without storage, which the
+    backtest replays day by day (one definition of a day's decision for both). `held_aside`:
+    held pools missing from the day's data and not yet confirmed vanished (`held_aside_for`).
+
+    An allocation that breaks the model raises, and the last good one stays in force.
+    """
     try:
         report, problem, ineligible = decide_with_problem(
             universe,
             holdings,
-            snapshot.parameters,
-            snapshot.lists,
+            parameters,
+            lists,
             backend,
             force_reasons=force_reasons,
             held_aside=held_aside,
         )
     except ModelInputError as exc:
         raise DayInputError(f"{day}: {exc}") from None
-    problems: list[str] = []
     if report.is_new_allocation:
         placed, amounts, total = _without_aside(holdings, _amounts(report), report.held_missing)
         problems = [
@@ -471,8 +496,8 @@ def _solve(
             for v in allocation_violations(
                 universe,
                 placed,
-                snapshot.parameters,
-                snapshot.lists,
+                parameters,
+                lists,
                 amounts,
                 total,
                 built=(problem, ineligible),
@@ -482,7 +507,7 @@ def _solve(
             raise RuntimeError(
                 f"{day}: the solver's allocation breaks the model: " + "; ".join(problems)
             )
-    return report, problems
+    return report
 
 
 def _held_aside(
@@ -492,14 +517,36 @@ def _held_aside(
     holdings: Holdings,
     params: AllocationParameters,
 ) -> dict[str, HeldAside]:
+    """`held_aside_for` with the earlier days' listings read from the stored pool days."""
+    missing = _missing_held(universe, holdings)
+    if not missing:
+        return {}
+    earlier, seen = listings_before(conn, day, missing, params.vanished_confirmation_days - 1)
+    return held_aside_for(day, universe, holdings, params, earlier, seen)
+
+
+def _missing_held(universe: pd.DataFrame, holdings: Holdings) -> list[str]:
+    listed = set(universe["pool"].tolist())
+    return sorted(p for p in holdings.held() if p not in listed)
+
+
+def held_aside_for(
+    day: dt.date,
+    universe: pd.DataFrame,
+    holdings: Holdings,
+    params: AllocationParameters,
+    earlier: Mapping[dt.date, frozenset[str] | None],
+    seen: Mapping[str, tuple[str, str, str]],
+) -> dict[str, HeldAside]:
     """Held pools missing from the day's data whose absence is not yet confirmed (`vanished`):
-    they are held where they are; confirmed ones are left to the model's forced exit."""
+    they are held where they are; confirmed ones are left to the model's forced exit.
+    `earlier` and `seen` are `storage.pools.listings_before`'s answer (the backtest builds them
+    from its days)."""
     listed = set(universe["pool"].tolist())
     held = {p: a for p, a in holdings.held().items() if p not in listed}
     if not held:
         return {}
     n = params.vanished_confirmation_days
-    earlier, seen = listings_before(conn, day, sorted(held), n - 1)
     return {
         m.pool: HeldAside(m.reason, *(m.last_seen or ("?", "?", "?")))
         for m in missing_holdings(day, held, listed, earlier, n, seen)
@@ -539,7 +586,7 @@ def _store(
     if reproduction["policy"] == "reproduce" and refused and not reproduction.get("accepted"):
         store.record_reproduction(conn, day, {**reproduction, "attempted_hash": report.result_hash})
         return replace(outcome, written=False)
-    gross = _paper_trade(outcome.universe, outcome.holdings, report)
+    gross = paper_ledger(outcome.universe, outcome.holdings, report)
     payout = rule.payout(gross.total_usd - outcome.holdings.total_usd)
     extra: dict[str, object] = {"reproduction": reproduction}
     if payout is not None:
@@ -557,9 +604,10 @@ def _amounts(report: AllocationReport) -> dict[str, Decimal]:
     return {line.pool: line.amount_usd for line in report.lines}
 
 
-def _paper_trade(universe: pd.DataFrame, holdings: Holdings, report: AllocationReport) -> Holdings:
+def paper_ledger(universe: pd.DataFrame, holdings: Holdings, report: AllocationReport) -> Holdings:
     """The decision executed on paper at the day's observed APYs: the next day's balances before
-    any payout (their growth over the day's balances is the day's realised profit)."""
+    any payout (their growth over the day's balances is the day's realised profit). The
+    chain's ledger, also the backtest's."""
     executed = _amounts(report) if report.is_new_allocation else None
     return roll_forward(
         holdings,

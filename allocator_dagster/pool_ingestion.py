@@ -57,9 +57,10 @@ def sample_universe(seed: int, n_pools: int) -> SampleUniverse:
     return SampleUniverse(seed=seed, n_pools=n_pools)
 
 
-def ingest_sample_day(
-    engine: sa.Engine, day: dt.date, universe_source: SampleUniverse
-) -> IngestResult:
+def sample_day_frame(
+    universe_source: SampleUniverse, day: dt.date
+) -> tuple[pd.DataFrame, list[Rejection]]:
+    """A sample day's universe with its forecast from the sample's own earlier days."""
     universe, rejections = universe_source.universe_for(day)
     start = max(universe_source.start, day - dt.timedelta(days=LOOKBACK_DAYS))
     history = (
@@ -67,13 +68,20 @@ def ingest_sample_day(
         if day > universe_source.start
         else pd.DataFrame(columns=["date", "pool", "tvlUsd", "apy", "apyBase", "apyReward"])
     )
-    frame = attach_forecast(universe, history, day)
+    return attach_forecast(universe, history, day), rejections
+
+
+def ingest_sample_day(
+    engine: sa.Engine, day: dt.date, universe_source: SampleUniverse
+) -> IngestResult:
+    frame, rejections = sample_day_frame(universe_source, day)
     stored = replace_pool_day(engine, day, frame, rejections, source=PoolSource.SAMPLE)
     return IngestResult(day, PoolSource.SAMPLE, frame, rejections, stored)
 
 
-def ingest_history_day(engine: sa.Engine, day: dt.date, recording: PoolHistory) -> IngestResult:
-    """Store a recorded day; its forecast reads only the recording's days before it."""
+def history_day_frame(recording: PoolHistory, day: dt.date) -> tuple[pd.DataFrame, list[Rejection]]:
+    """A recorded day's validated universe with its forecast from the recording's days before
+    it only (what `pool_daily_metrics` stores; the backtest replays the same frames)."""
     try:
         universe, rejections = recording.universe_for(day)
     except HistoryError as exc:
@@ -85,7 +93,12 @@ def ingest_history_day(engine: sa.Engine, day: dt.date, recording: PoolHistory) 
         if yesterday >= start
         else pd.DataFrame(columns=["date", "pool", "tvlUsd", "apy", "apyBase", "apyReward"])
     )
-    frame = attach_forecast(universe, history, day)
+    return attach_forecast(universe, history, day), rejections
+
+
+def ingest_history_day(engine: sa.Engine, day: dt.date, recording: PoolHistory) -> IngestResult:
+    """Store a recorded day; its forecast reads only the recording's days before it."""
+    frame, rejections = history_day_frame(recording, day)
     stored = _swap_in(engine, day, frame, rejections, PoolSource.HISTORY)
     return IngestResult(day, PoolSource.HISTORY, frame, rejections, stored)
 

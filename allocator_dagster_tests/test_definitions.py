@@ -85,6 +85,7 @@ def test_dg_checks_and_lists_the_project(tmp_path: Path) -> None:
         "platform_metrics",
         "profit_split_proposal",
         "profit_distribution",
+        "backtest_report",
     }
     assert {j["name"] for j in defs["jobs"]} == {
         "daily_allocation_job",

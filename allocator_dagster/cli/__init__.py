@@ -23,6 +23,7 @@ COMMANDS = (
     "backup",
     "balances",
     "plan",
+    "backtest",
 )
 
 

@@ -59,6 +59,7 @@ from allocator_dagster.reporting import (
     drift_markdown,
     top_pools_markdown,
 )
+from allocator_dagster.risk import concentration, concentration_markdown, pool_facts
 from allocator_dagster.runtime import frozen_heap
 from allocator_dagster.storage import StorageError
 from allocator_dagster.storage.history import HistoryWindow
@@ -329,6 +330,12 @@ def _day_metadata(
     moved = sum((abs(line.delta_usd) for line in report.lines), start=type(report.total_usd)(0))
     positions = sum(line.amount_usd > 0 for line in report.lines)
     reproduced = {} if outcome.hash_matched is None else {"hash_matched": outcome.hash_matched}
+    # exposure by protocol, chain and token of the day's allocation (no trailing history read:
+    # the APY volatility is in the backtest report)
+    risk = concentration(
+        {line.pool: line.amount_usd for line in report.lines},
+        pool_facts(outcome.universe[outcome.universe["pool"].isin([x.pool for x in report.lines])]),
+    )
     allocation: dict[str, RawMetadataValue] = {
         "day": day,
         "decision": str(report.decision),  # Dagster metadata takes plain str, not enums
@@ -353,6 +360,8 @@ def _day_metadata(
         ),
         **charts,
         "binding_limits": limits,
+        "effective_positions": round(risk.effective_positions, 4),
+        "concentration": MetadataValue.md(concentration_markdown(risk)),
     }
     return {
         "balances": {

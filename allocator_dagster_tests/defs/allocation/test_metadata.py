@@ -61,6 +61,10 @@ def test_every_day_of_a_range_run_has_its_own_metadata(database_url: str) -> Non
         assert day["decision"] == str(want.decision), d
         assert day["positions"] == sum(amount > 0 for amount in want.amounts.values()), d
         assert f"{float(want.total_usd):,.2f}" in day["total"], d
+        weights = [float(a / want.total_usd) for a in want.amounts.values() if a > 0]
+        effective = 1 / sum(w * w for w in weights)
+        assert abs(day["effective_positions"] - effective) < 1e-3, d
+        assert "by protocol" in day["concentration"], d
         report = want.report
         assert day["expected_daily_yield_usd"] == pytest.approx(report["daily_yield_usd"], abs=0.01)
         assert day["costs_usd"] == pytest.approx(report["costs_usd"]["total"], abs=0.01)
