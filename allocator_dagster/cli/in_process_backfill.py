@@ -47,10 +47,12 @@ IN_PROCESS = {
     },
     "run_launcher": {"module": __name__, "class": "InProcessRunLauncher"},
 }
-# the runs' steps in this process too (as `materialize` did), quiet console
+# the runs' steps in this process too (as `materialize` did); the console logger prints only
+# CRITICAL events: a failed run's events carry stack traces, so `allocator run` says why a run
+# failed from its event log instead (cli/run_failures.py); the full log is the UI's
 RUN_CONFIG: dict[str, Any] = {
     "execution": {"config": {"in_process": {}}},
-    "loggers": {"console": {"config": {"log_level": "ERROR"}}},
+    "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
 }
 
 

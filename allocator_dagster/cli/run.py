@@ -363,6 +363,9 @@ def command(
     for result in results:
         state = "succeeded" if result.succeeded else "FAILED"
         click.echo(f"  {result.graph:<13} {state:<9}   {result.summary()}")
+    any_failed = not all(result.succeeded for result in results)
+    if any_failed:
+        _echo_failures(results)
     click.echo("")
     click.echo("Where to look:")
     project = Path(__file__).resolve().parents[2]  # the dg project: pyproject.toml's folder
@@ -372,9 +375,24 @@ def command(
     for result in results:
         if result.days:
             click.echo(_where_to_look(result.graph, result.days[-1]))
-    if not all(result.succeeded for result in results):
-        click.echo("A run failed: its log in the UI (or `dagster run list`) says why.", err=True)
+    if any_failed:
+        click.echo("A run failed: its full log is in the UI (or `dagster run list`).", err=True)
         sys.exit(1)
+
+
+def _echo_failures(results: list[GraphResult]) -> None:
+    """Why each failed run failed, from its event log: failed blocking checks' findings and
+    failed steps' errors, without stack traces."""
+    from dagster import DagsterInstance
+
+    from allocator_dagster.cli.run_failures import run_failure_lines
+
+    instance = DagsterInstance.get()
+    for result in results:
+        for run_id in result.outcome.failed_runs if result.outcome else []:
+            click.echo(f"Run {run_id} ({result.graph}) failed:", err=True)
+            for line in run_failure_lines(instance, run_id):
+                click.echo(f"  {line}", err=True)
 
 
 def _where_to_look(graph: str, day: dt.date) -> str:

@@ -300,3 +300,42 @@ def test_the_profit_split_skips_today_and_says_why() -> None:
     assert (len(days), skipped) == (14, "")
     days, skipped = graph_days("profit_split", today, today, today)
     assert days == [] and "today" in skipped
+
+
+def test_a_failed_check_says_what_it_found_without_a_traceback(tmp_path: Path) -> None:
+    """A tampered stored day fails its blocking checks: the terminal names each failed check with
+    its findings (the stored and recomputed hashes), and shows no Dagster stack trace."""
+    env = {k: v for k, v in os.environ.items() if k != "ALLOCATOR_DATABASE_URL"}
+    env.update(ALLOCATOR_DATA_DIR=str(tmp_path / "data"), DAGSTER_HOME=str(tmp_path / "home"))
+    env.pop("ALLOCATOR_FIRST_DAY", None)
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        command = [ALLOCATOR, "run", *args, "--graph", "allocation"]
+        return subprocess.run(
+            command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600
+        )
+
+    first = run("--days", "2", "--end", "2026-11-20")
+    assert first.returncode == 0, first.stdout + first.stderr
+    with sqlite3.connect(tmp_path / "data" / "allocator.sqlite") as conn:
+        rows = conn.execute(
+            "SELECT pool_id FROM asset_allocation_details WHERE allocation_date = '2026-11-19' "
+            "ORDER BY amount_usd DESC LIMIT 2"
+        ).fetchall()
+        move = "UPDATE asset_allocation_details SET amount_usd = amount_usd + ? "
+        move += "WHERE allocation_date = '2026-11-19' AND pool_id = ?"
+        conn.execute(move, (-1000, rows[0][0]))
+        conn.execute(move, (1000, rows[1][0]))
+    again = run("--days", "1", "--end", "2026-11-19")
+    output = again.stdout + again.stderr
+    assert again.returncode == 1, output
+    found = re.search(
+        r"check asset_allocations stored_day_untampered failed \(2026-11-19\): .*detail rows of "
+        r"2026-11-19: stored hash ([0-9a-f]{12}), recomputed ([0-9a-f]{12})",
+        output,
+    )
+    assert found, output
+    assert found.group(1) != found.group(2)
+    assert "step stored_allocation_checks failed: " in output
+    for trace in ("Traceback", "Stack Trace", 'File "'):
+        assert trace not in output, output
