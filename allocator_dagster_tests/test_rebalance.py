@@ -562,3 +562,29 @@ def test_min_withdrawal_changes_the_answer():
         kept = x >= bound.held - 0.02
         reduced = x <= np.maximum(bound.held - 250_000, 0) + 0.02
         assert np.all(~bound.is_held | kept | reduced)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_yield_only_tops_up_a_held_pool_just_below_min_position(backend):
+    """A position the ledger's conversion cost left 1.16 USD below min_position_usd (the
+    backtest's 2025-04-06): yield-only is feasible by topping it up from the idle cash. On
+    10 M USD the shortfall is inside HiGHS's MIP row tolerance, so the bound must say it."""
+    u = universe()
+    h = holdings_of(
+        {
+            "a": "2500000.00",
+            "b": "2500000.00",
+            "c": "2500000.00",
+            "d": "2000000.00",
+            "e": "9998.84",
+        },
+        idle_usd="490001.16",
+    )
+    p = base_params(position_max_pct_total_assets=0.3, min_improvement_usd=1e6)
+    report = decide(u, h, p, default_lists_for(u), backend)
+    assert report.status == "optimal" and report.decision == "yield-only"
+    check_report_invariants(report, h)
+    got = amounts(report)
+    assert got["e"] == Decimal("10000.00")  # topped up, not left at 9,998.84
+    assert got["a"] == Decimal("2990000.00")  # the rest of the idle cash goes to the best room
+    assert allocation_violations(u, h, p, default_lists_for(u), got, h.total_usd) == []

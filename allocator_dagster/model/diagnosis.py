@@ -76,10 +76,12 @@ def diagnose(problem: Problem) -> list[str]:
                 out.append(
                     f"held pools of group {k} hold {s:,.2f} USD, above the group{k}_max_pct cap"
                 )
-        if m > 0:
-            small = np.flatnonzero((problem.held > 0) & (problem.held < m - HALF_CENT_USD))
-            for i in small:
+        if m > 0:  # a holding below the minimum is topped up, unless its limit is lower still
+            small = (problem.held > 0) & (problem.held < m - HALF_CENT_USD)
+            for i in np.flatnonzero(small & (problem.upper < m - HALF_CENT_USD)):
                 out.append(
-                    f"held pool {problem.pool_ids[i]} holds {problem.held[i]:,.2f} USD, below min_position_usd"
+                    f"held pool {problem.pool_ids[i]} holds {problem.held[i]:,.2f} USD, below "
+                    f"min_position_usd, and its limit of {problem.upper[i]:,.2f} USD "
+                    f"({CAP_NAMES[int(problem.upper_cap[i])]}) leaves no room to top it up"
                 )
     return out

@@ -149,8 +149,17 @@ class Problem:
         return self.apy / DAYS_PER_YEAR_PCT
 
     def yield_only(self) -> Problem:
-        """The same problem with x_i >= h_i for every eligible held pool."""
-        return replace(self, lower=self.held.copy(), mode="yield-only")
+        """The same problem with x_i >= h_i for every eligible held pool.
+
+        A held pool keeps x_i >= h_i > 0, so it is selected and constraint 6 asks
+        x_i >= min_position_usd too: its bound is max(h_i, min_position_usd) (a holding below
+        the minimum is topped up). Said in the bound, not left to the binaries, because a MIP
+        solver's row tolerance (HiGHS: 1e-6 of T, 10 USD on 10 M USD) would let an untouched
+        holding a few USD below the minimum pass as selected.
+        """
+        floor = float(to_cent_grid(np.array([self.min_position_usd]))[0])
+        lower = np.where(self.is_held, np.maximum(self.held, floor), 0.0)
+        return replace(self, lower=lower, mode="yield-only")
 
     def subset(self, keep: np.ndarray) -> Problem:
         arrays = {

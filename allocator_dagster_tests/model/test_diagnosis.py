@@ -94,6 +94,38 @@ class TestDiagnose:
         # the full problem is feasible: the pool can be reduced
         assert solve(problem, "convex").status == "optimal"
 
+    def test_yield_only_with_held_pool_below_min_position_and_no_room(self):
+        rows = [pool_row("tiny", tvl=2_000_000.0), pool_row("other", symbol="DAI", tvl=1e9)]
+        h = holdings_of({"tiny": "9000.00"}, idle_usd=991_000)
+        problem, _ = build(
+            rows,
+            holdings=h,
+            tvl_limit_percentage=0.0048,  # limit 9,600 USD: above the holding, below the minimum
+            max_alloc_percentage=1.0,
+            position_max_pct_total_assets=1.0,
+            min_position_usd=10_000.0,
+        )
+        only = problem.yield_only()
+        messages = diagnose(only)
+        hit = [m for m in messages if "tiny" in m]
+        assert hit and "9,000.00" in hit[0] and "no room to top it up" in hit[0], messages
+        _assert_infeasible(only)
+
+    def test_yield_only_with_held_pool_below_min_position_is_feasible(self):
+        rows = [pool_row("small"), pool_row("other", symbol="DAI")]
+        h = holdings_of({"small": "9998.84"}, idle_usd="990001.16")
+        problem, _ = build(
+            rows,
+            holdings=h,
+            max_alloc_percentage=1.0,
+            position_max_pct_total_assets=1.0,
+            min_position_usd=10_000.0,
+        )
+        only = problem.yield_only()
+        assert diagnose(only) == []
+        for backend in ("convex", "milp"):
+            assert solve(only, backend).status == "optimal", backend
+
     def test_no_eligible_pool(self):
         problem, _ = build([pool_row("p1", project="nope")])
         assert problem.n == 0

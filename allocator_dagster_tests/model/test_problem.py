@@ -217,3 +217,14 @@ class TestTurnoverControl:
         assert problem.withdrawal_ceiling()[0] == 0.0
         assert problem.limits_withdrawals and problem.needs_integers
         assert not problem.yield_only().limits_withdrawals  # x >= h already
+
+    def test_yield_only_tops_a_holding_below_min_position_up_to_it(self):
+        problem, _ = build(
+            [pool_row("big"), pool_row("small"), pool_row("spare")],
+            holdings=holdings_of({"big": "50000.00", "small": "9998.84"}, idle_usd="40001.16"),
+            min_position_usd=10_000.0,
+        )
+        only = problem.yield_only()
+        # x_small >= h > 0 selects it, so constraint 6 asks x_small >= min_position_usd
+        assert only.lower.tolist() == [50_000.0, 10_000.0, 0.0]
+        assert only.mode == "yield-only" and problem.lower.tolist() == [0.0, 0.0, 0.0]
