@@ -15,7 +15,12 @@ from allocator_dagster.cli.options import database_url_option
 def _commands(
     group: click.Group, path: tuple[str, ...] = ()
 ) -> Iterator[tuple[str, click.Command]]:
-    for name, command in group.commands.items():
+    """Every sub-command, through click's own look-up: the top-level group loads its commands
+    lazily, so `group.commands` is empty until one runs."""
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         yield " ".join((*path, name)), command
         if isinstance(command, click.Group):
             yield from _commands(command, (*path, name))

@@ -59,6 +59,7 @@ ALLOCATION_ASSETS = {
     "allocation_parameters",
     "solver_output",
     "asset_allocations",
+    "rebalance_plan",
 }
 STARTUP_TIMEOUT = 180.0
 RUN_TIMEOUT = 240.0
