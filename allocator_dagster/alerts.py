@@ -18,14 +18,12 @@ from decimal import Decimal
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from allocator_dagster.redaction import redact_secret
+from allocator_dagster.sources.http import mounted_session, retry_policy
 from allocator_dagster.terminal import shown
 
 WEBHOOK_ENV = "ALLOCATOR_ALERT_WEBHOOK_URL"
-RETRY_STATUSES = (429, 500, 502, 503, 504)
 RETRY_AFTER_MAX = 30  # seconds: a sensor tick must end; a longer Retry-After is capped
 MAX_TEXT = 3000  # characters of one message (Slack truncates far later; a person reads this much)
 MAX_REASONS = 10
@@ -198,26 +196,13 @@ def _hide_path(url: str) -> None:
 
 
 def _session(retries: int, backoff_factor: float) -> requests.Session:
-    retry = Retry(
-        total=retries,
-        connect=retries,
-        read=retries,
-        status=retries,
-        other=0,
-        backoff_factor=backoff_factor,
-        backoff_max=10.0,
-        status_forcelist=RETRY_STATUSES,
-        allowed_methods=frozenset({"POST"}),  # a duplicate alert beats a lost one
-        respect_retry_after_header=True,
+    retry = retry_policy(
+        retries,
+        backoff_factor,
+        methods=frozenset({"POST"}),  # a duplicate alert beats a lost one
         retry_after_max=RETRY_AFTER_MAX,
-        raise_on_status=False,  # the last response is returned and reported
     )
-    session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.headers["User-Agent"] = "allocator-dagster alerts"
-    return session
+    return mounted_session(retry, "allocator-dagster alerts")
 
 
 class Notifier:

@@ -40,6 +40,7 @@ from allocator_dagster.sources.fetch_deadline import (
     deadline_session,
     retries_made,
 )
+from allocator_dagster.sources.http import retry_policy
 from allocator_dagster.sources.records import (
     DEFAULT_LIMITS,
     POOL_COLUMNS,
@@ -54,7 +55,6 @@ from allocator_dagster.sources.records import (
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://yields.llama.fi"
-RETRY_STATUSES = (429, 500, 502, 503, 504)
 CHART_COLUMNS = ("date", "tvlUsd", "apy", "apyBase", "apyReward")
 RETRY_AFTER_MAX = 120  # seconds: a Retry-After beyond this is capped, not obeyed for hours
 DEADLINE_SECONDS = (
@@ -136,20 +136,14 @@ class DefiLlamaClient:
         self.timeout = timeout
         self.retries = retries
         if session is None:
-            retry = DeadlineRetry(
-                total=retries,
-                connect=retries,
-                read=retries,
-                status=retries,
-                other=0,
-                backoff_factor=backoff_factor,
+            retry = retry_policy(
+                retries,
+                backoff_factor,
                 backoff_max=60.0,
-                status_forcelist=RETRY_STATUSES,
-                allowed_methods=frozenset({"GET"}),
-                respect_retry_after_header=True,
                 retry_after_max=RETRY_AFTER_MAX,
-                raise_on_status=False,  # the last response is returned and reported below
+                retry_class=DeadlineRetry,
             )
+            assert isinstance(retry, DeadlineRetry)
             session = deadline_session(retry, "allocator-dagster (+treasury allocation)")
         self.session = session
 

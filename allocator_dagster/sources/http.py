@@ -27,28 +27,48 @@ class FetchError(RuntimeError):
     """No usable JSON answer; the message is the problem (the caller adds which API and call)."""
 
 
-def retrying_session(retries: int, backoff_factor: float = 0.5) -> requests.Session:
-    """A session retrying connection errors and 429/5xx answers of GETs with backoff."""
-    retry = Retry(
+def retry_policy(
+    retries: int,
+    backoff_factor: float = 0.5,
+    *,
+    methods: frozenset[str] = frozenset({"GET"}),
+    backoff_max: float = 10.0,
+    retry_after_max: int = RETRY_AFTER_MAX,
+    retry_class: type[Retry] = Retry,
+) -> Retry:
+    """The project's one retry rule for outside HTTP: connection errors and 429/5xx answers, with
+    backoff and a capped Retry-After; the last answer is returned, so the caller reports it."""
+    return retry_class(
         total=retries,
         connect=retries,
         read=retries,
         status=retries,
         other=0,
         backoff_factor=backoff_factor,
-        backoff_max=10.0,
+        backoff_max=backoff_max,
         status_forcelist=RETRY_STATUSES,
-        allowed_methods=frozenset({"GET"}),
+        allowed_methods=methods,
         respect_retry_after_header=True,
-        retry_after_max=RETRY_AFTER_MAX,
-        raise_on_status=False,  # the last answer is returned and reported by `get_json`
+        retry_after_max=retry_after_max,
+        raise_on_status=False,
     )
+
+
+def mounted_session(retry: Retry, user_agent: str) -> requests.Session:
+    """A session that applies `retry` to every http(s) request."""
     session = requests.Session()
     adapter = HTTPAdapter(max_retries=retry)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
-    session.headers["User-Agent"] = "allocator-dagster (+treasury allocation)"
+    session.headers["User-Agent"] = user_agent
     return session
+
+
+def retrying_session(retries: int, backoff_factor: float = 0.5) -> requests.Session:
+    """A session retrying connection errors and 429/5xx answers of GETs with backoff."""
+    return mounted_session(
+        retry_policy(retries, backoff_factor), "allocator-dagster (+treasury allocation)"
+    )
 
 
 def get_json(
