@@ -18,6 +18,14 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from allocator_dagster.day_payouts import (
+    DayInputError,
+    PayoutRule,
+    expected_holdings,
+    paper_ledger,
+    payout_split,
+    report_amounts,
+)
 from allocator_dagster.integrity import verify_stored_day
 from allocator_dagster.model import (
     Holdings,
@@ -29,17 +37,13 @@ from allocator_dagster.model import (
     violations,
 )
 from allocator_dagster.money import HALF_CENT_USD
-from allocator_dagster.paper_trading import roll_forward
 from allocator_dagster.parameters import AllocationParameters, DynamicLists
-from allocator_dagster.payouts import Payout, pay_out, payout_of
-from allocator_dagster.profit_split.distribution import distribution_moment
-from allocator_dagster.profit_split.split import Split
+from allocator_dagster.payouts import Payout, pay_out
 from allocator_dagster.rebalance import AllocationReport, HeldAside, decide_with_problem
 from allocator_dagster.reconciliation import DriftTolerance, Reconciliation, reconcile
 from allocator_dagster.snapshots import Snapshot, hash_holdings, hash_universe, take_snapshot
 from allocator_dagster.solvers import Backend, solver_versions, to_backend
 from allocator_dagster.storage import allocations as store
-from allocator_dagster.storage import profit_split as split_store
 from allocator_dagster.storage.balances import ETHERSCAN, IMPORTED, ledger_source
 from allocator_dagster.storage.lists import read_lists
 from allocator_dagster.storage.pools import listings_before, load_pool_day
@@ -62,10 +66,6 @@ IMPORT_COMMAND = "allocator balances import --day {day} FILE"
 # Stored amounts are whole cents and every limit sits on the cent grid, so a stored allocation
 # must meet its limits exactly: half a cent absorbs float noise, one cent over is a breach.
 STORED_TOLERANCE_USD = HALF_CENT_USD
-
-
-class DayInputError(RuntimeError):
-    """The day cannot run: a missing input, named with what to materialise first."""
 
 
 @dataclass(frozen=True)
@@ -185,93 +185,6 @@ def _imported_holdings(conn: sa.Connection, day: dt.date, balances_source: str) 
     return holdings
 
 
-def expected_holdings(engine: sa.Engine, day: dt.date) -> Holdings | None:
-    """What the previous day's plan expected `day` to start with: the paper ledger of the day
-    before's allocation, at that day's observed APYs, less what it paid out (None without a
-    start or a stored day)."""
-    previous = day - dt.timedelta(days=1)
-    with engine.connect() as conn:
-        start = store.read_holdings(conn, previous)
-        stored = store.read_allocation(conn, previous)
-        costs = store.read_detail_costs(conn, previous)
-    if start is None or stored is None:
-        return None
-    universe = load_pool_day(engine, previous)
-    executed = stored.status.has_solution and stored.decision != "hold"
-    gross = roll_forward(
-        start,
-        stored.amounts if executed else None,
-        _observed_apy(universe),
-        gas_usd={p: g for p, (g, _) in costs.items()} if executed else None,
-        conversion_usd={p: c for p, (_, c) in costs.items()} if executed else None,
-    )
-    payout = recorded_payout(stored.report)
-    return gross if payout is None else pay_out(gross, payout.paid_usd)
-
-
-def recorded_payout(report: dict) -> Payout | None:
-    """The payout stored with a day's allocation (None: stored before payouts left the treasury)."""
-    data = report.get("payout")
-    return None if data is None else Payout.from_dict(data)
-
-
-def day_payout(engine: sa.Engine, day: dt.date) -> Payout:
-    """The payout recorded with the day's allocation; DayInputError says what to run first."""
-    with engine.connect() as conn:
-        stored = store.read_allocation(conn, day)
-    if stored is None:
-        raise DayInputError(
-            f"{day} has no allocation, so no realised profit: materialise asset_allocations for "
-            f"{day} first"
-        )
-    payout = recorded_payout(stored.report)
-    if payout is None:
-        raise DayInputError(
-            f"the allocation of {day} was stored before payouts left the treasury and records no "
-            "profit: re-run it with snapshot=fresh (with the days after it)"
-        )
-    return payout
-
-
-def day_reconciliation(engine: sa.Engine, day: dt.date) -> Reconciliation | None:
-    """The day's imported holdings against the day before's plan (None: nothing to compare)."""
-    expected = expected_holdings(engine, day)
-    with engine.connect() as conn:
-        observed = store.read_holdings(conn, day)
-        source = ledger_source(conn, day)
-    if expected is None or observed is None or source not in (IMPORTED, ETHERSCAN):
-        return None
-    return reconcile(expected, observed)
-
-
-def payout_split(engine: sa.Engine, day: dt.date) -> tuple[str, Split]:
-    """The split that divides the profit of `day`: the one in force when it is paid out
-    (`distribution_moment`); seeded on first use, as the profit-split graph does."""
-    current = split_store.ensure_active_split(engine)
-    moment = distribution_moment(day, split_store.utc_now())
-    in_force = split_store.split_in_force(engine, moment) or current
-    return str(in_force.id), in_force.split
-
-
-@dataclass(frozen=True)
-class _PayoutRule:
-    """Which split divides the day's profit: the recorded one when the day is reproduced (a day
-    stored before payouts pays nothing, so history is not rewritten), else the one in force."""
-
-    split: tuple[str, Split]
-    recorded: dict | None
-
-    def payout(self, profit_usd: Decimal) -> Payout | None:
-        if self.recorded is None:
-            return payout_of(profit_usd, self.split[1], self.split[0])
-        done = recorded_payout(self.recorded)
-        return None if done is None else payout_of(profit_usd, done.split, done.split_id)
-
-
-def _observed_apy(universe: pd.DataFrame) -> dict[str, float]:
-    return dict(zip(universe["pool"].astype(str), universe["apy"].astype(float), strict=True))
-
-
 def run_day(
     engine: sa.Engine,
     day: dt.date,
@@ -369,7 +282,7 @@ def run_day(
             reconciliation=None if expected is None else reconcile(expected, holdings),
         )
         recorded = None if previous is None or snapshot_policy == "fresh" else previous.report
-        return _store(conn, outcome, settings, reproduction, _PayoutRule(split, recorded))
+        return _store(conn, outcome, settings, reproduction, PayoutRule(split, recorded))
 
 
 def _pool_day(engine: sa.Engine, day: dt.date) -> pd.DataFrame:
@@ -490,7 +403,9 @@ def decide_day(
     except ModelInputError as exc:
         raise DayInputError(f"{day}: {exc}") from None
     if report.is_new_allocation:
-        placed, amounts, total = _without_aside(holdings, _amounts(report), report.held_missing)
+        placed, amounts, total = _without_aside(
+            holdings, report_amounts(report), report.held_missing
+        )
         problems = [
             v.message
             for v in allocation_violations(
@@ -571,7 +486,7 @@ def _store(
     outcome: DayOutcome,
     settings: AllocationSettings,
     reproduction: dict,
-    rule: _PayoutRule,
+    rule: PayoutRule,
 ) -> DayOutcome:
     """Write the allocation with the day's payout and, on paper, the next day's balances.
 
@@ -598,26 +513,6 @@ def _store(
     next_holdings = gross if payout is None else pay_out(gross, payout.paid_usd)
     store.write_holdings(conn, day + dt.timedelta(days=1), next_holdings, source="paper")
     return replace(outcome, next_holdings=next_holdings)
-
-
-def _amounts(report: AllocationReport) -> dict[str, Decimal]:
-    return {line.pool: line.amount_usd for line in report.lines}
-
-
-def paper_ledger(universe: pd.DataFrame, holdings: Holdings, report: AllocationReport) -> Holdings:
-    """The decision executed on paper at the day's observed APYs: the next day's balances before
-    any payout (their growth over the day's balances is the day's realised profit). The
-    chain's ledger, also the backtest's."""
-    executed = _amounts(report) if report.is_new_allocation else None
-    return roll_forward(
-        holdings,
-        executed,
-        _observed_apy(universe),
-        gas_usd={line.pool: line.gas_usd for line in report.lines} if executed else None,
-        conversion_usd={line.pool: line.conversion_usd for line in report.lines}
-        if executed
-        else None,
-    )
 
 
 INTEGRITY = "integrity"  # the stored records against their hashes (`integrity.py`)

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from allocator_dagster.daily_allocation import DayInputError, recorded_payout
+from allocator_dagster.day_payouts import DayInputError, recorded_payout
 from allocator_dagster.model import Holdings
 from allocator_dagster.payouts import Payout
 from allocator_dagster.plan import Plan, PoolInfo, build_plan, empty_plan, plan_violations

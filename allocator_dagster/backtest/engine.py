@@ -5,7 +5,7 @@ forecast made from the days before D only. Each strategy starts with the capital
 D it holds h_D, which earns D's realised APY from the recording (`apy` of D's frame; a pool
 missing on D earns nothing); at the end of D its decision x_D is executed with MODEL.md's gas
 and conversion costs, so x_D is held during D+1. This is the chain's own ledger
-(`daily_allocation.paper_ledger` and `paper_trading.roll_forward`). The decision of the last day
+(`day_payouts.paper_ledger` and `paper_trading.roll_forward`). The decision of the last day
 is not executed: it could earn only after the range. Everything runs in memory; nothing is
 written.
 """
@@ -19,7 +19,7 @@ from decimal import Decimal
 
 import pandas as pd
 
-from allocator_dagster.daily_allocation import DayInputError
+from allocator_dagster.day_payouts import DayInputError
 from allocator_dagster.model import Holdings
 from allocator_dagster.money import CENT, to_cents
 from allocator_dagster.paper_trading import realised_yield, roll_forward

@@ -1,7 +1,7 @@
 """The allocator and the baselines it is measured against, on one universe, one set of caps.
 
 - `allocator`: the chain's own decision (`daily_allocation.decide_day`) and ledger
-  (`daily_allocation.paper_ledger`), exactly as the Dagster chain runs a day.
+  (`day_payouts.paper_ledger`), exactly as the Dagster chain runs a day.
 - `greedy`: every day, fill the eligible pools with the highest forecast APY up to their caps
   (pool limits, group caps, `min_position_usd`), whatever it costs.
 - `equal`: equal amounts over the eligible pools (water-filled under the caps; when the
@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from allocator_dagster.backtest.engine import DayContext, Execution, Strategy
-from allocator_dagster.daily_allocation import decide_day, held_aside_for, paper_ledger
+from allocator_dagster.daily_allocation import decide_day, held_aside_for
+from allocator_dagster.day_payouts import paper_ledger
 from allocator_dagster.model import Holdings, Problem, build_problem, evaluate
 from allocator_dagster.model.eligibility import effective_apy_columns
 from allocator_dagster.money import from_whole_cents, int_cents

@@ -12,7 +12,7 @@ from typing import NoReturn
 import click
 
 from allocator_dagster.cli.options import database_url_option
-from allocator_dagster.daily_allocation import DayInputError
+from allocator_dagster.day_payouts import DayInputError
 from allocator_dagster.day_plan import day_plan
 from allocator_dagster.plan import PlanError
 from allocator_dagster.pool_labels import fit, labels_from_universe

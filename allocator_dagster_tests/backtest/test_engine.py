@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from allocator_dagster import backtest, daily_allocation
+from allocator_dagster import backtest, day_payouts
 from allocator_dagster.backtest.days import sample_days
 from allocator_dagster.backtest.engine import (
     BacktestError,
@@ -106,7 +106,7 @@ def test_the_allocator_replays_the_chains_own_days(engine, monkeypatch):
     """Same days, capital and lists: the backtest's allocator decides exactly what run_day
     stores and holds exactly the paper ledger the chain writes. The backtest books no payout
     (it measures decisions, not the profit split), so the chain runs here without one."""
-    monkeypatch.setattr(daily_allocation._PayoutRule, "payout", lambda self, profit: None)
+    monkeypatch.setattr(day_payouts.PayoutRule, "payout", lambda self, profit: None)
     seed, pools, first = 7, 400, dt.date(2025, 3, 1)
     days = [first + dt.timedelta(days=k) for k in range(4)]
     source = sample_universe(seed, pools)

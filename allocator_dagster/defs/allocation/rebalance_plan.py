@@ -25,7 +25,7 @@ from dagster import (
 if TYPE_CHECKING:  # what Dagster accepts as a metadata value (it has no public name)
     from dagster._core.definitions.metadata import RawMetadataValue
 
-from allocator_dagster.daily_allocation import DayInputError
+from allocator_dagster.day_payouts import DayInputError
 from allocator_dagster.day_plan import DayPlan, day_plan
 from allocator_dagster.defs.allocation.partitions import GROUP, daily_partitions
 from allocator_dagster.defs.partitions import partition_days

@@ -15,7 +15,7 @@ from dagster import AssetExecutionContext
 
 from allocator_dagster.allocation_history import HISTORY_DAYS
 from allocator_dagster.charts import png_markdown, split_history_png
-from allocator_dagster.daily_allocation import DayInputError, day_payout
+from allocator_dagster.day_payouts import DayInputError, day_payout
 from allocator_dagster.defs.partitions import partition_day
 from allocator_dagster.defs.profit_split.partitions import GROUP, PARTITIONS
 from allocator_dagster.defs.resources import DatabaseResource, ProfitSplitConfig

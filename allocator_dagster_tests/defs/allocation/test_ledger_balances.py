@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from dagster import AssetSelection
 
 from allocator_dagster.cli import main
-from allocator_dagster.daily_allocation import expected_holdings
+from allocator_dagster.day_payouts import expected_holdings
 from allocator_dagster.defs.allocation.assets import CHAIN_KEYS
 from allocator_dagster.defs.resources import AllocationResource
 from allocator_dagster.model import IDLE, Holdings

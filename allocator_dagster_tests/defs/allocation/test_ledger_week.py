@@ -14,7 +14,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from allocator_dagster.cli import main
-from allocator_dagster.daily_allocation import expected_holdings, recorded_payout
+from allocator_dagster.day_payouts import expected_holdings, recorded_payout
 from allocator_dagster.defs.resources import AllocationResource
 from allocator_dagster.model import Holdings
 from allocator_dagster.snapshots import hash_holdings

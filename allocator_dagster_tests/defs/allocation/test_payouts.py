@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from allocator_dagster.daily_allocation import DayInputError, day_payout, recorded_payout
+from allocator_dagster.day_payouts import DayInputError, day_payout, recorded_payout
 from allocator_dagster.model import Holdings
 from allocator_dagster.payouts import pay_out
 from allocator_dagster.storage import allocations as store

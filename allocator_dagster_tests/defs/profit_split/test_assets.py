@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from allocator_dagster.cli import main as cli
-from allocator_dagster.daily_allocation import recorded_payout
+from allocator_dagster.day_payouts import recorded_payout
 from allocator_dagster.definitions import build_definitions
 from allocator_dagster.defs.profit_split import assets as assets_module
 from allocator_dagster.defs.profit_split.assets import (
