@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime
-from typing import NoReturn
 
 import click
 
 from allocator_dagster.balances_import import read_balances_file
-from allocator_dagster.cli.options import database_url_option
+from allocator_dagster.cli.options import DAY, database_url_option, fail
 from allocator_dagster.inputs import InputFileError
 from allocator_dagster.names import ActorNameError, clean_name
 from allocator_dagster.pool_labels import fit, labels_from_universe
@@ -18,13 +16,6 @@ from allocator_dagster.storage import allocations as store
 from allocator_dagster.storage.balances import import_balances, imports_of, ledger_source
 from allocator_dagster.storage.pools import load_pool_day
 from allocator_dagster.terminal import shown
-
-DAY = click.DateTime(formats=["%Y-%m-%d"])
-
-
-def _fail(message: object) -> NoReturn:
-    click.echo(f"error: {shown(message, lines=True)}", err=True)
-    sys.exit(2)
 
 
 @click.group("balances")
@@ -46,7 +37,7 @@ def import_command(day: datetime, file: str, by: str, database_url: str | None) 
         engine = get_engine(database_url)
         universe = load_pool_day(engine, date)
         if universe.empty:
-            _fail(
+            fail(
                 f"{file}: no pool data stored for {date}, so no pool can be checked: run "
                 f"`allocator pools fetch --day {date}` (or materialise pool_daily_metrics) first"
             )
@@ -55,7 +46,7 @@ def import_command(day: datetime, file: str, by: str, database_url: str | None) 
         with engine.connect() as conn:
             allocated = store.read_allocation(conn, date) is not None
     except (InputFileError, ActorNameError, StorageError) as exc:
-        _fail(exc)
+        fail(exc)
     replaced = f", replacing the {done.replaced_source} rows" if done.replaced_source else ""
     click.echo(
         f"{date}: imported {done.positions} positions and idle cash, {done.total_usd:,.2f} USD "
@@ -84,7 +75,7 @@ def show_command(day: datetime, database_url: str | None) -> None:
             source = ledger_source(conn, date)
             imports = imports_of(conn, date)
     except StorageError as exc:
-        _fail(exc)
+        fail(exc)
     if holdings is None:
         click.echo(f"{date}: no balances (run `allocator balances import --day {date} FILE`)")
         return

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import sys
+from typing import NoReturn
+
 import click
 
 from allocator_dagster.storage import DATABASE_URL_ENV
+from allocator_dagster.terminal import shown
+
+DAY = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def fail(message: object) -> NoReturn:
+    """A user's error: one escaped line on stderr and exit code 2 (never a traceback)."""
+    click.echo(f"error: {shown(message, lines=True)}", err=True)
+    sys.exit(2)
+
 
 # Every command that reads or writes the application database takes it after its own name
 # (`allocator lists show ... --database-url URL`); unset, the environment variable, else the

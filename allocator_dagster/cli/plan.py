@@ -5,13 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 from datetime import datetime
-from typing import NoReturn
 
 import click
 
-from allocator_dagster.cli.options import database_url_option
+from allocator_dagster.cli.options import DAY, database_url_option, fail
 from allocator_dagster.day_payouts import DayInputError
 from allocator_dagster.day_plan import day_plan
 from allocator_dagster.plan import PlanError
@@ -20,7 +18,6 @@ from allocator_dagster.storage import StorageError, get_engine
 from allocator_dagster.storage.pools import load_pool_day
 from allocator_dagster.terminal import shown
 
-DAY = click.DateTime(formats=["%Y-%m-%d"])
 COLUMNS = (
     "chain",
     "pool",
@@ -32,11 +29,6 @@ COLUMNS = (
     "reason",
     "recipient",
 )
-
-
-def _fail(message: object) -> NoReturn:
-    click.echo(f"error: {shown(message, lines=True)}", err=True)
-    sys.exit(2)
 
 
 @click.group("plan")
@@ -60,7 +52,7 @@ def show_command(day: datetime, fmt: str, database_url: str | None) -> None:
     try:
         plan = day_plan(get_engine(database_url), day.date()).plan
     except (PlanError, StorageError, DayInputError) as exc:
-        _fail(exc)
+        fail(exc)
     rows = [o.as_dict() for o in plan.orders]
     if fmt == "json":
         payload = plan.as_dict(day.date())

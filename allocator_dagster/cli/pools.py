@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 import click
 
-from allocator_dagster.cli.options import database_url_option
+from allocator_dagster.cli.options import DAY, database_url_option
 from allocator_dagster.pool_ingestion import (
     PoolDataError,
     import_history,
@@ -30,8 +30,6 @@ from allocator_dagster.storage.pools import (
     load_pool_rejections,
 )
 from allocator_dagster.terminal import shown
-
-DAY = click.DateTime(formats=["%Y-%m-%d"])
 
 
 def _engine(database_url: str | None):

@@ -27,6 +27,8 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
+from allocator_dagster.sources.http import mounted_session
+
 _active = threading.local()  # the FetchDeadline armed in this thread, if any
 
 
@@ -167,12 +169,7 @@ class DeadlineAdapter(HTTPAdapter):
 
 def deadline_session(retry: DeadlineRetry, user_agent: str) -> requests.Session:
     """A session whose http and https requests retry with `retry` under the armed deadline."""
-    session = requests.Session()
-    adapter = DeadlineAdapter(max_retries=retry)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.headers["User-Agent"] = user_agent
-    return session
+    return mounted_session(retry, user_agent, DeadlineAdapter)
 
 
 def retries_made(response: requests.Response | None, deadline: FetchDeadline | None) -> int:

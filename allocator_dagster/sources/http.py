@@ -54,10 +54,12 @@ def retry_policy(
     )
 
 
-def mounted_session(retry: Retry, user_agent: str) -> requests.Session:
-    """A session that applies `retry` to every http(s) request."""
+def mounted_session(
+    retry: Retry, user_agent: str, adapter_class: type[HTTPAdapter] = HTTPAdapter
+) -> requests.Session:
+    """A session that applies `retry` (through `adapter_class`) to every http(s) request."""
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry)
+    adapter = adapter_class(max_retries=retry)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = user_agent
