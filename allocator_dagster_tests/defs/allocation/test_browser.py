@@ -153,6 +153,25 @@ def _wait(condition, what: str, seconds: float = PAGE_SECONDS):
         time.sleep(0.5)
 
 
+def _clicked_past_dialogs(driver, element) -> bool:
+    """Click `element` unless one of Dagster's dialogs (the newsletter one on a new instance
+    appears a moment after the page) covers it; then dismiss that dialog and report False so the
+    caller tries again."""
+    from selenium.common.exceptions import ElementClickInterceptedException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    try:
+        element.click()
+        return True
+    except ElementClickInterceptedException:
+        for skip in driver.find_elements(By.XPATH, "//button[normalize-space()='Skip']"):
+            if skip.is_displayed():
+                skip.click()
+        driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+        return False
+
+
 def test_first_day_page_shows_its_own_hash_and_a_rendered_chart(
     quickstart: Path, webserver: str
 ) -> None:
@@ -166,13 +185,12 @@ def test_first_day_page_shows_its_own_hash_and_a_rendered_chart(
         driver.get(f"{webserver}/assets/asset_allocations?view=partitions&partition={first_day}")
         _wait(lambda: first_hash in driver.page_source, f"{first_day}'s hash {first_hash}")
         assert last_hash not in driver.page_source  # not the range's last day (issue 12)
-        for skip in driver.find_elements(By.XPATH, "//button[normalize-space()='Skip']"):
-            skip.click()  # Dagster's newsletter dialog covers the page on a new instance
         row = _wait(
             lambda: driver.find_elements(By.XPATH, "//tr[td[normalize-space()='chart']]"),
             "the chart row",
         )[0]
-        row.find_element(By.XPATH, ".//a[contains(., 'Show Markdown')]").click()
+        link = row.find_element(By.XPATH, ".//a[contains(., 'Show Markdown')]")
+        _wait(lambda: _clicked_past_dialogs(driver, link), "the chart link free of dialogs")
         alt = f"weights and deltas {first_day}"
         image = _wait(
             lambda: driver.find_elements(By.XPATH, f"//img[@alt='{alt}']"), f"the image '{alt}'"

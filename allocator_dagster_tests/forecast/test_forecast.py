@@ -30,7 +30,7 @@ from allocator_dagster_tests.support.instances import default_lists_for, idle, p
 from allocator_dagster_tests.test_rebalance import base_params
 
 DAY = date(2026, 5, 1)
-RECORDING = Path(__file__).parent / "fixtures" / "history" / "chart_2025-06.csv"
+RECORDING = Path(__file__).parents[1] / "fixtures" / "history" / "chart_2025-06.csv"
 
 
 def series(pool: str, days: int, *, tvl, base, reward, end: date = DAY) -> pd.DataFrame:
