@@ -102,8 +102,8 @@ def test_turnover_defaults_and_stored_snapshots():
     restored = stored_parameters(old)
     assert (restored.min_improvement_bps, restored.limit_drift_pct) == (0.0, 0.0)
     # the forecast was believed whole before forecast_credibility: costs over the full horizon
-    assert (fresh.forecast_credibility, restored.forecast_credibility) == (0.3, 1.0)
-    assert (fresh.credible_horizon_days(), restored.credible_horizon_days()) == (9.0, 30.0)
+    assert (fresh.forecast_credibility, restored.forecast_credibility) == (0.4, 1.0)
+    assert (fresh.credible_horizon_days(), restored.credible_horizon_days()) == (12.0, 30.0)
     assert restored.improvement_hurdle_usd(10_000_000) == restored.min_improvement_usd
     # a stored snapshot that has the fields keeps them
     assert stored_parameters(fresh.model_dump(mode="json")) == fresh
