@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import highspy
 import numpy as np
-import scipy.sparse as sp
 
 from allocator_dagster.model import CAP_NAMES, DAYS_PER_YEAR_PCT, BindingLimit, Problem
 from allocator_dagster.solvers._output import native_output_to_stderr
@@ -36,7 +35,7 @@ class _Around:
     held_w: np.ndarray  # the holdings as weights
     conv: np.ndarray  # conversion cost per unit of weight moved up, per day
     groups: list[int]  # the groups that have selected pools, in order (1, 2, 3)
-    group_matrix: sp.csr_matrix | None  # one row per group of `groups`
+    group_row: np.ndarray  # per selected pool, its group's index in `groups` (-1: none)
     group_caps: np.ndarray  # as weights
 
     @property
@@ -53,7 +52,7 @@ class _Duals:
     w: np.ndarray
     cap: np.ndarray
     low: np.ndarray
-    group: np.ndarray  # one per row of `_Around.group_matrix`
+    group: np.ndarray  # one per group of `_Around.groups`
 
 
 def binding_limits(problem: Problem, x: np.ndarray) -> list[BindingLimit]:
@@ -98,13 +97,11 @@ def _around(problem: Problem, x: np.ndarray) -> _Around | None:
     lower = np.maximum(problem.lower[idx], problem.min_position_usd) / total
     lower = np.minimum(lower, upper)
     # one row per group that has pools: the groups' prices are the duals of those rows
-    groups = [k for k in (1, 2, 3) if np.any(problem.group[idx] == k)]
-    matrix = None
-    if groups:
-        member_of = problem.group[idx]
-        cols = np.flatnonzero(np.isin(member_of, groups))
-        row_of = np.array([groups.index(int(g)) for g in member_of[cols]], dtype=int)
-        matrix = sp.csr_matrix((np.ones(len(cols)), (row_of, cols)), shape=(len(groups), len(idx)))
+    member_of = problem.group[idx]
+    groups = [k for k in (1, 2, 3) if np.any(member_of == k)]
+    group_row = np.full(len(idx), -1)
+    for row, k in enumerate(groups):
+        group_row[member_of == k] = row
     return _Around(
         idx=idx,
         upper=upper,
@@ -113,7 +110,7 @@ def _around(problem: Problem, x: np.ndarray) -> _Around | None:
         held_w=problem.held[idx] / total,
         conv=problem.conversion_rate[idx] * total / problem.horizon_days,
         groups=groups,
-        group_matrix=matrix,
+        group_row=group_row,
         group_caps=np.array([problem.group_caps_usd[k - 1] / total for k in groups]),
     )
 
@@ -131,48 +128,59 @@ def _linear_duals(problem: Problem, around: _Around) -> _Duals | None:
     total = problem.total_usd
     rate = problem.apy[idx] / DAYS_PER_YEAR_PCT * total
     q = m if np.any(around.conv) else 0  # the t columns
-    eye = sp.identity(m, format="csr")
     fixed = np.flatnonzero(around.fixed)
-    k = len(fixed)
-    pick = sp.csr_matrix((np.ones(k), (np.arange(k), fixed)), shape=(k, m))
-    groups = around.group_matrix if around.group_matrix is not None else sp.csr_matrix((0, m))
-    w_rows = [sp.csr_matrix(np.ones((1, m))), pick]  # the equalities
-    t_rows = [sp.csr_matrix((1 + k, q))]
-    rhs = [np.ones(1), around.held_w[fixed]]
-    if q:
-        w_rows += [eye, sp.csr_matrix((m, m))]
-        t_rows += [-eye, -eye]
-        rhs += [around.held_w, np.zeros(m)]
-    w_rows += [eye, -eye, groups]
-    t_rows.append(sp.csr_matrix((2 * m + groups.shape[0], q)))
-    rhs += [around.upper, -around.lower, around.group_caps]
-    matrix = sp.hstack([sp.vstack(w_rows), sp.vstack(t_rows)], format="csc")
-    matrix.sort_indices()
-    upper = np.concatenate(rhs)
-    lower = upper.copy()
-    n_eq = 1 + k
-    lower[n_eq:] = -np.inf
+    n_eq = 1 + len(fixed)
+    caps = n_eq + 2 * q  # the first cap row; the floors follow, then the groups
+    pools = np.arange(m)
+    moves = np.arange(m, m + q)
+    members = np.flatnonzero(around.group_row >= 0)
+    entries = [  # (rows, columns, values) of the constraint matrix
+        (np.zeros(m, dtype=int), pools, 1.0),  # sum(w) == 1
+        (1 + np.arange(len(fixed)), fixed, 1.0),  # w == held for untouched holdings
+        (n_eq + pools[:q], pools[:q], 1.0),  # w - t <= held
+        (n_eq + pools[:q], moves, -1.0),
+        (n_eq + q + pools[:q], moves, -1.0),  # -t <= 0
+        (caps + pools, pools, 1.0),  # w <= upper
+        (caps + m + pools, pools, -1.0),  # -w <= -lower
+        (caps + 2 * m + around.group_row[members], members, 1.0),  # groups
+    ]
+    rows = np.concatenate([r for r, _, _ in entries])
+    cols = np.concatenate([c for _, c, _ in entries])
+    values = np.concatenate([np.full(len(r), v) for r, _, v in entries])
+    order = np.lexsort((rows, cols))  # column-wise, rows ascending within a column
+    starts = np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=m + q))])
+    upper = np.concatenate(
+        [
+            [1.0],
+            around.held_w[fixed],
+            around.held_w[:q],
+            np.zeros(q),
+            around.upper,
+            -around.lower,
+            around.group_caps,
+        ]
+    )
+    lower = np.concatenate([upper[:n_eq], np.full(len(upper) - n_eq, -np.inf)])
     solver = highspy.Highs()
     solver.setOptionValue("log_to_console", False)
     model = highspy.HighsModel()
     lp = model.lp_
-    lp.num_col_, lp.num_row_ = matrix.shape[1], matrix.shape[0]
+    lp.num_col_, lp.num_row_ = m + q, len(upper)
     lp.offset_ = 0
-    lp.col_cost_ = np.concatenate([-rate, around.conv]) if q else -rate
-    lp.col_lower_ = np.full(matrix.shape[1], -np.inf)
-    lp.col_upper_ = np.full(matrix.shape[1], np.inf)
+    lp.col_cost_ = np.concatenate([-rate, around.conv[:q]])
+    lp.col_lower_ = np.full(m + q, -np.inf)
+    lp.col_upper_ = np.full(m + q, np.inf)
     lp.row_lower_, lp.row_upper_ = lower, upper
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = matrix.indptr
-    lp.a_matrix_.index_ = matrix.indices
-    lp.a_matrix_.value_ = matrix.data
+    lp.a_matrix_.start_ = starts
+    lp.a_matrix_.index_ = rows[order]
+    lp.a_matrix_.value_ = values[order]
     solver.passModel(model)
     solver.run()
     if solver.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None
     solution = solver.getSolution()
     dual = -np.asarray(solution.row_dual, dtype=float)  # >= 0 on a binding `<=` row
-    caps = n_eq + 2 * q
     return _Duals(
         w=np.asarray(solution.col_value, dtype=float)[:m],
         cap=dual[caps : caps + m],
@@ -184,6 +192,7 @@ def _linear_duals(problem: Problem, around: _Around) -> _Duals | None:
 def _diluted_duals(problem: Problem, around: _Around) -> _Duals | None:
     """The diluted model's concave problem in cvxpy (Clarabel); None when it has no optimum."""
     import cvxpy as cp
+    import scipy.sparse as sp
 
     from allocator_dagster.solvers.convex import vector_sum
 
@@ -203,8 +212,12 @@ def _diluted_duals(problem: Problem, around: _Around) -> _Duals | None:
         )
         cons.append(pick @ w == around.held_w[around.fixed])
     group_con = None
-    if around.group_matrix is not None:
-        group_con = around.group_matrix @ w <= around.group_caps
+    if around.groups:
+        cols = np.flatnonzero(around.group_row >= 0)
+        matrix = sp.csr_matrix(
+            (np.ones(len(cols)), (around.group_row[cols], cols)), shape=(len(around.groups), m)
+        )
+        group_con = matrix @ w <= around.group_caps
         cons.append(group_con)
     cost = around.conv @ cp.pos(w - around.held_w) if np.any(around.conv) else 0
     emission = problem.reward_emission_per_day()[idx]

@@ -42,8 +42,11 @@ def cvxpy_duals(problem: Problem, around: sensitivity._Around) -> sensitivity._D
         pick[np.arange(len(rows)), rows] = 1.0
         cons.append(pick @ w == around.held_w[rows])
     group_con = None
-    if around.group_matrix is not None:
-        group_con = around.group_matrix @ w <= around.group_caps
+    if around.groups:
+        matrix = np.zeros((len(around.groups), m))
+        members = np.flatnonzero(around.group_row >= 0)
+        matrix[around.group_row[members], members] = 1.0
+        group_con = matrix @ w <= around.group_caps
         cons.append(group_con)
     rate = problem.apy[around.idx] / DAYS_PER_YEAR_PCT * total
     cost = around.conv @ cp.pos(w - around.held_w) if np.any(around.conv) else 0
