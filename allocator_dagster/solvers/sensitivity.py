@@ -67,7 +67,7 @@ def binding_limits(problem: Problem, x: np.ndarray) -> list[BindingLimit]:
         if problem.yield_model == "linear":
             duals = _linear_duals(problem, around)
         else:
-            duals = _diluted_duals(problem, around)
+            duals = _cvxpy_duals(problem, around)
     return [] if duals is None else _priced(problem, x, around, duals)
 
 
@@ -189,8 +189,10 @@ def _linear_duals(problem: Problem, around: _Around) -> _Duals | None:
     )
 
 
-def _diluted_duals(problem: Problem, around: _Around) -> _Duals | None:
-    """The diluted model's concave problem in cvxpy (Clarabel); None when it has no optimum."""
+def _cvxpy_duals(problem: Problem, around: _Around) -> _Duals | None:
+    """The problem in cvxpy; None when it has no optimum. The diluted model's concave yield
+    needs it (Clarabel); with the linear yield it is the LP `_linear_duals` gives HiGHS itself
+    (the tests compare the two)."""
     import cvxpy as cp
     import scipy.sparse as sp
 
@@ -220,16 +222,20 @@ def _diluted_duals(problem: Problem, around: _Around) -> _Duals | None:
         group_con = matrix @ w <= around.group_caps
         cons.append(group_con)
     cost = around.conv @ cp.pos(w - around.held_w) if np.any(around.conv) else 0
-    emission = problem.reward_emission_per_day()[idx]
-    others = problem.others_tvl()[idx] / total
-    value = (
-        (problem.apy_base[idx] / DAYS_PER_YEAR_PCT * total) @ w
-        + float(emission.sum())
-        - vector_sum(cp.multiply(emission * others, cp.inv_pos(others + w)))
-    )
+    if problem.yield_model == "linear":
+        value, solver = (problem.apy[idx] / DAYS_PER_YEAR_PCT * total) @ w, cp.HIGHS
+    else:
+        emission = problem.reward_emission_per_day()[idx]
+        others = problem.others_tvl()[idx] / total
+        value = (
+            (problem.apy_base[idx] / DAYS_PER_YEAR_PCT * total) @ w
+            + float(emission.sum())
+            - vector_sum(cp.multiply(emission * others, cp.inv_pos(others + w)))
+        )
+        solver = cp.CLARABEL
     prob = cp.Problem(cp.Maximize(value - cost), cons)
     try:
-        prob.solve(solver=cp.CLARABEL)
+        prob.solve(solver=solver)
     except cp.SolverError:
         return None
     if prob.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or w.value is None:

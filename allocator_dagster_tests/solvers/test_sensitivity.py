@@ -1,21 +1,19 @@
 """Shadow prices of the binding limits (`solvers/sensitivity.py`).
 
 The linear model's prices come from HiGHS through highspy, in the rows cvxpy gives HiGHS for the
-same problem. The reference here is that cvxpy problem (where the prices came from before),
-solved by the same HiGHS. Where a day's duals are not unique, another layout of the same LP
-(limits as variable bounds, say) reports other, equally valid prices: on the seeds in
-`DEGENERATE` it does, and stored reports must not change with the layout.
+same problem. The reference is that cvxpy problem (`_cvxpy_duals`: it prices diluted days, and
+the linear prices came from it before), solved by the same HiGHS. Where a day's duals are not
+unique, another layout of the same LP (limits as variable bounds, say) reports other, equally
+valid prices: on the seeds in `DEGENERATE` it does, and stored reports must not change with it.
 """
 
 from __future__ import annotations
 
-import cvxpy as cp
 import numpy as np
 import pytest
 
 from allocator_dagster.model import DAYS_PER_YEAR_PCT, BindingLimit, Problem, build_problem
 from allocator_dagster.solvers import sensitivity, solve
-from allocator_dagster.solvers.convex import vector_sum
 from allocator_dagster_tests.support.instances import idle, params, pool_row, universe_of
 from allocator_dagster_tests.support.problems import lists
 from allocator_dagster_tests.support.references import linear_instance
@@ -26,43 +24,6 @@ DEGENERATE = [(441, False), (447, True), (458, True), (459, False), (487, True),
 DEGENERATE += [(551, False), (555, True), (597, True)]
 SEEDS = [(0, False), (0, True), (1, False), (3, True), (4, False), (5, True), (6, False), (6, True)]
 SEEDS += [(7, False), (8, True), (9, False), (9, True), (29, True)]
-
-
-def cvxpy_duals(problem: Problem, around: sensitivity._Around) -> sensitivity._Duals:
-    """The linear problem around an answer as cvxpy states it, solved by HiGHS."""
-    total = problem.total_usd
-    m = len(around.idx)
-    w = cp.Variable(m, name="w")
-    cap_con = w <= around.upper
-    low_con = w >= around.lower
-    cons = [vector_sum(w) == 1, cap_con, low_con]
-    rows = np.flatnonzero(around.fixed)
-    if len(rows):
-        pick = np.zeros((len(rows), m))
-        pick[np.arange(len(rows)), rows] = 1.0
-        cons.append(pick @ w == around.held_w[rows])
-    group_con = None
-    if around.groups:
-        matrix = np.zeros((len(around.groups), m))
-        members = np.flatnonzero(around.group_row >= 0)
-        matrix[around.group_row[members], members] = 1.0
-        group_con = matrix @ w <= around.group_caps
-        cons.append(group_con)
-    rate = problem.apy[around.idx] / DAYS_PER_YEAR_PCT * total
-    cost = around.conv @ cp.pos(w - around.held_w) if np.any(around.conv) else 0
-    prob = cp.Problem(cp.Maximize(rate @ w - cost), cons)
-    prob.solve(solver=cp.HIGHS)
-    assert prob.status == cp.OPTIMAL
-    return sensitivity._Duals(
-        w=np.asarray(w.value),
-        cap=np.asarray(cap_con.dual_value, dtype=float).reshape(-1),
-        low=np.asarray(low_con.dual_value, dtype=float).reshape(-1),
-        group=(
-            np.asarray(group_con.dual_value, dtype=float).reshape(-1)
-            if group_con is not None
-            else np.zeros(0)
-        ),
-    )
 
 
 def assert_same_limits(got: list[BindingLimit], want: list[BindingLimit]) -> None:
@@ -90,7 +51,7 @@ def test_linear_prices_are_those_of_the_cvxpy_problem(seed: int, held: bool) -> 
             continue
         around = sensitivity._around(day, x)
         assert around is not None
-        want = sensitivity._priced(day, x, around, cvxpy_duals(day, around))
+        want = sensitivity._priced(day, x, around, sensitivity._cvxpy_duals(day, around))
         assert_same_limits(sensitivity.binding_limits(day, x), want)
         checked += 1
     assert checked
