@@ -39,7 +39,7 @@ from allocator_dagster.model import (
 from allocator_dagster.money import HALF_CENT_USD
 from allocator_dagster.parameters import AllocationParameters, DynamicLists
 from allocator_dagster.payouts import Payout, pay_out
-from allocator_dagster.rebalance import AllocationReport, HeldAside, decide_with_problem
+from allocator_dagster.rebalance import AllocationReport, Decision, HeldAside, decide_with_problem
 from allocator_dagster.reconciliation import DriftTolerance, Reconciliation, reconcile
 from allocator_dagster.snapshots import Snapshot, hash_holdings, hash_universe, take_snapshot
 from allocator_dagster.solvers import Backend, solver_versions, to_backend
@@ -551,7 +551,7 @@ def stored_day_violations(
         stored = store.read_allocation(conn, day)
         if stored is None:
             return [record("no allocation stored")]
-        if stored.status not in ("optimal", "feasible") or stored.decision == "hold":
+        if not stored.status.has_solution or stored.decision == Decision.HOLD:
             if stored.amounts:
                 return [record(f"a {stored.status} day has detail rows")]
             return []
