@@ -206,7 +206,7 @@ def find_proposal(engine: sa.Engine, reference: str) -> StoredProposal:
         return get_proposal(engine, uuid.UUID(text))
     except ValueError:
         pass
-    if text.isdigit() and len(text) < 10:
+    if text.isascii() and text.isdigit() and len(text) < 10:  # int() refuses '²'
         with engine.connect() as conn:
             row = conn.execute(sa.select(log).where(log.c.legacy_id == int(text))).first()
         if row is not None:

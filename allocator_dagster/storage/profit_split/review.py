@@ -19,6 +19,7 @@ from allocator_dagster.profit_split.governance import (
     SYSTEM_ACTOR,
     ReviewPolicy,
     check_name,
+    check_notes,
     name_key,
 )
 from allocator_dagster.profit_split.split import Split
@@ -95,6 +96,7 @@ def review_proposal(
     policy = policy or ReviewPolicy()
     try:
         reviewer = check_name(by)
+        stored_notes = check_notes(notes)
     except ValueError as exc:
         raise ReviewError(str(exc)) from None
     if automatic != (reviewer == AUTO_APPROVE_REVIEWER):
@@ -112,7 +114,7 @@ def review_proposal(
             target,
             approve,
             reviewer,
-            notes.strip() or None,
+            stored_notes,
             now or utc_now(),
             policy,
             automatic,

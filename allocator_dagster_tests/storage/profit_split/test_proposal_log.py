@@ -72,3 +72,10 @@ def test_the_database_refuses_to_change_the_activity_log(engine: sa.Engine, stat
     ):
         conn.execute(change)
     assert events(engine) == before
+
+
+@pytest.mark.parametrize("reference", ["²", "1²", "\x00", "no-such-id"])
+def test_a_reference_that_is_no_id_is_not_found(engine: sa.Engine, reference: str) -> None:
+    propose(engine)
+    with pytest.raises(store.ProposalNotFound, match="no proposal with id"):
+        store.find_proposal(engine, reference)

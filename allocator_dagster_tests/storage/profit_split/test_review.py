@@ -3,6 +3,7 @@ approvals for large changes, safe when reviews race; every step in the transpare
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -305,3 +306,16 @@ def test_many_concurrent_reviews_keep_one_split_in_force(engine: sa.Engine) -> N
     assert all(isinstance(r, store.ReviewError) for r in results if r not in winners)
     assert len(assert_consistent_history(engine)) == 2
     assert len(store.list_proposals(engine, status="rejected")) == 3
+
+
+@pytest.mark.parametrize(
+    ("notes", "refused"),
+    [("ok\x00", "U+0000 at character 3"), ("\udcff", "U+DCFF at character 1")],
+    ids=["nul", "lone-surrogate"],
+)
+def test_notes_no_database_stores_are_refused(engine: sa.Engine, notes: str, refused: str) -> None:
+    proposal = propose(engine)
+    with pytest.raises(store.ReviewError, match=re.escape(refused)):
+        approve(engine, proposal, notes=notes)
+    assert store.get_proposal(engine, proposal.id).status == "proposed"
+    assert store.approvals_of(engine, proposal.id) == ()
