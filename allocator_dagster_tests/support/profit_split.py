@@ -4,8 +4,10 @@ and its approval, and what the log and the transparency log hold."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -19,25 +21,42 @@ D = Decimal
 VALID = Split(D("77.10"), D("15.30"), D("4.80"), D("2.80"))
 SMALL = Split(D(79), D(16), D(3), D(2))  # one point from the seed
 BIG = Split(D(75), D(20), D(3), D(2))  # five points from the seed
+DAY = date(2025, 3, 1)
+
+
+def store_as(
+    engine: sa.Engine,
+    proposal: Proposal,
+    *,
+    by: str = "alice",
+    day: date = DAY,
+    based_on: store.StoredProposal | None = None,
+    input_metrics: Mapping[str, Any] | None = None,
+) -> store.StoredProposal:
+    """`proposal` stored by `by`, made against `based_on` (the split in force when None)."""
+    current = based_on or store.ensure_active_split(engine)
+    return store.store_proposal(
+        engine,
+        proposal,
+        proposal_date=day,
+        proposer_name=by,
+        input_metrics={"current_proposal_id": str(current.id)}
+        if input_metrics is None
+        else input_metrics,
+        based_on=current,
+    )
 
 
 def propose(
     engine: sa.Engine,
     split: Split = VALID,
     by: str = "alice",
-    day: date = date(2025, 3, 1),
+    day: date = DAY,
     based_on: store.StoredProposal | None = None,
 ) -> store.StoredProposal:
-    current = based_on or store.ensure_active_split(engine)
+    """A manual proposal of `split`, stored as 'proposed'."""
     proposal = Proposal(split, D("0.750"), True, "manual test proposal", "manual")
-    return store.store_proposal(
-        engine,
-        proposal,
-        proposal_date=day,
-        proposer_name=by,
-        input_metrics={"current_proposal_id": str(current.id)},
-        based_on=current,
-    )
+    return store_as(engine, proposal, by=by, day=day, based_on=based_on)
 
 
 def approve(engine: sa.Engine, proposal: store.StoredProposal, by: str = "bob", **kw):

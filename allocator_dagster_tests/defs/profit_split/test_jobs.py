@@ -8,34 +8,18 @@ import logging
 import dagster as dg
 import pytest
 
-from allocator_dagster.defs.profit_split.jobs import review_proposal_job
-from allocator_dagster.defs.resources import DatabaseResource, ProfitSplitConfig
 from allocator_dagster.storage import get_engine
 from allocator_dagster.storage.profit_split import get_proposal
 from allocator_dagster_tests.support.profit_split import propose
-
-
-def _run(
-    database_url: str, review: dict, instance: dg.DagsterInstance | None = None
-) -> dg.ExecuteInProcessResult:
-    return review_proposal_job.execute_in_process(
-        instance=instance or dg.DagsterInstance.ephemeral(),
-        run_config={"ops": {"review_proposal": {"config": review}}},
-        resources={
-            "database": DatabaseResource(database_url=database_url),
-            "profit_split_config": ProfitSplitConfig(),
-        },
-        raise_on_error=False,
-    )
+from allocator_dagster_tests.support.profit_split_runs import run_review, step_failure
 
 
 def test_a_refused_review_fails_with_its_reason_as_message_and_metadata(database_url: str) -> None:
     instance = dg.DagsterInstance.ephemeral()
     review = {"proposal_id": "no-such-id", "approve": True, "by": "bob"}
-    result = _run(database_url, review, instance)
+    result = run_review(database_url, review, instance=instance)
     assert not result.success
-    [failure] = [e for e in result.all_events if e.is_step_failure]
-    data = failure.step_failure_data.user_failure_data
+    data = step_failure(result).user_failure_data
     assert data is not None and data.description == "no proposal with id 'no-such-id'"
     assert {k: v.value for k, v in data.metadata.items()} == {
         "proposal_id": "no-such-id",
@@ -70,9 +54,8 @@ def test_reviewer_input_no_database_can_take_fails_clearly(
     field, never a stack trace, and nothing is stored."""
     proposal = propose(get_engine(database_url))
     review = {"proposal_id": str(proposal.id), "approve": True, "by": "bob", field: value}
-    result = _run(database_url, review)
+    result = run_review(database_url, review)
     assert not result.success
-    [failure] = [e for e in result.all_events if e.is_step_failure]
-    data = failure.step_failure_data.user_failure_data
+    data = step_failure(result).user_failure_data
     assert data is not None and reason in data.description
     assert get_proposal(get_engine(database_url), proposal.id).status == "proposed"

@@ -24,6 +24,7 @@ from allocator_dagster_tests.support.profit_split import (
     events,
     propose,
     statuses,
+    store_as,
 )
 
 D = Decimal
@@ -33,13 +34,13 @@ def test_a_proposal_is_stored_as_proposed_with_its_inputs(engine: sa.Engine) -> 
     seed = store.ensure_active_split(engine)
     metrics = sample_metrics(date(2025, 3, 2), "rapid_growth", seed.split, str(seed.id))
     proposal = RulesProposer().propose(metrics)
-    stored = store.store_proposal(
+    stored = store_as(
         engine,
         proposal,
-        proposal_date=metrics.metric_date,
-        proposer_name="rules-proposer",
-        input_metrics=metrics.to_json(),
+        by="rules-proposer",
+        day=metrics.metric_date,
         based_on=seed,
+        input_metrics=metrics.to_json(),
     )
     assert stored.status == "proposed" and stored.proposer == "rules"
     assert stored.proposed_by == "system" and stored.proposer_name == "rules-proposer"
@@ -58,16 +59,8 @@ def test_a_proposal_is_stored_as_proposed_with_its_inputs(engine: sa.Engine) -> 
 def test_proposed_by_takes_the_specifications_values(
     engine: sa.Engine, proposer: str, expected: str
 ) -> None:
-    seed = store.ensure_active_split(engine)
     proposal = Proposal(VALID, D("0.5"), True, "why", proposer)
-    stored = store.store_proposal(
-        engine,
-        proposal,
-        proposal_date=date(2025, 3, 1),
-        proposer_name="x",
-        input_metrics={},
-        based_on=seed,
-    )
+    stored = store_as(engine, proposal, by="x", input_metrics={})
     assert stored.proposed_by == expected
 
 

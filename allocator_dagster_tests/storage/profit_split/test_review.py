@@ -217,14 +217,25 @@ def _approve_in_threads(
     return threads, results
 
 
-def _hold_the_review_lock(engine: sa.Engine) -> sa.Connection:
-    """A connection holding the lock every review takes first (SQLite: the write lock)."""
+def _approve_all_at_once(
+    engine: sa.Engine, jobs: list[tuple[uuid.UUID, str]], policy: ReviewPolicy | None = None
+) -> list[object]:
+    """The approvals of `_approve_in_threads`, all queued on the lock every review takes first
+    (SQLite: the write lock) before it is released; their results once they are done."""
     blocker = engine.connect()
-    if engine.dialect.name == "sqlite":
-        blocker.exec_driver_sql("BEGIN IMMEDIATE")
-    else:
-        blocker.execute(sa.select(sa.func.pg_advisory_xact_lock(store.REVIEW_LOCK_KEY)))
-    return blocker
+    try:
+        if engine.dialect.name == "sqlite":
+            blocker.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            blocker.execute(sa.select(sa.func.pg_advisory_xact_lock(store.REVIEW_LOCK_KEY)))
+        threads, results = _approve_in_threads(engine, jobs, policy)
+        _wait_for_lock_waiters(engine, len(jobs))
+    finally:
+        blocker.commit()
+        blocker.close()
+    for thread in threads:
+        thread.join(30)
+    return results
 
 
 def _wait_for_lock_waiters(engine: sa.Engine, count: int) -> None:
@@ -249,15 +260,7 @@ def test_racing_approvals_of_two_proposals_activate_one(engine: sa.Engine) -> No
     seed = store.ensure_active_split(engine)
     first = propose(engine, VALID, by="alice")
     second = propose(engine, SMALL, by="bob")
-    blocker = _hold_the_review_lock(engine)
-    try:
-        threads, results = _approve_in_threads(engine, [(first.id, "carol"), (second.id, "dave")])
-        _wait_for_lock_waiters(engine, 2)
-    finally:
-        blocker.commit()
-        blocker.close()
-    for thread in threads:
-        thread.join(30)
+    results = _approve_all_at_once(engine, [(first.id, "carol"), (second.id, "dave")])
     winners = [r for r in results if isinstance(r, store.ReviewOutcome)]
     losers = [r for r in results if isinstance(r, store.ReviewError)]
     assert len(winners) == 1 and len(losers) == 1, results
@@ -271,17 +274,9 @@ def test_racing_approvals_of_two_proposals_activate_one(engine: sa.Engine) -> No
 def test_racing_approvals_of_a_large_change_count_both(engine: sa.Engine) -> None:
     store.ensure_active_split(engine)
     big = propose(engine, BIG, by="alice")
-    blocker = _hold_the_review_lock(engine)
-    try:
-        threads, results = _approve_in_threads(
-            engine, [(big.id, "carol"), (big.id, "dave"), (big.id, "carol")], TWO_FOR_3_POINTS
-        )
-        _wait_for_lock_waiters(engine, 3)
-    finally:
-        blocker.commit()
-        blocker.close()
-    for thread in threads:
-        thread.join(30)
+    results = _approve_all_at_once(
+        engine, [(big.id, "carol"), (big.id, "dave"), (big.id, "carol")], TWO_FOR_3_POINTS
+    )
     done = [r for r in results if isinstance(r, store.ReviewOutcome)]
     refused = [r for r in results if isinstance(r, store.ReviewError)]
     assert len(done) == 2 and len(refused) == 1, results
