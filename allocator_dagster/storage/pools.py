@@ -125,8 +125,30 @@ def _insert_columns(
             processed.append([value] * size)
         else:
             values = columns[name]
-            processed.append(values if process is None else [process(v) for v in values])
+            if process is None:
+                processed.append(values)
+            elif isinstance(table.c[name].type, sa.JSON):
+                processed.append(_json_texts(process, values))
+            else:
+                processed.append([process(v) for v in values])
     conn.exec_driver_sql(compiled.string, list(zip(*processed, strict=True)))
+
+
+def _json_texts(encode: Callable[[Any], Any], values: list[Any]) -> list[Any]:
+    """`[encode(v) for v in values]` for a JSON column whose values repeat (token lists):
+    each distinct list of str encoded once."""
+    memo: dict[tuple[str, ...], Any] = {}
+    out = []
+    for v in values:
+        if type(v) is list and all(type(t) is str for t in v):
+            key = tuple(v)
+            text = memo.get(key)
+            if text is None:
+                text = memo[key] = encode(v)
+            out.append(text)
+        else:
+            out.append(encode(v))
+    return out
 
 
 def _csv_field(value: Any) -> str:
@@ -154,7 +176,7 @@ def _copy_columns(
     json_columns = {c.name for c in table.c if isinstance(c.type, sa.JSON)}
     names = [*columns, *constants]
     fields = [
-        [_csv_field(json.dumps(v)) for v in values]
+        [_csv_field(text) for text in _json_texts(json.dumps, values)]
         if name in json_columns
         else [_csv_field(v) for v in values]
         for name, values in columns.items()
@@ -296,7 +318,9 @@ def load_pool_day(engine: sa.Engine, day: date) -> pd.DataFrame:
         .order_by(table.c.pool_id)
     )
     with engine.connect() as conn:
-        fetched = conn.execute(query).all()
+        # the driver's own tuples: the columns need no processing but the flag (0/1 on
+        # SQLite), which the frame's bool dtype converts
+        fetched = conn.execute(query).cursor.fetchall()
     names = POOL_COLUMNS + FORECAST_COLUMNS
     columns: dict[str, list[Any]] = {name: [] for name in names}
     if fetched:
