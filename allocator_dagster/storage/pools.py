@@ -344,7 +344,7 @@ def load_pool_values(engine: sa.Engine, day: date) -> pd.DataFrame:
         table.c.metric_date == day
     )
     with engine.connect() as conn:
-        fetched = conn.execute(query).all()
+        fetched = conn.execute(query).cursor.fetchall()  # text and floats: no processing
     values = list(zip(*fetched, strict=True)) if fetched else [()] * len(names)
     frame = pd.DataFrame(
         {
