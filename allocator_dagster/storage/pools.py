@@ -305,12 +305,13 @@ def load_pool_day(engine: sa.Engine, day: date) -> pd.DataFrame:
     """The stored universe of `day` with its forecast columns, sorted by pool id (empty if none)."""
     table = pool_daily_metrics
     targets = [COLUMN_MAP[name] for name in POOL_COLUMNS + FORECAST_COLUMNS]
-    # The token lists are read as text and decoded by `_tokens` (memoised): the same JSON
-    # decoding as the JSON type's, without decoding every day's repeated lists again.
+    # The token lists are read as text (cast in SQL: PostgreSQL's driver would decode each
+    # JSONB value itself) and decoded by `_tokens` (memoised): the same JSON decoding as the
+    # JSON type's, without decoding every day's repeated lists again.
     query = (
         sa.select(
             *(
-                sa.type_coerce(table.c[t], sa.Text()) if t == "underlying_tokens" else table.c[t]
+                sa.cast(table.c[t], sa.Text()) if t == "underlying_tokens" else table.c[t]
                 for t in targets
             )
         )
