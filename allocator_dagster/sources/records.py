@@ -364,6 +364,9 @@ def validate_pool_records(
 
 def nan_to_none(values: Iterable[Any]) -> list[Any]:
     """Python values with NaN (and pandas' NA) as None: how JSON and SQL spell null."""
+    values = values if isinstance(values, list) else list(values)
+    if set(map(type, values)) <= {str, type(None)}:  # text: nothing to replace
+        return list(values)
     out: list[Any] = []
     for v in values:
         if v is None or v is pd.NA or (type(v) is float and v != v):
