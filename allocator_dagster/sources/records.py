@@ -312,6 +312,20 @@ def empty_universe(*, forecast: bool = False) -> pd.DataFrame:
     return universe_frame({}, forecast=forecast)
 
 
+def admit(
+    seen: dict[str, int], number: int, pool_id: str | None, reason: str | None
+) -> Rejection | None:
+    """Record `number`'s rejection (its own `reason`, or a duplicate of an id kept earlier),
+    or None when it is kept (its id then goes into `seen`): the first valid record of an id
+    wins."""
+    if reason is None and pool_id in seen:
+        reason = f"duplicate pool id {pool_id!r} (first kept at row {seen[pool_id]})"
+    if reason is not None:
+        return Rejection(number, pool_id, reason)
+    seen[pool_id] = number  # type: ignore[index]
+    return None
+
+
 def validate_pool_records(
     records: Iterable[Any], *, source: str, limits: RecordLimits = DEFAULT_LIMITS
 ) -> tuple[pd.DataFrame, list[Rejection]]:
@@ -339,12 +353,10 @@ def validate_pool_records(
             pool_id, reason, row = _check_record(record, limits)
             if reason is None:
                 slow[number] = row  # type: ignore[assignment]
-        if reason is None and pool_id in seen:
-            reason = f"duplicate pool id {pool_id!r} (first kept at row {seen[pool_id]})"
-        if reason is not None:
-            rejections.append(Rejection(number, pool_id, reason))
+        rejection = admit(seen, number, pool_id, reason)
+        if rejection is not None:
+            rejections.append(rejection)
             continue
-        seen[pool_id] = number
         kept.append(number)
 
     columns: dict[str, list[Any]] = {}

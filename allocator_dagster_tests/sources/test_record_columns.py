@@ -19,45 +19,30 @@ from allocator_dagster.sources.records import (
     RecordLimits,
     Rejection,
     _check_record,
+    admit,
     universe_frame,
     validate_pool_records,
 )
+from allocator_dagster_tests.sources.test_records import record
 
 
 def per_record(records: list[Any], limits: RecordLimits) -> tuple[pd.DataFrame, list[Rejection]]:
     """The validation as it was before the column screen: `_check_record` on every record."""
     rows, rejections, seen = [], [], {}
-    for number, record in enumerate(records):
-        pool_id, reason, row = _check_record(record, limits)
-        if reason is None and pool_id in seen:
-            reason = f"duplicate pool id {pool_id!r} (first kept at row {seen[pool_id]})"
-        if reason is not None:
-            rejections.append(Rejection(number, pool_id, reason))
-            continue
-        seen[pool_id] = number
-        rows.append(row)
+    for number, each in enumerate(records):
+        pool_id, reason, row = _check_record(each, limits)
+        rejection = admit(seen, number, pool_id, reason)
+        if rejection is None:
+            rows.append(row)
+        else:
+            rejections.append(rejection)
     rows.sort(key=lambda r: r[0])
     transposed = list(zip(*rows, strict=True)) if rows else [()] * len(POOL_COLUMNS)
     return universe_frame(dict(zip(POOL_COLUMNS, transposed, strict=True))), rejections
 
 
 def good(i: int) -> dict[str, Any]:
-    return {
-        "pool": f"pool-{i:03d}",
-        "chain": "Ethereum",
-        "project": "aave-v3",
-        "symbol": "USDC",
-        "tvlUsd": 1_000_000 + i,
-        "apy": 4.0,
-        "apyBase": 3.5,
-        "apyReward": 0.5,
-        "apyMean30d": 3.9,
-        "stablecoin": True,
-        "ilRisk": "no",
-        "exposure": "single",
-        "poolMeta": None,
-        "underlyingTokens": ["0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"],
-    }
+    return record(pool=f"pool-{i:03d}", tvlUsd=1_000_000 + i, poolMeta=None)
 
 
 MISSING = object()
@@ -139,10 +124,10 @@ def test_the_screen_flags_every_hostile_value() -> None:
     """Each hostile value that `_check_record` rejects is flagged (it never passes unchecked)."""
     records = hostile_records()
     screen = screen_records(records, DEFAULT_LIMITS)
-    for number, record in enumerate(records):
-        _, reason, _ = _check_record(record, DEFAULT_LIMITS)
+    for number, each in enumerate(records):
+        _, reason, _ = _check_record(each, DEFAULT_LIMITS)
         if reason is not None:
-            assert not screen.plain[number], (number, record, reason)
+            assert not screen.plain[number], (number, each, reason)
 
 
 def test_plain_records_skip_the_per_record_path() -> None:
