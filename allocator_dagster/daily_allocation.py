@@ -18,6 +18,12 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from allocator_dagster.day_balances import (
+    BALANCES_SOURCES,
+    OBSERVED_ROWS,
+    BalancesSource,
+    start_balances,
+)
 from allocator_dagster.day_payouts import (
     DayInputError,
     PayoutRule,
@@ -39,12 +45,11 @@ from allocator_dagster.model import (
 from allocator_dagster.money import HALF_CENT_USD
 from allocator_dagster.parameters import AllocationParameters, DynamicLists
 from allocator_dagster.payouts import Payout, pay_out
-from allocator_dagster.rebalance import AllocationReport, HeldAside, decide_with_problem
+from allocator_dagster.rebalance import AllocationReport, Decision, HeldAside, decide_with_problem
 from allocator_dagster.reconciliation import DriftTolerance, Reconciliation, reconcile
 from allocator_dagster.snapshots import Snapshot, hash_holdings, hash_universe, take_snapshot
 from allocator_dagster.solvers import Backend, solver_versions, to_backend
 from allocator_dagster.storage import allocations as store
-from allocator_dagster.storage.balances import ETHERSCAN, IMPORTED, ledger_source
 from allocator_dagster.storage.lists import read_lists
 from allocator_dagster.storage.pools import listings_before, load_pool_day
 from allocator_dagster.vanished import missing_holdings
@@ -53,16 +58,6 @@ from allocator_dagster.vanished import missing_holdings
 SnapshotPolicy = Literal["reproduce", "fresh"]
 SNAPSHOT_POLICIES: tuple[SnapshotPolicy, ...] = get_args(SnapshotPolicy)
 SnapshotUsed = Literal["new", "stored"]
-# paper: each day starts from the paper ledger of the day before; ledger: from imported balances;
-# etherscan: from balances observed on chain (onchain_balances.py), or imported for that day.
-BalancesSource = Literal["paper", "ledger", "etherscan"]
-BALANCES_SOURCES: tuple[BalancesSource, ...] = get_args(BalancesSource)
-# the daily_ledger sources each observed-balances source starts a day from
-OBSERVED_ROWS: dict[str, tuple[str, ...]] = {
-    "ledger": (IMPORTED,),
-    "etherscan": (ETHERSCAN, IMPORTED),
-}
-IMPORT_COMMAND = "allocator balances import --day {day} FILE"
 # Stored amounts are whole cents and every limit sits on the cent grid, so a stored allocation
 # must meet its limits exactly: half a cent absorbs float noise, one cent over is a breach.
 STORED_TOLERANCE_USD = HALF_CENT_USD
@@ -150,41 +145,6 @@ def allocation_violations(
     return out
 
 
-def _holdings_for(
-    conn: sa.Connection, day: dt.date, settings: AllocationSettings
-) -> tuple[Holdings, bool]:
-    """The day's start balances, and whether they were just created (first day of the ledger)."""
-    if settings.balances_source in OBSERVED_ROWS:
-        return _imported_holdings(conn, day, settings.balances_source), False
-    holdings = store.read_holdings(conn, day)
-    if holdings is not None:
-        return holdings, False
-    previous = store.last_ledger_date_before(conn, day)
-    if previous is None and settings.paper_trading:
-        return Holdings.idle(settings.initial_capital_usd), True
-    if previous is None:
-        raise DayInputError(f"no daily_ledger rows for {day}: import the day's balances first")
-    if settings.paper_trading:
-        raise DayInputError(
-            f"balances for {day} are missing: the ledger stops at {previous}. Days depend on the day "
-            f"before; materialise asset_allocations from {previous} to {day - dt.timedelta(days=1)} first."
-        )
-    raise DayInputError(f"no daily_ledger rows for {day}: import the day's balances first")
-
-
-def _imported_holdings(conn: sa.Connection, day: dt.date, balances_source: str) -> Holdings:
-    """The day's observed balances; paper rows are not observations and do not count."""
-    holdings = store.read_holdings(conn, day)
-    source = ledger_source(conn, day)
-    if holdings is None or source not in OBSERVED_ROWS[balances_source]:
-        found = "" if source is None else f" (its daily_ledger rows come from {source!r})"
-        raise DayInputError(
-            f"no imported balances for {day}{found}: with ALLOCATOR_BALANCES_SOURCE={balances_source} each day "
-            f"starts from the treasury's observed holdings; run `{IMPORT_COMMAND.format(day=day)}` first"
-        )
-    return holdings
-
-
 def run_day(
     engine: sa.Engine,
     day: dt.date,
@@ -216,7 +176,13 @@ def run_day(
     expected = expected_holdings(engine, day) if observed else None
     split = payout_split(engine, day)  # its own transaction: not inside the day's
     with engine.begin() as conn:
-        holdings = _start_balances(conn, day, settings)
+        holdings = start_balances(
+            conn,
+            day,
+            settings.balances_source,
+            paper_trading=settings.paper_trading,
+            initial_capital_usd=settings.initial_capital_usd,
+        )
         stored = store.snapshot_in_force(conn, day) if snapshot_policy == "reproduce" else None
         previous = store.read_allocation(conn, day)
         if snapshot_policy == "fresh" and not successor_in_run:
@@ -293,14 +259,6 @@ def _pool_day(engine: sa.Engine, day: dt.date) -> pd.DataFrame:
             f"no pool metrics stored for {day}: materialise pool_daily_metrics for {day} first"
         )
     return universe
-
-
-def _start_balances(conn: sa.Connection, day: dt.date, settings: AllocationSettings) -> Holdings:
-    """The day's start balances; the ledger's first day stores the initial capital."""
-    holdings, first_day = _holdings_for(conn, day, settings)
-    if first_day:
-        store.write_holdings(conn, day, holdings, source="initial")
-    return holdings
 
 
 def _refuse_orphaning_the_next_day(conn: sa.Connection, day: dt.date) -> None:
@@ -551,7 +509,7 @@ def stored_day_violations(
         stored = store.read_allocation(conn, day)
         if stored is None:
             return [record("no allocation stored")]
-        if stored.status not in ("optimal", "feasible") or stored.decision == "hold":
+        if not stored.status.has_solution or stored.decision == Decision.HOLD:
             if stored.amounts:
                 return [record(f"a {stored.status} day has detail rows")]
             return []

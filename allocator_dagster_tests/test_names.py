@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
-from decimal import Decimal
-
 import pytest
 import sqlalchemy as sa
 
 from allocator_dagster.names import MAX_NAME_LENGTH, ActorNameError, clean_name, same_actor
-from allocator_dagster.profit_split.policy import Proposal, Split
 from allocator_dagster.storage import profit_split as store
+from allocator_dagster_tests.support.profit_split import propose
 
 
 @pytest.mark.parametrize(
@@ -55,34 +52,20 @@ def test_different_actors() -> None:
     assert not same_actor("alice smith", "alicesmith")
 
 
-def _propose(engine: sa.Engine, by: str) -> store.StoredProposal:
-    current = store.ensure_active_split(engine)
-    split = Split(Decimal("78"), Decimal("16"), Decimal("3"), Decimal("3"))
-    proposal = Proposal(split, Decimal("0.750"), True, "test", "manual")
-    return store.store_proposal(
-        engine,
-        proposal,
-        proposal_date=date(2025, 3, 1),
-        proposer_name=by,
-        input_metrics={},
-        based_on=current,
-    )
-
-
 @pytest.mark.parametrize("reviewer", ["Alice\u200b", "ＡＬＩＣＥ", "a\u00adlice", "alice\x07"])
 def test_nobody_approves_their_own_proposal_under_another_spelling(
     engine: sa.Engine, reviewer: str
 ) -> None:
-    proposal = _propose(engine, "alice")
+    proposal = propose(engine, by="alice")
     with pytest.raises(store.ReviewError, match="cannot approve"):
         store.review_proposal(engine, proposal.id, approve=True, by=reviewer)
     assert store.get_proposal(engine, proposal.id).status == "proposed"
 
 
 def test_a_long_reviewer_name_is_refused_before_the_database(engine: sa.Engine) -> None:
-    proposal = _propose(engine, "alice")
+    proposal = propose(engine, by="alice")
     with pytest.raises(store.ReviewError, match="reviewer's name is 300 characters long"):
         store.review_proposal(engine, proposal.id, approve=True, by="b" * 300)
     with pytest.raises(ValueError, match="proposer's name is 129 characters long"):
-        _propose(engine, "c" * 129)
+        propose(engine, by="c" * 129)
     assert store.get_proposal(engine, proposal.id).status == "proposed"

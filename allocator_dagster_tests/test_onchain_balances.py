@@ -29,7 +29,7 @@ from allocator_dagster_tests.support.fake_chain import (
     FakeCoins,
     FakeEtherscan,
     positions_yaml,
-    stock,
+    stocked,
 )
 
 POOLS = {"pool-a": "Ethereum", "pool-b": "Base"}  # pool id -> chain, as in the pool data
@@ -54,8 +54,7 @@ class Chain:
 
 @pytest.fixture
 def chain() -> Iterator[Chain]:
-    with FakeEtherscan() as etherscan, FakeCoins() as coins:
-        stock(etherscan, coins)
+    with stocked() as (etherscan, coins):
         yield Chain(etherscan, coins)
 
 

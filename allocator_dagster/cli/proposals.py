@@ -29,7 +29,7 @@ from allocator_dagster.profit_split.daily import (
 )
 from allocator_dagster.profit_split.governance import PolicyError, ReviewPolicy
 from allocator_dagster.profit_split.metrics import SCENARIOS
-from allocator_dagster.profit_split.policy import Proposal, Proposer
+from allocator_dagster.profit_split.policy import Proposal, ProposalStatus, Proposer
 from allocator_dagster.profit_split.split import CATEGORIES, Split
 from allocator_dagster.profit_split.validation import ProposalValidationError
 from allocator_dagster.storage import StorageError, get_engine
@@ -171,7 +171,7 @@ def review_command(
     except (store.ReviewError, store.ProposalNotFound) as exc:
         raise click.ClickException(shown(exc, lines=True)) from None
     row = outcome.proposal
-    if row.status == store.ProposalStatus.ACTIVE:
+    if row.status == ProposalStatus.ACTIVE:
         click.echo(
             f"proposal {row.id} approved by {shown(row.reviewed_by)}: {row.split.label()} "
             f"is in force from {_when(row.effective_from)}"

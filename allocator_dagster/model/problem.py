@@ -102,6 +102,15 @@ class Problem:
         """Held pools that `x` leaves at their holding (to the cent): no trade, no cost."""
         return self.is_held & (np.abs(x - self.held) < HALF_CENT_USD)
 
+    def cannot_stay(self) -> np.ndarray:
+        """Held pools that no feasible x leaves at their holding: a holding under
+        min_position_usd (constraint 6) or above its bound `upper` (limits 3-5): each is traded."""
+        below = self.held < self._min_position_floor() - HALF_CENT_USD
+        return self.is_held & (below | (self.held > self.upper + HALF_CENT_USD))
+
+    def _min_position_floor(self) -> float:
+        return float(to_cent_grid(np.array([self.min_position_usd]))[0])
+
     def withdrawal_ceiling(self) -> np.ndarray:
         """Constraint 8: the most a held pool may keep once it is reduced at all,
         `max(h_i - min_withdrawal_usd, 0)` (emptying a smaller holding is always allowed)."""
@@ -157,8 +166,7 @@ class Problem:
         solver's row tolerance (HiGHS: 1e-6 of T, 10 USD on 10 M USD) would let an untouched
         holding a few USD below the minimum pass as selected.
         """
-        floor = float(to_cent_grid(np.array([self.min_position_usd]))[0])
-        lower = np.where(self.is_held, np.maximum(self.held, floor), 0.0)
+        lower = np.where(self.is_held, np.maximum(self.held, self._min_position_floor()), 0.0)
         return replace(self, lower=lower, mode="yield-only")
 
     def subset(self, keep: np.ndarray) -> Problem:

@@ -39,6 +39,22 @@ def check_name(name: str, what: str = "reviewer") -> str:
     return actor_names.clean_name(name, f"the {what}'s name")
 
 
+def check_notes(notes: str) -> str | None:
+    """The review notes as stored (None when blank), or ValueError naming the first character
+    no database stores as text: NUL (PostgreSQL refuses it) or a lone surrogate (not UTF-8).
+
+    Unlike a name, notes are the reviewer's own words: refused, never silently cleaned.
+    """
+    text = notes.strip()
+    for position, char in enumerate(text, start=1):
+        if char == "\x00" or "\ud800" <= char <= "\udfff":
+            raise ValueError(
+                f"the review notes contain U+{ord(char):04X} at character {position}, which "
+                "cannot be stored; remove it"
+            )
+    return text or None
+
+
 class PolicyError(ValueError):
     """A review policy that cannot work (bad threshold or approval count)."""
 

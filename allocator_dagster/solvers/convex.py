@@ -133,6 +133,11 @@ class _Formulation:
                 d = held_pick @ w - h
                 self.cons += [d <= cp.multiply(big, self.t), -d <= cp.multiply(big, self.t)]
                 cost_terms.append(problem.gas[self.held_idx] @ self.t)
+                # Said exactly, not left to the big-M rows: HiGHS's MIP row tolerance (1e-6 of
+                # T, 10 USD on 10 M USD) would let such a holding stay untouched, saving its gas.
+                stuck = np.flatnonzero(problem.cannot_stay()[self.held_idx])
+                if len(stuck):
+                    self.cons.append(self.t[stuck] == 1)
                 if problem.limits_withdrawals:
                     self.cons += self._withdrawal_rule(held_pick, h, cap[self.held_idx])
         self.costs = sum(cost_terms) / horizon if cost_terms else 0

@@ -136,3 +136,44 @@ class TestDiagnose:
         rows = [pool_row(f"p{i}") for i in range(6)]
         problem, _ = build(rows, max_alloc_percentage=0.2)
         assert diagnose(problem) == []
+
+    def _withdrawal(self, pct: float, min_pools: int = 0, min_position: float = 0.0):
+        # both limits 500,000 USD (5 % of a 10 M USD pool); "shrunk" holds 520,000 above its own
+        rows = [pool_row("shrunk", tvl=10_000_000.0), pool_row("other", tvl=10_000_000.0)]
+        problem, _ = build(
+            rows,
+            holdings=holdings_of({"shrunk": "520000.00"}, idle_usd="470000.00"),
+            tvl_limit_percentage=0.05,
+            max_alloc_percentage=1.0,
+            position_max_pct_total_assets=1.0,
+            min_withdrawal_pct=pct,
+            min_pools=min_pools,
+            min_position_usd=min_position,
+        )
+        return problem
+
+    def test_minimum_withdrawal_that_cuts_a_held_pool_below_the_capital(self):
+        """Constraint 8: "shrunk" must be reduced, by at least 99,000 USD (10 % of 990,000), so
+        it keeps at most 421,000: the pools take 921,000 of the 990,000 USD."""
+        problem = self._withdrawal(0.1)
+        messages = diagnose(problem)
+        hit = [m for m in messages if "min_withdrawal_pct" in m]
+        assert hit, messages
+        assert "shrunk" in hit[0] and "99,000.00" in hit[0] and "421,000.00" in hit[0]
+        assert "921,000.00" in hit[0] and "990,000.00" in hit[0]
+        _assert_infeasible(problem)
+        # without the minimum withdrawal (or with a small one) the day is feasible
+        for pct in (0.0, 0.01):
+            feasible = self._withdrawal(pct)
+            assert diagnose(feasible) == []
+            assert solve(feasible, "convex").status == "optimal"
+
+    def test_minimum_withdrawal_that_leaves_too_few_pools_for_min_pools(self):
+        """min_pools=2 with min_position 450,000: "shrunk" could hold it after a 1 % cut, but a
+        20 % minimum withdrawal (198,000) leaves it at most 322,000: only one pool can hold it."""
+        problem = self._withdrawal(0.2, min_pools=2, min_position=450_000.0)
+        messages = diagnose(problem)
+        hit = [m for m in messages if "min_pools=2" in m]
+        assert hit and "min_withdrawal_pct" in hit[0] and "shrunk" in hit[0], messages
+        _assert_infeasible(problem)
+        assert solve(self._withdrawal(0.01, 2, 450_000.0), "convex").status == "optimal"

@@ -228,3 +228,17 @@ class TestTurnoverControl:
         # x_small >= h > 0 selects it, so constraint 6 asks x_small >= min_position_usd
         assert only.lower.tolist() == [50_000.0, 10_000.0, 0.0]
         assert only.mode == "yield-only" and problem.lower.tolist() == [0.0, 0.0, 0.0]
+
+    def test_a_holding_under_min_position_or_over_its_bound_cannot_stay(self):
+        # bound of p1: 5 % of a 10 M USD pool = 500,000 USD
+        problem, _ = build(
+            [pool_row("over", tvl=10_000_000.0), pool_row("p2"), pool_row("p3"), pool_row("p4")],
+            holdings=holdings_of(
+                {"over": "500000.01", "p2": "9999.99", "p3": "10000.00"}, idle_usd="1000000.00"
+            ),
+            min_position_usd=10_000.0,
+            position_max_pct_total_assets=1.0,
+            max_alloc_percentage=1.0,
+        )
+        # a cent over the bound, a cent under the minimum; at the minimum, or not held: may stay
+        assert problem.cannot_stay().tolist() == [True, True, False, False]

@@ -30,6 +30,7 @@ from allocator_dagster.profit_split.split import SEED_SPLIT, Split
 from allocator_dagster.storage import get_engine
 from allocator_dagster.storage import profit_split as store
 from allocator_dagster.storage.schema import profit_allocation_log
+from allocator_dagster_tests.support.profit_split import store_as
 
 D = Decimal
 API_KEY = "sk-test-6f1d0c2b9a8e7d6c5b4a39281706f5e4"
@@ -355,15 +356,13 @@ def test_the_key_is_scrubbed_from_echoed_answers_and_errors(
     assert API_KEY not in repr(the_proposer) and API_KEY not in repr(the_proposer.config)
 
     engine = get_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    seed = store.ensure_active_split(engine)
     for proposal in (valid, failed, too_long):
-        store.store_proposal(
+        store_as(
             engine,
             proposal,
-            proposal_date=METRICS.metric_date,
-            proposer_name="llm:test-model",
+            by="llm:test-model",
+            day=METRICS.metric_date,
             input_metrics=METRICS.to_json(),
-            based_on=seed,
         )
     with engine.connect() as conn:
         rows = conn.execute(sa.select(profit_allocation_log)).all()

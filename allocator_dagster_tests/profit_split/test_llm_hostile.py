@@ -17,7 +17,6 @@ from click.testing import CliRunner
 from allocator_dagster.cli import main
 from allocator_dagster.profit_split.llm import REDACTED, redact_secret
 from allocator_dagster.storage import get_engine
-from allocator_dagster.storage import profit_split as store
 from allocator_dagster.storage.schema import profit_allocation_log
 from allocator_dagster_tests.profit_split.test_llm import (
     API_KEY,
@@ -29,6 +28,7 @@ from allocator_dagster_tests.profit_split.test_llm import (
     raw,
 )
 from allocator_dagster_tests.profit_split.test_llm import llm as llm_server  # noqa: F401
+from allocator_dagster_tests.support.profit_split import store_as
 
 
 def _fragments(text: str, secret: str = API_KEY, size: int = 8) -> list[str]:
@@ -62,14 +62,12 @@ def test_a_key_cut_at_200_characters_leaks_no_part_of_it(
 
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     engine = get_engine(url)
-    seed = store.ensure_active_split(engine)
-    stored = store.store_proposal(
+    stored = store_as(
         engine,
         proposal,
-        proposal_date=METRICS.metric_date,
-        proposer_name="llm:test-model",
+        by="llm:test-model",
+        day=METRICS.metric_date,
         input_metrics=METRICS.to_json(),
-        based_on=seed,
     )
     with engine.connect() as conn:
         rows = conn.execute(sa.select(profit_allocation_log)).all()

@@ -1,10 +1,15 @@
-"""The convex backend: the same answer on every call, with and without presolve."""
+"""The convex backend: the same answer on every call, with and without presolve; no answer that
+the MIP solver's tolerances bent."""
 
 from __future__ import annotations
 
 import pytest
 
+from allocator_dagster.model import evaluate, violations
+from allocator_dagster.money import HALF_CENT_USD
 from allocator_dagster.solvers import solve
+from allocator_dagster_tests.support.instances import holdings_of, pool_row
+from allocator_dagster_tests.support.problems import build
 from allocator_dagster_tests.support.references import tie_instance
 
 
@@ -16,3 +21,30 @@ def test_convex_is_deterministic(seed):
         second = solve(problem, "convex", presolve=presolve)
         assert first.status == "optimal"
         assert first.x.tobytes() == second.x.tobytes()
+
+
+@pytest.mark.parametrize("held_usd", [0.01, 0.5, 5.0, 9.99, 999.99])
+def test_a_holding_under_the_minimum_is_traded_in_full_mode(held_usd: float) -> None:
+    """A holding under min_position_usd cannot stay as it is (constraint 6): it is emptied or
+    topped up, and pays its gas. HiGHS's MIP row tolerance (1e-6 of T, 10 USD on 10 M USD)
+    once let the untouched holding pass as selected, which saved the gas."""
+    total = 10_000_000
+    rows = [pool_row(pool, apy=apy, tvl=1e12) for pool, apy in (("a", 4.0), ("b", 5.0), ("c", 4.9))]
+    problem, _ = build(
+        rows,
+        holdings_of({"a": held_usd}, total - held_usd),
+        min_position_usd=1000.0,
+        gas_usd={"default": 20.0},
+        max_alloc_percentage=0.6,
+        position_max_pct_total_assets=0.6,
+    )
+    for presolve in (True, False):
+        out = solve(problem, "convex", presolve=presolve)
+        assert out.status == "optimal"
+        assert violations(problem, out.x, HALF_CENT_USD) == []
+        a = float(out.x[list(problem.pool_ids).index("a")])
+        assert a == 0.0 or a >= 1000.0
+        exact = solve(problem, "milp", presolve=presolve)
+        assert evaluate(problem, out.x).objective_usd_per_day == pytest.approx(
+            evaluate(problem, exact.x).objective_usd_per_day, abs=1e-6
+        )

@@ -14,6 +14,8 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -220,3 +222,12 @@ def stock(etherscan: FakeEtherscan, coins: FakeCoins) -> None:
     coins.set_price(f"ethereum:{USDC}", 0.9998, "USDC", 6)
     coins.set_price(f"base:{USDC_BASE}", 1.0001, "USDC", 6)
     coins.set_price("ethereum:0x0000000000000000000000000000000000000000", 3000.12, "ETH", 18)
+
+
+@contextmanager
+def stocked(**etherscan: Any) -> Iterator[tuple[FakeEtherscan, FakeCoins]]:
+    """Both servers running and stocked with the shared treasury (`stock`); `etherscan` are
+    FakeEtherscan's options (api_key, calls_per_second)."""
+    with FakeEtherscan(**etherscan) as server, FakeCoins() as coins:
+        stock(server, coins)
+        yield server, coins

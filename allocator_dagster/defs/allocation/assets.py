@@ -50,6 +50,7 @@ from allocator_dagster.defs.resources import (
     DatabaseResource,
     PoolSourceResource,
 )
+from allocator_dagster.model import SolveStatus
 from allocator_dagster.money import round_usd
 from allocator_dagster.pool_labels import readable, report_labels
 from allocator_dagster.reporting import (
@@ -219,7 +220,7 @@ def allocation_chain(
                     else ""
                 )
             )
-            if report.status != "optimal":
+            if report.status != SolveStatus.OPTIMAL:
                 context.log.warning(f"{day}: no new allocation; " + "; ".join(report.reasons))
             labels = report_labels(report, outcome.universe)
             charts = (

@@ -13,7 +13,7 @@ from dagster import (
     asset_check,
 )
 
-from allocator_dagster.daily_allocation import OBSERVED_ROWS
+from allocator_dagster.day_balances import OBSERVED_ROWS
 from allocator_dagster.day_payouts import day_reconciliation
 from allocator_dagster.defs.partitions import partition_days
 from allocator_dagster.defs.resources import AllocationResource, DatabaseResource

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
@@ -22,17 +21,13 @@ from allocator_dagster.defs.alerts.sensors import (
     treasury_alert_sensor,
 )
 from allocator_dagster.defs.allocation.freshness import freshness_checks
-from allocator_dagster.defs.profit_split.jobs import review_proposal_job
 from allocator_dagster.defs.resources import (
     AlertNotifierResource,
-    DatabaseResource,
-    ProfitSplitConfig,
 )
-from allocator_dagster.profit_split.policy import Proposal
-from allocator_dagster.profit_split.split import Split
 from allocator_dagster.storage import get_engine
 from allocator_dagster.storage import profit_split as split_store
 from allocator_dagster_tests.defs.profit_split.test_assets import ALL, LATEST_DAY, materialize
+from allocator_dagster_tests.support.alert_sensors import watching
 from allocator_dagster_tests.support.allocation_runs import (
     ASSETS,
     chain_resources,
@@ -40,83 +35,74 @@ from allocator_dagster_tests.support.allocation_runs import (
     write_params_file,
 )
 from allocator_dagster_tests.support.fake_webhook import SECRET, FakeWebhook
+from allocator_dagster_tests.support.profit_split import SMALL, propose
+from allocator_dagster_tests.support.profit_split_runs import run_review
 
 DAY1 = dt.date(2026, 3, 1)
 
 
-def _tick(sensor, instance, cursor, database_url, url, **extra):
-    """One evaluation; returns (what it returned, the cursor it left)."""
-    resources = {
-        "database": DatabaseResource(database_url=database_url),
-        "alert_notifier": AlertNotifierResource(webhook_url=url, backoff_seconds=0),
-    }
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
-    result = sensor(context)
-    return result, context.cursor
-
-
 def test_a_held_day_is_announced_once(database_url: str, tmp_path: Path) -> None:
-    instance = dg.DagsterInstance.ephemeral()
-    with FakeWebhook() as hook:
+    with watching(held_day_alert_sensor, database_url) as watch:
+        instance, hook = watch.instance, watch.hook
         # the first tick starts from now: what happened before is not announced
         assert run_days(chain_resources(database_url), DAY1, instance=instance).success
-        first, cursor = _tick(held_day_alert_sensor, instance, None, database_url, hook.url)
-        assert isinstance(first, dg.SkipReason) and cursor is not None
+        first = watch.tick()
+        assert isinstance(first, dg.SkipReason) and watch.cursor is not None
 
         impossible = write_params_file(tmp_path, min_pools=5000, min_position_usd=1000)
         day2 = DAY1 + dt.timedelta(days=1)
         resources = chain_resources(database_url, impossible)
         assert run_days(resources, day2, instance=instance).success
-        _, cursor = _tick(held_day_alert_sensor, instance, cursor, database_url, hook.url)
+        watch.tick()
         assert len(hook.texts) == 1
         assert hook.texts[0].startswith(
             ":double_vertical_bar: No new allocation on 2026-03-02 (infeasible)"
         )
         assert "min_pools=5000" in hook.texts[0]
 
-        again, cursor = _tick(held_day_alert_sensor, instance, cursor, database_url, hook.url)
+        again = watch.tick()
         assert isinstance(again, dg.SkipReason) and len(hook.texts) == 1  # once
         # reproducing the held day gives the same hash: not a new event
         assert run_days(resources, day2, instance=instance).success
-        _tick(held_day_alert_sensor, instance, cursor, database_url, hook.url)
+        watch.tick()
         assert len(hook.texts) == 1
 
 
 def test_a_forced_reallocation_is_announced_with_its_reasons_and_the_usd_moved(
     database_url: str,
 ) -> None:
-    instance = dg.DagsterInstance.ephemeral()
     resources = chain_resources(database_url)
-    with FakeWebhook() as hook:
-        _, cursor = _tick(treasury_alert_sensor, instance, None, database_url, hook.url)
-        assert cursor == "0"
+    with watching(treasury_alert_sensor, database_url) as watch:
+        instance, hook = watch.instance, watch.hook
+        watch.tick()
+        assert watch.cursor == "0"
         assert run_days(resources, DAY1, instance=instance).success
         forced = {"snapshot": "fresh", "force_reasons": ["USDC blacklisted: exploit"]}
         assert run_days(resources, DAY1, config=forced, instance=instance).success
-        _, cursor = _tick(treasury_alert_sensor, instance, cursor, database_url, hook.url)
+        watch.tick()
         [text] = hook.texts
         # the day starts from idle capital: the whole 10,000,000 is placed again
         assert text == (
             ":warning: Forced reallocation on 2026-03-01: 10,000,000.00 USD moved. Reasons: "
             "forced reallocation requested: USDC blacklisted: exploit."
         )
-        _tick(treasury_alert_sensor, instance, cursor, database_url, hook.url)
+        watch.tick()
         assert len(hook.texts) == 1
 
 
 def test_a_proposal_waiting_for_review_is_announced_with_the_command(database_url: str) -> None:
-    instance = dg.DagsterInstance.ephemeral()
-    with FakeWebhook() as hook:
-        _, cursor = _tick(treasury_alert_sensor, instance, None, database_url, hook.url)
+    with watching(treasury_alert_sensor, database_url) as watch:
+        instance, hook = watch.instance, watch.hook
+        watch.tick()
         assert materialize(database_url, ALL, instance=instance, sample_scenario="rapid_growth")
-        _, cursor = _tick(treasury_alert_sensor, instance, cursor, database_url, hook.url)
+        watch.tick()
         [proposal] = split_store.list_proposals(get_engine(database_url), status="proposed")
         [text] = hook.texts
         assert f"Profit-split proposal {proposal.id} for {LATEST_DAY} waits for review" in text
         assert f"`allocator proposals review {proposal.id} --approve|--reject --by NAME" in text
         # a re-run reuses the day's answer: nothing new to review
         materialize(database_url, ALL, instance=instance, sample_scenario="rapid_growth")
-        _tick(treasury_alert_sensor, instance, cursor, database_url, hook.url)
+        watch.tick()
         assert len(hook.texts) == 1
 
 
@@ -136,25 +122,25 @@ def advisory() -> dg.AssetCheckResult:
 
 
 def test_a_failed_blocking_check_is_announced_once(database_url: str) -> None:
-    instance = dg.DagsterInstance.ephemeral()
-    with FakeWebhook() as hook:
-        _, cursor = _tick(check_failure_alert_sensor, instance, None, database_url, hook.url)
+    with watching(check_failure_alert_sensor, database_url) as watch:
+        hook = watch.hook
+        watch.tick()
         result = dg.materialize(
-            [guarded, must_hold, advisory], instance=instance, raise_on_error=False
+            [guarded, must_hold, advisory], instance=watch.instance, raise_on_error=False
         )
         assert not result.success
-        _, cursor = _tick(check_failure_alert_sensor, instance, cursor, database_url, hook.url)
+        watch.tick()
         [text] = hook.texts  # the non-blocking check that failed is not an alert
         assert f"Blocking check `must_hold` of `guarded` failed (run {result.run_id})." in text
         assert "the cap of 20% is exceeded" in text
-        _tick(check_failure_alert_sensor, instance, cursor, database_url, hook.url)
+        watch.tick()
         assert len(hook.texts) == 1
 
 
 def test_a_stalled_day_is_announced_by_its_freshness_check(database_url: str) -> None:
-    instance = dg.DagsterInstance.ephemeral()
-    with FakeWebhook() as hook:
-        _, cursor = _tick(check_failure_alert_sensor, instance, None, database_url, hook.url)
+    with watching(check_failure_alert_sensor, database_url) as watch:
+        instance, hook = watch.instance, watch.hook
+        watch.tick()
         assert run_days(chain_resources(database_url), DAY1, instance=instance).success
         with freeze_time(dt.datetime(2026, 3, 2, 3, 0, tzinfo=dt.UTC)):
             dg.materialize(
@@ -163,7 +149,7 @@ def test_a_stalled_day_is_announced_by_its_freshness_check(database_url: str) ->
                 instance=instance,
                 resources=chain_resources(database_url),
             )
-        _tick(check_failure_alert_sensor, instance, cursor, database_url, hook.url)
+        watch.tick()
     assert len(hook.texts) == 2
     assert all(
         t.startswith(":no_entry: Freshness check `freshness_check` of `") for t in hook.texts
@@ -184,29 +170,10 @@ def _failure_context(instance, result, url: str, database_url: str):
 
 
 def test_a_failed_run_is_announced_with_its_clear_message(database_url: str) -> None:
-    engine = get_engine(database_url)
-    current = split_store.ensure_active_split(engine)
-    proposal = split_store.store_proposal(
-        engine,
-        Proposal(Split(79, 16, 3, 2), Decimal("0.6"), True, "dao up a little", "manual"),
-        proposal_date=LATEST_DAY,
-        proposer_name="alice",
-        input_metrics={},
-        based_on=current,
-    )
+    proposal = propose(get_engine(database_url), SMALL, by="alice", day=LATEST_DAY)
     instance = dg.DagsterInstance.ephemeral()
-    own_review = review_proposal_job.execute_in_process(
-        run_config={
-            "ops": {"review_proposal": {"config": {"proposal_id": str(proposal.id),
-                                                   "approve": True, "by": "alice"}}}
-        },
-        resources={
-            "database": DatabaseResource(database_url=database_url),
-            "profit_split_config": ProfitSplitConfig(),
-        },
-        instance=instance,
-        raise_on_error=False,
-    )  # fmt: skip
+    review = {"proposal_id": str(proposal.id), "approve": True, "by": "alice"}
+    own_review = run_review(database_url, review, instance=instance)
     assert not own_review.success
     with FakeWebhook() as hook:
         run_failure_alert_sensor(_failure_context(instance, own_review, hook.url, database_url))
@@ -218,12 +185,15 @@ def test_a_failed_run_is_announced_with_its_clear_message(database_url: str) -> 
 def test_a_webhook_that_fails_never_fails_the_tick_nor_shows_its_url(
     database_url: str, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture
 ) -> None:
-    instance = dg.DagsterInstance.ephemeral()
-    with FakeWebhook(default_status=503) as hook, caplog.at_level(logging.DEBUG):
-        _, cursor = _tick(check_failure_alert_sensor, instance, None, database_url, hook.url)
-        dg.materialize([guarded, must_hold], instance=instance, raise_on_error=False)
-        _, after = _tick(check_failure_alert_sensor, instance, cursor, database_url, hook.url)
-    assert hook.requests == 3 and after != cursor  # retried, bounded, and the tick went on
+    with (
+        watching(check_failure_alert_sensor, database_url, default_status=503) as watch,
+        caplog.at_level(logging.DEBUG),
+    ):
+        watch.tick()
+        before = watch.cursor
+        dg.materialize([guarded, must_hold], instance=watch.instance, raise_on_error=False)
+        watch.tick()
+    assert watch.hook.requests == 3 and watch.cursor != before  # retried, bounded, went on
     logged = caplog.text + capfd.readouterr().err  # Python logging and the sensor's log
     assert "not delivered: webhook at 127.0.0.1 answered HTTP 503 after 3 attempt(s)" in logged
     assert SECRET not in logged and "/services/" not in logged

@@ -25,7 +25,7 @@ from allocator_dagster_tests.support.fake_chain import (
     FakeCoins,
     FakeEtherscan,
     positions_yaml,
-    stock,
+    stocked,
 )
 
 KEY = "k7Qz9VwX2mL4pR8tY1nB6cJ3hF5"
@@ -50,13 +50,25 @@ def _resources(
     return resources
 
 
-def _ethereum_and_base_pools(engine, day: dt.date) -> tuple[str, str]:
-    """The largest pool of each chain the positions file puts its two tokens on."""
-    universe = load_pool_day(engine, day).sort_values("tvlUsd", ascending=False)
+def _day_held(
+    database_url: str,
+    day: dt.date,
+    tmp_path: Path,
+    instance: DagsterInstance,
+    chain: tuple[FakeEtherscan, FakeCoins],
+) -> tuple[dict, tuple[str, str]]:
+    """The day's pool data stored, and the positions file putting the treasury's two tokens on
+    the largest pool of each of their chains: the run's resources and those two pools."""
+    positions = tmp_path / "positions.yaml"
+    resources = _resources(database_url, positions, *chain)
+    assert run_days(resources, day, selection=POOLS, instance=instance).success
+    universe = load_pool_day(get_engine(database_url), day)
+    universe = universe.sort_values("tvlUsd", ascending=False)
     first, second = (
-        universe.loc[universe["chain"] == c, "pool"].iloc[0] for c in ("Ethereum", "Base")
+        str(universe.loc[universe["chain"] == c, "pool"].iloc[0]) for c in ("Ethereum", "Base")
     )
-    return str(first), str(second)
+    positions.write_text(positions_yaml(first, second))
+    return resources, (first, second)
 
 
 def _error_text(result) -> str:
@@ -80,14 +92,8 @@ def test_a_day_from_the_chain(
     today = dt.datetime.now(dt.UTC).date()
     engine = get_engine(database_url)
     instance = DagsterInstance.ephemeral()
-    with FakeEtherscan(api_key=KEY, calls_per_second=20) as etherscan, FakeCoins() as coins:
-        stock(etherscan, coins)
-        positions = tmp_path / "positions.yaml"
-        resources = _resources(database_url, positions, etherscan, coins)
-        assert run_days(resources, today, selection=POOLS, instance=instance).success
-        held = _ethereum_and_base_pools(engine, today)
-        positions.write_text(positions_yaml(*held))
-
+    with stocked(api_key=KEY, calls_per_second=20) as (etherscan, coins):
+        resources, held = _day_held(database_url, today, tmp_path, instance, (etherscan, coins))
         first = run_days(resources, today, selection=CHAIN, instance=instance)
         assert first.success
         calls = len(etherscan.requests)
@@ -137,13 +143,8 @@ def test_the_key_is_never_recorded_when_the_chain_refuses(
     today = dt.datetime.now(dt.UTC).date()
     engine = get_engine(database_url)
     instance = DagsterInstance.ephemeral()
-    with FakeEtherscan(api_key="the-server-wants-another") as etherscan, FakeCoins() as coins:
-        stock(etherscan, coins)
-        positions = tmp_path / "positions.yaml"
-        resources = _resources(database_url, positions, etherscan, coins)
-        assert run_days(resources, today, selection=POOLS, instance=instance).success
-        held = _ethereum_and_base_pools(engine, today)
-        positions.write_text(positions_yaml(*held))
+    with stocked(api_key="the-server-wants-another") as (etherscan, coins):
+        resources, _ = _day_held(database_url, today, tmp_path, instance, (etherscan, coins))
         failed = run_days(resources, today, selection=CHAIN, instance=instance)
         assert any(f"apikey={KEY}" in r for r in etherscan.requests)  # it was sent
     assert not failed.success

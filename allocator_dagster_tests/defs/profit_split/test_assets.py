@@ -21,7 +21,6 @@ from allocator_dagster.defs.profit_split.assets import (
     profit_split_proposal,
 )
 from allocator_dagster.defs.profit_split.checks import distribution_cents_add_up
-from allocator_dagster.defs.profit_split.jobs import review_proposal_job
 from allocator_dagster.defs.profit_split.partitions import PARTITIONS
 from allocator_dagster.defs.resources import (
     LLM_API_KEY_ENV,
@@ -31,12 +30,14 @@ from allocator_dagster.defs.resources import (
     default_profit_split_config,
 )
 from allocator_dagster.profit_split.metrics import sample_metrics
-from allocator_dagster.profit_split.policy import AUTO_APPROVE_REVIEWER, Proposal
+from allocator_dagster.profit_split.policy import AUTO_APPROVE_REVIEWER
 from allocator_dagster.profit_split.split import SEED_SPLIT, Split
 from allocator_dagster.storage import get_engine
 from allocator_dagster.storage import profit_split as store
 from allocator_dagster.storage.allocations import read_allocation, read_holdings
 from allocator_dagster_tests.support.allocation_runs import chain_resources, run_days
+from allocator_dagster_tests.support.profit_split import BIG, SMALL, propose
+from allocator_dagster_tests.support.profit_split_runs import run_review, step_failure
 
 D = Decimal
 ALL = [platform_metrics, profit_split_proposal, profit_distribution, distribution_cents_add_up]
@@ -162,30 +163,16 @@ def _review_job(
     **config: object,
 ) -> dg.ExecuteInProcessResult:
     review = {"proposal_id": proposal_id, "approve": approve, "by": by, "notes": "job"}
-    return review_proposal_job.execute_in_process(
-        run_config={"ops": {"review_proposal": {"config": review}}},
-        resources=resources(database_url, **config),
-        instance=instance or dg.DagsterInstance.ephemeral(),
-        raise_on_error=False,
-    )
+    return run_review(database_url, review, instance=instance, **config)
 
 
 def _failure(result: dg.ExecuteInProcessResult) -> str:
-    (failure,) = [e for e in result.all_events if e.is_step_failure]
-    return str(failure.step_failure_data.error)
+    return str(step_failure(result).error)
 
 
 def test_the_review_job_takes_run_config(database_url: str) -> None:
     engine = get_engine(database_url)
-    current = store.ensure_active_split(engine)
-    proposal = store.store_proposal(
-        engine,
-        Proposal(Split(79, 16, 3, 2), D("0.6"), True, "dao up a little", "manual"),
-        proposal_date=LATEST_DAY,
-        proposer_name="alice",
-        input_metrics={},
-        based_on=current,
-    )
+    proposal = propose(engine, SMALL, day=LATEST_DAY)
     own = _review_job(database_url, str(proposal.id), True, "alice")
     assert not own.success and "cannot approve" in _failure(own)
     approved = _review_job(database_url, str(proposal.id), True, "bob")
@@ -201,15 +188,7 @@ def test_the_review_job_takes_run_config(database_url: str) -> None:
 
 def test_the_review_job_applies_the_multisignature_policy(database_url: str) -> None:
     engine = get_engine(database_url)
-    current = store.ensure_active_split(engine)
-    big = store.store_proposal(
-        engine,
-        Proposal(Split(75, 20, 3, 2), D("0.6"), True, "dao up", "manual"),
-        proposal_date=LATEST_DAY,
-        proposer_name="alice",
-        input_metrics={},
-        based_on=current,
-    )
+    big = propose(engine, BIG, day=LATEST_DAY)
     policy = {"multisig_threshold_pct": "3", "multisig_approvals": 2, "reviewers": ["bob", "carol"]}
     outsider = _review_job(database_url, str(big.id), True, "mallory", **policy)
     assert not outsider.success and "not one of the configured reviewers" in _failure(outsider)
