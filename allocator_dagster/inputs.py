@@ -28,6 +28,14 @@ from allocator_dagster.sources.records import (
 
 REQUIRED_POOL_COLUMNS = ("pool", "chain", "project", "symbol", "tvlUsd")
 NUMERIC_POOL_COLUMNS = ("tvlUsd", "apy", "apyBase", "apyReward", "apyMean30d")
+# how each column's cells are read (a column not named here is text)
+_TEXT, _NUMBER, _FORECAST, _TOKENS, _FLAG = "text", "number", "forecast", "tokens", "flag"
+_KINDS = {
+    **dict.fromkeys(NUMERIC_POOL_COLUMNS, _NUMBER),
+    **dict.fromkeys(FORECAST_COLUMNS, _FORECAST),
+    "underlyingTokens": _TOKENS,
+    "stablecoin": _FLAG,
+}
 MAX_REPORTED_ERRORS = 20
 
 
@@ -35,13 +43,18 @@ class InputFileError(ValueError):
     """A bad input file; the message names the file, the line and the field."""
 
 
-def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header and the (line number, cells) of each row; blank lines are skipped."""
     try:
         with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            header = [h.strip() for h in (reader.fieldnames or [])]
-            reader.fieldnames = header
-            rows = list(reader)
+            reader = csv.reader(handle)
+            header = [h.strip() for h in next(reader, [])]
+            rows = []
+            line = reader.line_num + 1  # where the next row starts (a quoted cell may span lines)
+            for cells in reader:
+                if cells:
+                    rows.append((line, cells))
+                line = reader.line_num + 1
     except FileNotFoundError:
         raise InputFileError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
@@ -60,14 +73,6 @@ def _raise(path: Path, errors: list[str]) -> None:
     if more:
         text += f"\n{path}: ... and {more} more errors"
     raise InputFileError(text)
-
-
-def _number(text: str) -> float | None:
-    """'' is null (DefiLlama's null); anything else must parse (NaN parses and is rejected later)."""
-    text = text.strip()
-    if text == "":
-        return None
-    return float(text)
 
 
 def read_pools_csv(path: str | Path) -> pd.DataFrame:
@@ -90,68 +95,78 @@ def read_pools_csv(path: str | Path) -> pd.DataFrame:
 
     records: list[dict[str, Any]] = []
     forecasts: list[dict[str, float]] = []
+    lines: list[int] = []
     errors_by_line: list[tuple[int, str]] = []
     first_line: dict[str, int] = {}
-    for n, row in enumerate(rows):
-        pool = (row.get("pool") or "").strip()
+    at = header.index("pool")
+    for line, cells in rows:
+        pool = cells[at].strip() if at < len(cells) else ""
         if pool and pool in first_line:
             errors_by_line.append(
                 (
-                    n + 2,
-                    f"line {n + 2}: duplicate pool id {pool!r} (first on line {first_line[pool]})",
+                    line,
+                    f"line {line}: duplicate pool id {pool!r} (first on line {first_line[pool]})",
                 )
             )
-        first_line.setdefault(pool, n + 2)
-    for n, row in enumerate(rows):
-        line = n + 2
+        first_line.setdefault(pool, line)
+    kinds = [(column, _KINDS.get(column, _TEXT)) for column in header]
+    for line, cells in rows:
+        pool = cells[at].strip() if at < len(cells) else ""
+        where = f"line {line}" + (f" (pool {pool})" if pool else "")
+        if len(cells) > len(header):
+            errors_by_line.append((line, f"{where}: more values than columns"))
+            continue
         record: dict[str, Any] = {}
         forecast: dict[str, float] = {}
-        pool = (row.get("pool") or "").strip()
-        where = f"line {line}" + (f" (pool {pool})" if pool else "")
-        before = len(errors)
-        if None in row:  # more cells than header columns
-            errors.append(f"{where}: more values than columns")
-            errors_by_line += [(line, e) for e in errors[before:]]
-            del errors[before:]
-            continue
-        for column, raw in row.items():
-            raw = raw if raw is not None else ""
-            if column in NUMERIC_POOL_COLUMNS or column in FORECAST_COLUMNS:
+        bad = len(errors_by_line)
+        if len(cells) < len(header):  # a short row's missing cells are empty (null)
+            cells = cells + [""] * (len(header) - len(cells))
+        for (column, kind), raw in zip(kinds, cells, strict=True):
+            text = raw.strip()
+            if kind is _TEXT:
+                record[column] = text or None
+            elif kind is _NUMBER or kind is _FORECAST:
+                # '' is null (DefiLlama's null); anything else must parse (NaN parses and is
+                # rejected later)
                 try:
-                    value = _number(raw)
+                    value = float(text) if text else None
                 except ValueError:
-                    errors.append(f"{where}: field {column!r} is not a number: {raw!r}")
+                    errors_by_line.append(
+                        (line, f"{where}: field {column!r} is not a number: {raw!r}")
+                    )
                     continue
-                if column in FORECAST_COLUMNS:
-                    if value is not None and not math.isfinite(value):
-                        errors.append(
-                            f"{where}: field {column!r} is {raw.strip()} (must be finite)"
-                        )
-                    elif value is not None and column == "tvl_forecast" and value <= 0:
-                        errors.append(f"{where}: field {column!r} must be positive, got {value}")
-                    forecast[column] = math.nan if value is None else value
-                else:
+                if kind is _NUMBER:
                     record[column] = value
-            elif column == "underlyingTokens":
+                elif value is None:
+                    forecast[column] = math.nan
+                elif not math.isfinite(value):
+                    errors_by_line.append(
+                        (line, f"{where}: field {column!r} is {text} (must be finite)")
+                    )
+                elif column == "tvl_forecast" and value <= 0:
+                    errors_by_line.append(
+                        (line, f"{where}: field {column!r} must be positive, got {value}")
+                    )
+                else:
+                    forecast[column] = value
+            elif kind is _TOKENS:
                 record[column] = [t.strip() for t in raw.split(";") if t.strip()] or None
-            elif column == "stablecoin":
-                flag = raw.strip().lower()
+            else:  # _FLAG
+                flag = text.lower()
                 if flag in ("", "false", "0", "no"):
                     record[column] = False if flag else None
                 elif flag in ("true", "1", "yes"):
                     record[column] = True
                 else:
-                    errors.append(f"{where}: field 'stablecoin' must be true or false, got {raw!r}")
-            else:
-                record[column] = raw.strip() or None
-        if len(errors) > before:  # unparsable row: reported, not validated further
-            errors_by_line += [(line, e) for e in errors[before:]]
-            del errors[before:]
+                    errors_by_line.append(
+                        (line, f"{where}: field 'stablecoin' must be true or false, got {raw!r}")
+                    )
+        if len(errors_by_line) > bad:  # unparsable row: reported, not validated further
             continue
-        records.append({"__line": line, **record})
+        records.append(record)
         forecasts.append(forecast)
+        lines.append(line)
 
-    lines = [r.pop("__line") for r in records]
     # The operator's own what-if file: its values are chosen (a diluted model scales TVLs far
     # beyond any real pool), so the fetched-data ceilings do not apply; money limits still do.
     universe, rejections = validate_pool_records(records, source=str(path), limits=NO_LIMITS)
@@ -193,15 +208,16 @@ def read_holdings_file(path: str | Path) -> HoldingsFile:
     header, rows = _read_rows(path)
     if sorted(header) != ["amount_usd", "pool"]:
         _raise(path, [f"line 1: expected the columns pool,amount_usd, got {','.join(header)}"])
+    pool, amount = header.index("pool"), header.index("amount_usd")
     return _holdings_from_rows(
         path,
         [
             (
-                f"line {n + 2}",
-                (row.get("pool") or "").strip(),
-                (row.get("amount_usd") or "").strip(),
+                f"line {line}",
+                cells[pool].strip() if pool < len(cells) else "",
+                cells[amount].strip() if amount < len(cells) else "",
             )
-            for n, row in enumerate(rows)
+            for line, cells in rows
         ],
     )
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from allocator_dagster.rebalance import AllocationReport
+if TYPE_CHECKING:  # a label needs no solver: importing labels loads no rebalance or cvxpy
+    from allocator_dagster.rebalance import AllocationReport
 
 SHORT_ID = 8
 LABEL_CHARS = 44  # what a chart's axis or legend has room for

@@ -162,3 +162,31 @@ def test_the_table_names_pools_by_their_readable_labels() -> None:
         symbol, project, chain = pools.loc[pool, ["symbol", "project", "chain"]]
         assert row.startswith(f"{symbol} · {project} · {chain} · "), row
     assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-", result.output)  # no raw UUID anywhere
+
+
+def test_a_solve_loads_cvxpy_only_for_the_convex_backend() -> None:
+    """`allocator solve` imports what a solve needs: the milp backend and the linear model's
+    binding limits need no cvxpy (whose import alone costs more than a plain HiGHS script)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from allocator_dagster.cli import main\n"
+        "import allocator_dagster.cli.solve\n"
+        "print('cvxpy' in sys.modules)\n"
+        f"result = CliRunner().invoke(main, {BASE!r} + sys.argv[1:] + ['--format', 'json'])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "assert result.output.count('binding_limits') == 1\n"
+        "print('cvxpy' in sys.modules)\n"
+    )
+    for solver, loaded in [("milp", "False\nFalse\n"), ("convex", "False\nTrue\n")]:
+        done = subprocess.run(
+            [sys.executable, "-c", probe, "--solver", solver],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == loaded, solver
