@@ -236,10 +236,17 @@ def _day_seconds(instance, run_id: str) -> dict[str, float]:
 
 
 def _backfill_run(
-    days: int, n_pools: int, single: bool, database: str, workdir: str, pg_admin_url: str
+    days: int,
+    n_pools: int,
+    single: bool,
+    database: str,
+    workdir: str,
+    pg_admin_url: str,
+    chart_days: int | None = None,
 ) -> dict:
     """Materialise the whole allocation graph, checks included, for `days` days on a fresh
-    database, in this process; its figures as a dict."""
+    database, in this process; its figures as a dict. `chart_days`: the days of the run that
+    draw charts (None: the resource's default, the last 30)."""
     import os
 
     from dagster import DagsterInstance, materialize
@@ -268,7 +275,9 @@ def _backfill_run(
         resources = {
             "database": DatabaseResource(database_url=url),
             "pool_source": PoolSourceResource(sample_pools=n_pools),
-            "allocation": AllocationResource(),
+            "allocation": AllocationResource()
+            if chart_days is None
+            else AllocationResource(chart_days=chart_days),
         }
         with DagsterInstance.ephemeral() as instance:
             t0, c0 = time.perf_counter(), time.process_time()
@@ -337,9 +346,22 @@ def _seconds(value: float | None) -> str:
 @click.option("--modes", default="single", show_default=True, help="single,multi")
 @click.option("--databases", default="sqlite,postgresql", show_default=True)
 @click.option("--pg-admin-url", default=PG_ADMIN_URL, show_default=True)
+@click.option(
+    "--chart-days",
+    type=int,
+    default=None,
+    help="days of the run that draw charts (default: the resource's, the last 30); 0 makes "
+    "the first and the last 30 days comparable",
+)
 @click.option("--one", default=None, hidden=True, help="mode:database, in this process")
 def backfill_command(
-    days: int, n_pools: int, modes: str, databases: str, pg_admin_url: str, one: str | None
+    days: int,
+    n_pools: int,
+    modes: str,
+    databases: str,
+    pg_admin_url: str,
+    chart_days: int | None,
+    one: str | None,
 ) -> None:
     """Backfill the whole chain, checks included, on the sample data: one run (and one run per
     partition), on each database, each in its own process."""
@@ -348,9 +370,12 @@ def backfill_command(
     if one is not None:
         mode, database = one.split(":")
         with tempfile.TemporaryDirectory() as workdir:
-            row = _backfill_run(days, n_pools, mode == "single", database, workdir, pg_admin_url)
+            row = _backfill_run(
+                days, n_pools, mode == "single", database, workdir, pg_admin_url, chart_days
+            )
         print(json.dumps(row))
         return
+    charts = [] if chart_days is None else ["--chart-days", str(chart_days)]
     rows = []
     for database in databases.split(","):
         for mode in modes.split(","):
@@ -363,6 +388,7 @@ def backfill_command(
                     str(n_pools),
                     "--pg-admin-url",
                     pg_admin_url,
+                    *charts,
                     "--one",
                     f"{mode}:{database}",
                 )

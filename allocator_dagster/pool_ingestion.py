@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -21,6 +22,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from allocator_dagster.forecast import LOOKBACK_DAYS, attach_forecast
+from allocator_dagster.forecast.robust import with_forecast
+from allocator_dagster.forecast.window import ForecastWindow
 from allocator_dagster.pool_admission import REFERENCE_WINDOW_DAYS, row_count_problem
 from allocator_dagster.sources.defillama import DefiLlamaClient, fetch_history
 from allocator_dagster.sources.history import HistoryError, PoolHistory
@@ -62,13 +65,22 @@ def sample_day_frame(
 ) -> tuple[pd.DataFrame, list[Rejection]]:
     """A sample day's universe with its forecast from the sample's own earlier days."""
     universe, rejections = universe_source.universe_for(day)
-    start = max(universe_source.start, day - dt.timedelta(days=LOOKBACK_DAYS))
-    history = (
-        universe_source.history(start, day - dt.timedelta(days=1))
-        if day > universe_source.start
-        else pd.DataFrame(columns=["date", "pool", "tvlUsd", "apy", "apyBase", "apyReward"])
+    forecast = _window(universe_source, universe_source.start).forecast(
+        day, universe_source.history
     )
-    return attach_forecast(universe, history, day), rejections
+    return with_forecast(universe, forecast), rejections
+
+
+# One forecast window per source whose rows never change (a sample generator, a parsed
+# recording): a range run moves it a day at a time instead of rebuilding it every day.
+_WINDOWS: weakref.WeakKeyDictionary[object, ForecastWindow] = weakref.WeakKeyDictionary()
+
+
+def _window(source: object, start: dt.date) -> ForecastWindow:
+    window = _WINDOWS.get(source)
+    if window is None:
+        window = _WINDOWS[source] = ForecastWindow(start)
+    return window
 
 
 def ingest_sample_day(
@@ -86,14 +98,8 @@ def history_day_frame(recording: PoolHistory, day: dt.date) -> tuple[pd.DataFram
         universe, rejections = recording.universe_for(day)
     except HistoryError as exc:
         raise PoolDataError(str(exc)) from None
-    start = max(recording.start, day - dt.timedelta(days=LOOKBACK_DAYS))
-    yesterday = day - dt.timedelta(days=1)
-    history = (
-        recording.history(start, yesterday)
-        if yesterday >= start
-        else pd.DataFrame(columns=["date", "pool", "tvlUsd", "apy", "apyBase", "apyReward"])
-    )
-    return attach_forecast(universe, history, day), rejections
+    forecast = _window(recording, recording.start).forecast(day, recording.history)
+    return with_forecast(universe, forecast), rejections
 
 
 def ingest_history_day(engine: sa.Engine, day: dt.date, recording: PoolHistory) -> IngestResult:

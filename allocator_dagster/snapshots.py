@@ -98,8 +98,12 @@ def _column_json(column: pd.Series) -> list[str]:
         return _ENCODE(values)[1:-1].split(",")
     if dtype == np.dtype(object) or isinstance(dtype, ExtensionDtype):
         # records box these columns' values to Python scalars (`maybe_box_native`)
+        values = column.tolist()
+        kinds = set(map(type, values))
+        if kinds == {str}:  # text: the loop below, in C
+            return list(map(encode_basestring, values))
         out = []
-        for v in column.tolist():
+        for v in values:
             kind = type(v)
             if kind is str:
                 out.append(encode_basestring(v))
@@ -126,7 +130,10 @@ def hash_universe(universe: pd.DataFrame) -> str:
     if not frame["pool"].is_monotonic_increasing:
         frame = frame.sort_values("pool", kind="stable")
     encoded = [_column_json(frame[c]) for c in columns]
-    rows = ",".join("[" + ",".join(row) + "]" for row in zip(*encoded, strict=True))
+    if len(frame) and any(len(values) != len(frame) for values in encoded):
+        raise ValueError("a column encodes to another number of values than the frame's rows")
+    row = "[" + ",".join(["{}"] * len(columns)) + "]"  # one row's JSON array, by str.format
+    rows = ",".join(map(row.format, *encoded))
     text = '{"columns":' + _ENCODE(columns) + ',"rows":[' + rows + "]}"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

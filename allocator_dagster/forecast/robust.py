@@ -310,7 +310,13 @@ def forecast_frame(
 
 def attach_forecast(universe: pd.DataFrame, history: pd.DataFrame, day: date) -> pd.DataFrame:
     """The universe with the forecast columns for `day` (NaN for pools without history)."""
-    forecast = forecast_for_day(history, day).set_index("pool")
+    return with_forecast(universe, forecast_for_day(history, day))
+
+
+def with_forecast(universe: pd.DataFrame, forecast: pd.DataFrame) -> pd.DataFrame:
+    """The universe with the forecast columns of `forecast` (pool + FORECAST_COLUMNS; NaN for
+    pools it does not have)."""
+    forecast = forecast.set_index("pool")
     out = universe.drop(columns=[c for c in FORECAST_COLUMNS if c in universe.columns])
     # what `out["pool"].map(forecast[column])` gives, with the pools looked up once
     positions = forecast.index.get_indexer(out["pool"]) if len(forecast) else None

@@ -108,6 +108,18 @@ class Problem:
         below = self.held < self._min_position_floor() - HALF_CENT_USD
         return self.is_held & (below | (self.held > self.upper + HALF_CENT_USD))
 
+    def floors_conflict(self) -> bool:
+        """The floors `lower` already break a limit, so no x is feasible: a pool must keep more
+        than its bound, or a group's floors add up to more than its cap (yield-only when a
+        holding's limit or the capital fell). Decided on the cent grid, exactly: a MIP solver's
+        row tolerance (HiGHS: 1e-6 of T) would accept a group 7 USD over its cap."""
+        if np.any(self.lower > self.upper + HALF_CENT_USD):
+            return True
+        return any(
+            float(self.lower[self.group == k].sum()) > cap + HALF_CENT_USD
+            for k, cap in enumerate(self.group_caps_usd, start=1)
+        )
+
     def _min_position_floor(self) -> float:
         return float(to_cent_grid(np.array([self.min_position_usd]))[0])
 

@@ -27,7 +27,10 @@ from allocator_dagster.model import (
     SolveOutcome,
     SolveStatus,
     daily_yield,
+    polish,
+    violations,
 )
+from allocator_dagster.money import HALF_CENT_USD
 from allocator_dagster.solvers import Backend
 
 # weights are fractions of T: a feasibility tolerance of 1e-10 is 0.001 USD on 10 M USD
@@ -47,6 +50,12 @@ MIP_OPTIONS = {
     "threads": 1,
     **TOLERANCES,
 }
+# HiGHS's MIP row tolerance (mip_feasibility_tolerance, 1e-6 of T: 10 USD on 10 M USD) can
+# accept an answer that keeps a holding untouched (saving its gas) while the capital is a few USD
+# short of T or a group a few USD over its cap. Such an answer is re-solved once with this
+# tolerance (0.01 USD on 10 M USD); every other answer is kept as it is, so the days it decided
+# reproduce.
+STRICT_MIP_OPTIONS = {**MIP_OPTIONS, "mip_feasibility_tolerance": 1e-9}
 OA_TOLERANCE_USD_PER_DAY = 1e-6
 OA_MAX_ROUNDS = 60
 
@@ -227,22 +236,6 @@ def _highs_notes(problem: Problem, integer: bool, rounds: int = 0) -> list[Exact
     ]
 
 
-# A lower bound above the upper bound by more than this (as a weight, 10 USD on 10 M USD) is a
-# conflict far beyond the solvers' feasibility tolerance (1e-10).
-BOUND_CONFLICT = 1e-6
-
-
-def _bounds_conflict(problem: Problem) -> bool:
-    """Some pool must hold more than its limit (x_i >= lower_i > upper_i): no x is feasible.
-
-    This happens in yield-only mode when a held pool's limit fell below the holding.
-    """
-    if not problem.total_usd > 0:
-        return False
-    gap = (problem.lower - problem.upper) / problem.total_usd
-    return bool(np.any(gap > BOUND_CONFLICT))
-
-
 def solve(problem: Problem) -> SolveOutcome:
     """Solve `problem` with cvxpy; amounts are returned in USD, aligned with `problem.pool_ids`."""
     started = time.perf_counter()
@@ -254,7 +247,7 @@ def solve(problem: Problem) -> SolveOutcome:
     notes = [_gas_note(problem, integer)]
     if problem.presolve_note:
         notes.append(ExactnessNote("presolve", problem.presolve_note, True))
-    if (problem.yield_model == "linear" or integer) and _bounds_conflict(problem):
+    if (problem.yield_model == "linear" or integer) and problem.floors_conflict():
         # HiGHS would find the same conflict in its presolve; skip compiling the model.
         notes += _highs_notes(problem, integer, rounds=1)
         return SolveOutcome(
@@ -272,6 +265,9 @@ def solve(problem: Problem) -> SolveOutcome:
             prob = form.linear_problem()
             if integer:
                 prob.solve(solver=cp.HIGHS, **MIP_OPTIONS)
+                if _bent(problem, prob, form):
+                    prob.solve(solver=cp.HIGHS, **STRICT_MIP_OPTIONS)
+                    notes.append(ExactnessNote("tolerance", _STRICT_NOTE, True))
             else:
                 prob.solve(solver=cp.HIGHS, **TOLERANCES)
             notes += _highs_notes(problem, integer)
@@ -305,6 +301,20 @@ def solve(problem: Problem) -> SolveOutcome:
         notes,
         bound_usd_per_day=bound,
     )
+
+
+_STRICT_NOTE = (
+    "re-solved with HiGHS's MIP feasibility tolerance at 1e-9 of T: the default (1e-6) gave an "
+    "answer that no rounding makes feasible"
+)
+
+
+def _bent(problem: Problem, prob: cp.Problem, form: _Formulation) -> bool:
+    """The MIP answer breaks the model by more than its rounding can mend: a tolerance answer."""
+    if _status(prob) != SolveStatus.OPTIMAL or form.w.value is None:
+        return False
+    x = _clean(problem, np.asarray(form.w.value, dtype=float) * problem.total_usd, form)
+    return bool(violations(problem, polish(problem, x), HALF_CENT_USD))
 
 
 def _outer_approximation(form: _Formulation) -> tuple[cp.Problem, float, int]:

@@ -145,6 +145,15 @@ def _is_number(value: Any) -> TypeGuard[int | float]:
     return kind is float or kind is int or (kind is not bool and isinstance(value, _NUMBER))
 
 
+def _float(value: int | float) -> float:
+    """The number as a float; an int beyond the float range is infinite (it is not finite
+    data, and `float()` would raise)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
 def _missing(record: Mapping[str, Any], name: str) -> str:
     return "missing" if name not in record else "null"
 
@@ -215,7 +224,7 @@ def _check_record(
         if tvl is None:
             return pool_id, f"required field 'tvlUsd' is {_missing(record, 'tvlUsd')}", None
         return pool_id, f"field 'tvlUsd' must be a number, got {_show(tvl)}", None
-    tvl = float(tvl)
+    tvl = _float(tvl)
     if not math.isfinite(tvl):
         return pool_id, f"field 'tvlUsd' is not finite: {tvl!r}", None
     if tvl < 0:
@@ -234,7 +243,7 @@ def _check_record(
         if value is None:
             apys.append(None)
         elif _is_number(value):
-            value = float(value)
+            value = _float(value)
             if not math.isfinite(value):
                 return pool_id, f"field {name!r} is not finite: {value!r}", None
             if abs(value) > limits.max_apy_pct:
@@ -254,7 +263,8 @@ def _check_record(
 
     # Informational only: a broken 30-day mean does not make the pool untrustworthy.
     mean30 = get("apyMean30d")
-    row.append(float(mean30) if _is_number(mean30) and math.isfinite(mean30) else nan)
+    mean30 = _float(mean30) if _is_number(mean30) else nan
+    row.append(mean30 if math.isfinite(mean30) else nan)
 
     stable = get("stablecoin")
     if stable is None:
@@ -302,30 +312,63 @@ def empty_universe(*, forecast: bool = False) -> pd.DataFrame:
     return universe_frame({}, forecast=forecast)
 
 
+def admit(
+    seen: dict[str, int], number: int, pool_id: str | None, reason: str | None
+) -> Rejection | None:
+    """Record `number`'s rejection (its own `reason`, or a duplicate of an id kept earlier),
+    or None when it is kept (its id then goes into `seen`): the first valid record of an id
+    wins."""
+    if reason is None and pool_id in seen:
+        reason = f"duplicate pool id {pool_id!r} (first kept at row {seen[pool_id]})"
+    if reason is not None:
+        return Rejection(number, pool_id, reason)
+    seen[pool_id] = number  # type: ignore[index]
+    return None
+
+
 def validate_pool_records(
     records: Iterable[Any], *, source: str, limits: RecordLimits = DEFAULT_LIMITS
 ) -> tuple[pd.DataFrame, list[Rejection]]:
     """The pool universe (sorted by pool id) and the rejected records of one `/pools` response.
 
-    `source` names where the records came from (e.g. "defillama", "sample"); it is kept in
+    The fields are checked column by column (`record_columns`); only the records that screen
+    flags go through `_check_record`, which gives each rejection its reason. `source` names
+    where the records came from (e.g. "defillama", "sample"); it is kept in
     `frame.attrs["source"]` so that a stored day can say where its rows came from.
     """
-    rows: list[list[Any]] = []
+    from allocator_dagster.sources.record_columns import screen_records  # builds on this module
+
+    records = records if isinstance(records, list) else list(records)
+    screen = screen_records(records, limits)
+    plain = screen.plain.tolist()
+    ids = screen.columns["pool"]
+    kept: list[int] = []  # record numbers of the rows, in record order
+    slow: dict[int, list[Any]] = {}  # rows of the records checked one by one
     rejections: list[Rejection] = []
     seen: dict[str, int] = {}
     for number, record in enumerate(records):
-        pool_id, reason, row = _check_record(record, limits)
-        if reason is None and pool_id in seen:
-            reason = f"duplicate pool id {pool_id!r} (first kept at row {seen[pool_id]})"
-        if reason is not None:
-            rejections.append(Rejection(number, pool_id, reason))
+        if plain[number]:
+            pool_id, reason = ids[number], None
+        else:
+            pool_id, reason, row = _check_record(record, limits)
+            if reason is None:
+                slow[number] = row  # type: ignore[assignment]
+        rejection = admit(seen, number, pool_id, reason)
+        if rejection is not None:
+            rejections.append(rejection)
             continue
-        seen[pool_id] = number  # type: ignore[index]
-        rows.append(row)  # type: ignore[arg-type]
+        kept.append(number)
 
-    rows.sort(key=lambda r: r[0])
-    transposed = list(zip(*rows, strict=True)) if rows else [()] * len(POOL_COLUMNS)
-    columns = dict(zip(POOL_COLUMNS, transposed, strict=True))
+    columns: dict[str, list[Any]] = {}
+    for position, name in enumerate(POOL_COLUMNS):
+        values = screen.columns[name]
+        values = values.tolist() if isinstance(values, np.ndarray) else list(values)
+        for number, row in slow.items():
+            values[number] = row[position]
+        columns[name] = values
+    ids = columns["pool"]
+    kept.sort(key=ids.__getitem__)  # pool ids are unique here: the order is total
+    columns = {name: [values[k] for k in kept] for name, values in columns.items()}
     frame = universe_frame(columns)
     frame.attrs["source"] = source
     return frame, rejections
@@ -333,6 +376,9 @@ def validate_pool_records(
 
 def nan_to_none(values: Iterable[Any]) -> list[Any]:
     """Python values with NaN (and pandas' NA) as None: how JSON and SQL spell null."""
+    values = values if isinstance(values, list) else list(values)
+    if set(map(type, values)) <= {str, type(None)}:  # text: nothing to replace
+        return list(values)
     out: list[Any] = []
     for v in values:
         if v is None or v is pd.NA or (type(v) is float and v != v):

@@ -125,8 +125,30 @@ def _insert_columns(
             processed.append([value] * size)
         else:
             values = columns[name]
-            processed.append(values if process is None else [process(v) for v in values])
+            if process is None:
+                processed.append(values)
+            elif isinstance(table.c[name].type, sa.JSON):
+                processed.append(_json_texts(process, values))
+            else:
+                processed.append([process(v) for v in values])
     conn.exec_driver_sql(compiled.string, list(zip(*processed, strict=True)))
+
+
+def _json_texts(encode: Callable[[Any], Any], values: list[Any]) -> list[Any]:
+    """`[encode(v) for v in values]` for a JSON column whose values repeat (token lists):
+    each distinct list of str encoded once."""
+    memo: dict[tuple[str, ...], Any] = {}
+    out = []
+    for v in values:
+        if type(v) is list and all(type(t) is str for t in v):
+            key = tuple(v)
+            text = memo.get(key)
+            if text is None:
+                text = memo[key] = encode(v)
+            out.append(text)
+        else:
+            out.append(encode(v))
+    return out
 
 
 def _csv_field(value: Any) -> str:
@@ -143,6 +165,17 @@ def _csv_field(value: Any) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
+def _csv_column(values: list[Any]) -> list[str]:
+    """`[_csv_field(v) for v in values]`, with the common columns (numbers, text, each with
+    nulls) written without a call per value."""
+    kinds = set(map(type, values))
+    if kinds <= {float, type(None)}:
+        return ["" if v is None else float.__repr__(v) for v in values]
+    if kinds <= {str, type(None)}:
+        return ["" if v is None else '"' + v.replace('"', '""') + '"' for v in values]
+    return [_csv_field(v) for v in values]
+
+
 def _copy_columns(
     conn: sa.Connection,
     table: sa.Table,
@@ -154,9 +187,7 @@ def _copy_columns(
     json_columns = {c.name for c in table.c if isinstance(c.type, sa.JSON)}
     names = [*columns, *constants]
     fields = [
-        [_csv_field(json.dumps(v)) for v in values]
-        if name in json_columns
-        else [_csv_field(v) for v in values]
+        _csv_column(_json_texts(json.dumps, values) if name in json_columns else values)
         for name, values in columns.items()
     ]
     fields += [[_csv_field(value)] * size for value in constants.values()]
@@ -283,12 +314,13 @@ def load_pool_day(engine: sa.Engine, day: date) -> pd.DataFrame:
     """The stored universe of `day` with its forecast columns, sorted by pool id (empty if none)."""
     table = pool_daily_metrics
     targets = [COLUMN_MAP[name] for name in POOL_COLUMNS + FORECAST_COLUMNS]
-    # The token lists are read as text and decoded by `_tokens` (memoised): the same JSON
-    # decoding as the JSON type's, without decoding every day's repeated lists again.
+    # The token lists are read as text (cast in SQL: PostgreSQL's driver would decode each
+    # JSONB value itself) and decoded by `_tokens` (memoised): the same JSON decoding as the
+    # JSON type's, without decoding every day's repeated lists again.
     query = (
         sa.select(
             *(
-                sa.type_coerce(table.c[t], sa.Text()) if t == "underlying_tokens" else table.c[t]
+                sa.cast(table.c[t], sa.Text()) if t == "underlying_tokens" else table.c[t]
                 for t in targets
             )
         )
@@ -296,7 +328,9 @@ def load_pool_day(engine: sa.Engine, day: date) -> pd.DataFrame:
         .order_by(table.c.pool_id)
     )
     with engine.connect() as conn:
-        fetched = conn.execute(query).all()
+        # the driver's own tuples: the columns need no processing but the flag (0/1 on
+        # SQLite), which the frame's bool dtype converts
+        fetched = conn.execute(query).cursor.fetchall()
     names = POOL_COLUMNS + FORECAST_COLUMNS
     columns: dict[str, list[Any]] = {name: [] for name in names}
     if fetched:
@@ -320,7 +354,7 @@ def load_pool_values(engine: sa.Engine, day: date) -> pd.DataFrame:
         table.c.metric_date == day
     )
     with engine.connect() as conn:
-        fetched = conn.execute(query).all()
+        fetched = conn.execute(query).cursor.fetchall()  # text and floats: no processing
     values = list(zip(*fetched, strict=True)) if fetched else [()] * len(names)
     frame = pd.DataFrame(
         {

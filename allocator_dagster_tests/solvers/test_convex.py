@@ -48,3 +48,35 @@ def test_a_holding_under_the_minimum_is_traded_in_full_mode(held_usd: float) -> 
         assert evaluate(problem, out.x).objective_usd_per_day == pytest.approx(
             evaluate(problem, exact.x).objective_usd_per_day, abs=1e-6
         )
+
+
+@pytest.mark.parametrize("over_usd", [0.01, 7.26, 9.99])
+def test_a_group_over_its_cap_by_cents_is_decided_exactly(over_usd: float) -> None:
+    """Group 3 held at its cap yesterday; today the capital is a little lower, so the holdings
+    are `over_usd` above the group3_max_pct cap and yield-only (x_i >= h_i) has no answer. The
+    convex backend once returned "optimal" inside HiGHS's row tolerance (1e-6 of T), and the day
+    failed with "group 3 holds 1,999,000.01 > cap 1,998,992.75" (sample, 2026-05-04)."""
+    total = 9_994_963.71
+    cap = 1_998_992.75  # 0.2 x total, on the cent grid
+    held = {"il_a": 1_000_000.00, "il_b": round(cap - 1_000_000.00 + over_usd, 2)}
+    held["stable"] = round(total - sum(held.values()), 2)
+    rows = [
+        pool_row("stable", apy=4.0, tvl=1e12),
+        pool_row("il_a", symbol="USDC-USDT", apy=9.0, tvl=1e12, il_risk="yes", stablecoin=False),
+        pool_row("il_b", symbol="DAI-USDC", apy=8.0, tvl=1e12, il_risk="yes", stablecoin=False),
+    ]
+    problem, _ = build(
+        rows, holdings_of(held), max_alloc_percentage=1.0, position_max_pct_total_assets=1.0
+    )
+    only = problem.yield_only()
+    assert only.group_caps_usd[2] == pytest.approx(cap, abs=0.005)
+    assert only.floors_conflict()
+    for backend in ("convex", "milp"):
+        assert solve(only, backend).status == "infeasible", backend
+    # Full mode: il_b is sold and the stable holding must absorb the cents the group cap leaves
+    # over (paying its gas). Inside HiGHS's default MIP tolerance the convex answer kept it
+    # untouched with the capital `over_usd` short of T; it is re-solved with a strict tolerance.
+    full = solve(problem, "convex")
+    assert full.status == "optimal"
+    assert violations(problem, full.x, HALF_CENT_USD) == []
+    assert full.x == pytest.approx(solve(problem, "milp").x, abs=HALF_CENT_USD)

@@ -235,10 +235,16 @@ def allocation_chain(
             day_metadata = _day_metadata(outcome, config.snapshot, labels, charts, apy_window)
             for key, metadata in day_metadata.items():
                 context.add_asset_metadata(metadata, asset_key=key, partition_key=day.isoformat())
-            # the summary needs no pool frames: do not hold a range's worth of them in memory
-            outcomes.append(replace(outcome, universe=outcome.universe.iloc[:0]))
+            outcomes.append(without_universe(outcome))
             context.log.debug(f"{day}: allocation day stored")  # the benchmark's per-day clock
     yield from _results(outcomes, config.snapshot)
+
+
+def without_universe(outcome: DayOutcome) -> DayOutcome:
+    """The outcome for the run's summary, which needs no pool frame: a range's worth of them
+    must not stay in memory. An empty copy, since an `iloc[:0]` view would keep the day's whole
+    arrays (and every string of them) alive until the step ends."""
+    return replace(outcome, universe=outcome.universe.iloc[:0].copy())
 
 
 def _observe_balances(

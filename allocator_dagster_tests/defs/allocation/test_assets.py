@@ -181,3 +181,34 @@ def test_milp_backend_runs_the_chain(database_url: str, tmp_path: Path) -> None:
         day = store.read_allocation(conn, DAY1)
     assert day.report["backend"] == "milp"
     assert sum(day.amounts.values()) == Decimal("10000000.00")
+
+
+def test_a_range_run_keeps_no_pool_frame_of_its_days(engine) -> None:
+    """The run's summary keeps each day's outcome without its pool frame, and without a view
+    that would hold the frame's arrays (a range run's memory grew with its days)."""
+    import gc
+    import tracemalloc
+
+    from allocator_dagster.daily_allocation import AllocationSettings, run_day
+    from allocator_dagster.defs.allocation.assets import without_universe
+    from allocator_dagster.parameters import AllocationParameters
+    from allocator_dagster.pool_ingestion import ingest_sample_day, sample_universe
+    from allocator_dagster.storage.lists import seed_lists_if_empty
+
+    source = sample_universe(7, 3000)
+    seed_lists_if_empty(engine, source.default_lists(), by="test", reason="test")
+    ingest_sample_day(engine, DAY1, source)
+    tracemalloc.start()
+    try:
+        outcome = run_day(engine, DAY1, AllocationSettings(parameters=AllocationParameters()))
+        frame_bytes = int(outcome.universe.memory_usage(deep=True).sum())
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        kept = without_universe(outcome)
+        del outcome
+        gc.collect()
+        released = before - tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert kept.universe.empty and list(kept.universe.columns)
+    assert released > frame_bytes // 2, (released, frame_bytes)
