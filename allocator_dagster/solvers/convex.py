@@ -42,10 +42,6 @@ TOLERANCES = {
 MIP_OPTIONS = {
     "mip_rel_gap": 1e-9,
     "mip_abs_gap": 1e-9,
-    # HiGHS's default MIP row tolerance (1e-6 of T: 10 USD on 10 M USD) let a position be
-    # 5 USD under min_position_usd (a real-history day, docs/backtest.md); 1e-8 is 0.1 USD
-    # (1e-10 made HiGHS return worse answers as optimal in test_presolve)
-    "mip_feasibility_tolerance": 1e-8,
     "random_seed": 0,
     "threads": 1,
     **TOLERANCES,
