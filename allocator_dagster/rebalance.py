@@ -550,7 +550,7 @@ def _decide(
             if gain > hurdle:
                 decision = Decision.FULL
                 reasons.append(
-                    f"full reallocation earns {gain:,.2f} USD more over {params.cost_horizon_days} days "
+                    f"full reallocation earns {gain:,.2f} USD more over {_horizon_text(params)} "
                     f"after costs than placing only the idle cash ({_hurdle_text(params, hurdle)})"
                 )
             else:
@@ -559,7 +559,7 @@ def _decide(
                 exactness = list(only.exactness)
                 reasons.append(
                     f"full reallocation would earn only {gain:,.2f} USD more over "
-                    f"{params.cost_horizon_days} days after costs ({_hurdle_text(params, hurdle)}): "
+                    f"{_horizon_text(params)} after costs ({_hurdle_text(params, hurdle)}): "
                     f"only the idle cash of {holdings.idle_usd:,.2f} USD is placed"
                 )
     x = chosen.x
@@ -590,6 +590,15 @@ def _decide(
         alternatives=alternatives,
         **common,
     )
+
+
+def _horizon_text(params: AllocationParameters) -> str:
+    """The horizon of the gain, in the reason (days stored before `forecast_credibility` have
+    1.0 and reproduce their wording byte for byte)."""
+    text = f"{params.cost_horizon_days} days"
+    if params.forecast_credibility != 1.0:
+        text += f" (crediting {params.forecast_credibility:.0%} of the forecast yield)"
+    return text
 
 
 def _hurdle_text(params: AllocationParameters, hurdle: float) -> str:

@@ -58,6 +58,9 @@ class TestParameters:
             ({"yield_model": "quadratic"}, "yield_model"),
             ({"gas_usd": {"Ethereum": -1.0}}, "gas_usd"),
             ({"cost_horizon_days": 0}, "cost_horizon_days"),
+            ({"forecast_credibility": 0}, "forecast_credibility"),
+            ({"forecast_credibility": 1.5}, "forecast_credibility"),
+            ({"forecast_credibility": float("nan")}, "forecast_credibility"),
             ({"min_pools": -1}, "min_pools"),
             ({"pool_groups": {"p1": 4}}, "pool_groups"),
             ({"approved_tokens": "USDC"}, "approved_tokens"),
@@ -98,6 +101,9 @@ def test_turnover_defaults_and_stored_snapshots():
     }
     restored = stored_parameters(old)
     assert (restored.min_improvement_bps, restored.limit_drift_pct) == (0.0, 0.0)
+    # the forecast was believed whole before forecast_credibility: costs over the full horizon
+    assert (fresh.forecast_credibility, restored.forecast_credibility) == (0.4, 1.0)
+    assert (fresh.credible_horizon_days(), restored.credible_horizon_days()) == (12.0, 30.0)
     assert restored.improvement_hurdle_usd(10_000_000) == restored.min_improvement_usd
     # a stored snapshot that has the fields keeps them
     assert stored_parameters(fresh.model_dump(mode="json")) == fresh

@@ -588,3 +588,27 @@ def test_yield_only_tops_up_a_held_pool_just_below_min_position(backend):
     assert got["e"] == Decimal("10000.00")  # topped up, not left at 9,998.84
     assert got["a"] == Decimal("2990000.00")  # the rest of the idle cash goes to the best room
     assert allocation_violations(u, h, p, default_lists_for(u), got, h.total_usd) == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_forecast_credibility_discounts_the_forecast_gain(backend):
+    """MODEL.md's `forecast_credibility` k: the six-pool day's full reallocation gains 146.28 USD
+    over 30 days when the forecast is believed whole; crediting 30 % of it, the problem
+    amortises costs over 0.3 x 30 = 9 days (both backends at the reference's optimum) and the
+    full reallocation no longer clears the 50 USD hurdle."""
+    from allocator_dagster_tests.support.references import check_against
+
+    u = universe()
+    h = holdings_of({"e": "250000.00", "c": "250000.00"}, idle_usd="500000.00")
+    whole = decide(u, h, base_params(), default_lists_for(u), backend)
+    assert whole.decision == "full" and "146.28 USD more over 30 days after" in whole.reasons[0]
+    p = base_params(forecast_credibility=0.3)
+    problem, _ = build_problem(u, h, p, default_lists_for(u))
+    assert problem.horizon_days == pytest.approx(9.0)
+    check_against(problem, reference_linear(problem), backend)
+    report = decide(u, h, p, default_lists_for(u), backend)
+    assert report.decision == "yield-only"
+    assert (
+        "more over 30 days (crediting 30% of the forecast yield) after costs" in report.reasons[0]
+    )
+    check_report_invariants(report, h)

@@ -31,6 +31,7 @@ class Backtest:
     capital_usd: Decimal
     lists: DynamicLists
     runs: list[StrategyRun]
+    market: Market
 
 
 def run(
@@ -55,7 +56,7 @@ def run(
 
         lists = approve_everything(market.frames)
     runs = run_backtest(market, chosen, capital_usd, parameters, lists, backend)
-    return Backtest(start, end, capital_usd, lists, runs)
+    return Backtest(start, end, capital_usd, lists, runs, market)
 
 
 __all__ = ["STRATEGY_NAMES", "Backtest", "BacktestError", "run"]

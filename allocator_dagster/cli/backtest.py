@@ -60,6 +60,12 @@ def _date(value: str, option: str) -> dt.date:
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
 @click.option(
+    "--trade-credibility",
+    is_flag=True,
+    help="Also print how much of the forecast gain of the allocator's trades was realised "
+    "(MODEL.md, forecast_credibility).",
+)
+@click.option(
     "--report",
     "report_dir",
     type=click.Path(file_okay=False),
@@ -76,6 +82,7 @@ def command(
     strategies: str,
     solver: str,
     fmt: str,
+    trade_credibility: bool,
     report_dir: str | None,
 ) -> None:
     """Replay the daily allocation over --start..--end against greedy, equal weight, buy and
@@ -152,6 +159,12 @@ def command(
             f"{len(rejected)} recorded rows rejected as a live fetch would (left out); "
             f"the first: {rejected[0]}"
         )
+    allocator = next((r for r in result.runs if r.name == "allocator"), None)
+    if trade_credibility and allocator is not None:
+        from allocator_dagster.backtest.credibility import credibility_text
+        from allocator_dagster.backtest.credibility import trade_credibility as measure
+
+        notes.append(credibility_text(measure(allocator, result.market)))
     if fmt == "json":
         payload = as_json(str(start), str(end), result.capital_usd, result.runs)
         click.echo(json.dumps(payload, ensure_ascii=False))

@@ -207,6 +207,15 @@ GRID = {
     "weight": (0.5, 0.75, 0.9, 1.0),
     "max_step": (0.7, 1.4),
     "band": (0.0, 0.35, 0.7, 1.1),  # at most max_step (a combination beyond it is skipped)
+    "shift_tolerance": (0.0, 0.1, 0.2),  # at most band (likewise)
+}
+# Design bounds, not tuning. Base APY never follows a jump at once: it is the fee income the
+# money follows directly and moves by noise, not by campaign steps, so its step cap stays
+# absolute. A reward band above log(2.5) = 0.92 would let a reward falling from 1.5 % to 0 for
+# one day through (test_reward_and_tvl_glitches_are_ignored_too), so reward's stops at 0.7.
+GRID_OVERRIDES: dict[str, dict[str, tuple[float, ...]]] = {
+    "base": {"shift_tolerance": (0.0,)},
+    "reward": {"band": (0.0, 0.35, 0.7)},
 }
 _TUNED = {
     "base": ("apy_base", "apyBase"),
@@ -215,32 +224,44 @@ _TUNED = {
 }
 
 
-def tune_rules(source: HistorySource, start: date, end: date) -> dict[str, SeriesRule]:
-    """Per series, the GRID rule with the least MAE on normal days of start..end."""
-    days = _days(source, start, end)
-    best: dict[str, SeriesRule] = {}
-    for series, (name, column) in _TUNED.items():
-        actual = [d.actual[column].to_numpy(dtype=float) for d in days]
-        normal = [~d.actual[f"glitch_{name}"].to_numpy(dtype=bool) for d in days]
-        scores = []
-        for combo in itertools.product(*GRID.values()):
-            persist, threshold, long_days, weight, max_step, band = combo  # GRID in field order
-            if band > max_step:
-                continue
-            rule = SeriesRule(
+def grid_rules(series: str) -> list[SeriesRule]:
+    """The rules of GRID (with the series' overrides) that are valid, in GRID's order."""
+    grid = {**GRID, **GRID_OVERRIDES.get(series, {})}
+    out = []
+    for combo in itertools.product(*grid.values()):
+        persist, threshold, long_days, weight, max_step, band, tolerance = combo  # field order
+        if band > max_step or tolerance > band:
+            continue
+        out.append(
+            SeriesRule(
                 int(persist),
                 float(threshold),
                 int(long_days),
                 float(weight),
                 float(max_step),
                 float(band),
+                float(tolerance),
             )
+        )
+    return out
+
+
+def tune_rules(source: HistorySource, start: date, end: date) -> dict[str, SeriesRule]:
+    """Per series, the GRID rule with the least MAE on normal days of start..end (ties: the
+    first in GRID's order)."""
+    days = _days(source, start, end)
+    best: dict[str, SeriesRule] = {}
+    for series, (name, column) in _TUNED.items():
+        actual = [d.actual[column].to_numpy(dtype=float) for d in days]
+        normal = [~d.actual[f"glitch_{name}"].to_numpy(dtype=bool) for d in days]
+        scores = []
+        for order, rule in enumerate(grid_rules(series)):
             total, count = 0.0, 0
             for d, a, ok in zip(days, actual, normal, strict=True):
                 f = from_log(series_forecast(d.values[series], rule), series)
                 use = ok & np.isfinite(a) & np.isfinite(f)
                 total += float(np.abs(f[use] - a[use]).sum())
                 count += int(use.sum())
-            scores.append((total / max(count, 1), combo, rule))
+            scores.append((total / max(count, 1), order, rule))
         best[series] = min(scores, key=lambda s: (s[0], s[1]))[2]
     return best

@@ -18,7 +18,12 @@ is forecast robustly, on a log scale (`log(apy + APY_OFFSET)`, `log(1 + tvl)`), 
 * the forecast shrinks toward the pool's long-run level, the median of its observations in the
   last `long_days` days: `long + weight * (recent - long)`;
 * and it stays within `max_step` (in log) of the level the rule gives from the days before the
-  newest one, so the newest day can move the forecast by at most `max_step`, however it looks.
+  newest one, so the newest day can move the forecast by at most `max_step`, however it looks;
+* except (reward and TVL, `shift_tolerance` > 0) a jump that the pool's own history shows to be
+  a regime change: the newest value returns to a level the pool held on two consecutive
+  observations, or the pool has made a confirmed shift (a move beyond the Hampel width that the
+  next observation held) at least as large as this jump less `band`. Such a jump is followed at
+  once and past the cap; a pool whose series never shifted still waits `persist_days`.
 
 The rules were tuned on the real DefiLlama history of 2023-2024 and are measured on 2025
 (`docs/forecast.md`; `python -m allocator_dagster.forecast evaluate|tune`). Pools without any
@@ -53,6 +58,8 @@ class SeriesRule:
     weight: float
     max_step: float
     band: float = 0.0  # log units: a newest value this close to the recent level is always used
+    shift_tolerance: float = 0.0  # log units: "the same level" when following regime changes;
+    # 0 never follows one at once (`regime_change`)
 
     def __post_init__(self) -> None:
         if not 1 <= self.persist_days <= 10:
@@ -65,6 +72,8 @@ class SeriesRule:
             raise ValueError("threshold and max_step must be positive")
         if not 0.0 <= self.band <= self.max_step:
             raise ValueError(f"band must be in [0, max_step], got {self.band}")
+        if not 0.0 <= self.shift_tolerance <= self.band:
+            raise ValueError(f"shift_tolerance must be in [0, band], got {self.shift_tolerance}")
 
 
 SERIES = ("base", "reward", "tvl")
@@ -74,10 +83,22 @@ RULES: dict[str, SeriesRule] = {
         persist_days=2, threshold=5.0, long_days=14, weight=0.5, max_step=0.7, band=0.7
     ),
     "reward": SeriesRule(
-        persist_days=2, threshold=5.0, long_days=60, weight=1.0, max_step=1.4, band=0.7
+        persist_days=2,
+        threshold=5.0,
+        long_days=60,
+        weight=1.0,
+        max_step=1.4,
+        band=0.7,
+        shift_tolerance=0.2,
     ),
     "tvl": SeriesRule(
-        persist_days=2, threshold=5.0, long_days=60, weight=1.0, max_step=1.4, band=1.1
+        persist_days=2,
+        threshold=3.0,
+        long_days=60,
+        weight=1.0,
+        max_step=1.4,
+        band=1.1,
+        shift_tolerance=0.2,
     ),
 }
 
@@ -184,8 +205,42 @@ def row_median(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(count > 0, middle, np.nan)
 
 
-def _level(values: np.ndarray, rule: SeriesRule) -> np.ndarray:
-    """The rule's forecast (log scale) from a newest-first matrix, before the step cap."""
+def compacted(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's observations newest first with the missing days moved to the end, and which
+    entries are observations (so column k is the (k + 1)-th newest observation)."""
+    seen = np.isfinite(values)
+    order = np.argsort(~seen, axis=1, kind="stable")
+    return np.take_along_axis(values, order, axis=1), np.take_along_axis(seen, order, axis=1)
+
+
+def regime_change(
+    values: np.ndarray, newest: np.ndarray, recent: np.ndarray, width: np.ndarray, rule: SeriesRule
+) -> np.ndarray:
+    """Rows whose newest value is a jump the pool's own history shows to be plausible: it is
+    within `shift_tolerance` of a level the pool held on two consecutive older observations, or
+    the pool made a confirmed shift (consecutive older observations further apart than `width`,
+    the next one within `shift_tolerance` of the new value) no smaller than this jump less
+    `band`. A glitch in a series that never shifted is neither. The newest observation itself
+    is never part of the evidence."""
+    if rule.shift_tolerance <= 0 or values.shape[1] < 4:
+        return np.zeros(len(values), dtype=bool)
+    obs, seen = compacted(values)
+    tol = rule.shift_tolerance
+    with np.errstate(invalid="ignore"):
+        near = seen[:, 1:] & (np.abs(obs[:, 1:] - newest[:, None]) <= tol)
+        known = (near[:, :-1] & near[:, 1:]).any(axis=1)
+        # obs[k] vs obs[k + 1] for k >= 2, held by obs[k - 1]
+        size = np.abs(obs[:, 2:-1] - obs[:, 3:])
+        held = np.abs(obs[:, 1:-2] - obs[:, 2:-1]) <= tol
+        shifts = seen[:, 3:] & seen[:, 1:-2] & held & (size > width[:, None])
+        largest = np.where(shifts, size, 0.0).max(axis=1)
+        shifted = shifts.any(axis=1) & (np.abs(newest - recent) <= largest + rule.band)
+    return known | shifted
+
+
+def _level(values: np.ndarray, rule: SeriesRule) -> tuple[np.ndarray, np.ndarray]:
+    """(the rule's forecast on the log scale from a newest-first matrix before the step cap,
+    whether it follows a regime change the cap must not hold back)."""
     seen = np.isfinite(values)
     rank = np.cumsum(seen, axis=1)  # 1 at the newest observation of each row
     first = np.argmax(seen, axis=1)
@@ -198,20 +253,28 @@ def _level(values: np.ndarray, rule: SeriesRule) -> np.ndarray:
         spread = row_median(np.abs(values - long[:, None]), in_long)
         scale = np.maximum(np.nan_to_num(1.4826 * spread, nan=0.0), SCALE_FLOOR)
         width = np.maximum(rule.threshold * scale, rule.band)
-        accepted = np.where(np.abs(newest - recent) <= width, newest, recent)
+        within = np.abs(newest - recent) <= width
+    shift = ~within & np.isfinite(newest)  # a jump; followed only if a regime change
+    if shift.any():  # a few rows a day: the history is searched for those only
+        shift[shift] = regime_change(
+            values[shift], newest[shift], recent[shift], width[shift], rule
+        )
+    accepted = np.where(within | shift, newest, recent)
     long = np.where(np.isnan(long), accepted, long)
-    return long + rule.weight * (accepted - long)
+    # a regime change is the new level: shrinking it toward the old one would chase the past
+    return np.where(shift, newest, long + rule.weight * (accepted - long)), shift
 
 
 def series_forecast(values: np.ndarray, rule: SeriesRule) -> np.ndarray:
     """The capped forecast (log scale): within `max_step` of the level from the days before the
-    newest column, which the newest day's value cannot change."""
-    today = _level(values, rule)
+    newest column, which the newest day's value cannot change, unless the newest day is a
+    regime change (`regime_change`)."""
+    today, shift = _level(values, rule)
     if values.shape[1] < 2:
         return today
-    yesterday = _level(values[:, 1:], rule)
+    yesterday, _ = _level(values[:, 1:], rule)
     capped = np.clip(today, yesterday - rule.max_step, yesterday + rule.max_step)
-    return np.where(np.isfinite(yesterday), capped, today)
+    return np.where(np.isfinite(yesterday) & ~shift, capped, today)
 
 
 def forecast_for_day(

@@ -77,7 +77,7 @@ class Problem:
     gas: np.ndarray
     conversion_rate: np.ndarray  # fraction of a positive move charged as conversion
     total_usd: float
-    horizon_days: int
+    horizon_days: float  # the credible horizon (MODEL.md, forecast_credibility)
     group_caps_usd: tuple[float, float, float]
     min_pools: int
     min_position_usd: float
@@ -257,7 +257,7 @@ def build_problem(
             symbols == params.base_token, 0.0, params.conversion_penalty_bps / 10_000.0
         ).astype(float),
         total_usd=total,
-        horizon_days=params.cost_horizon_days,
+        horizon_days=params.credible_horizon_days(),
         group_caps_usd=tuple(
             float(to_cent_grid(np.array([g * total]))[0]) for g in params.group_caps()
         ),  # type: ignore[arg-type]

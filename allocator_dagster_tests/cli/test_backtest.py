@@ -67,6 +67,16 @@ def test_table_and_report(tmp_path: Path) -> None:
         assert (out / f"{stem}.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_trade_credibility_is_printed_when_asked() -> None:
+    result = backtest(
+        "--history", str(RECORDING), "--start", "2025-06-05", "--end", "2025-06-20",
+        "--params", str(PARAMS), "--strategies", "allocator", "--trade-credibility",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if "realised / forecast gain" in x)
+    assert "of the trades over 1 d " in line and ", 30 d - (0 trades)" in line
+
+
 def test_start_after_end() -> None:
     one_line_error(
         backtest("--history", str(RECORDING), "--start", "2025-06-14", "--end", "2025-06-10"),

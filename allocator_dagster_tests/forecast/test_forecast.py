@@ -317,3 +317,39 @@ def test_command_line_on_a_recording() -> None:
     )  # fmt: skip
     assert missing.returncode == 2 and "/nonexistent.csv" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_a_jump_the_pools_history_shows_to_be_a_regime_change_is_followed_at_once() -> None:
+    """Reward and TVL follow a jump beyond the band at once (and past the step cap) when the
+    pool's own history shows such jumps hold: it returns to a level the pool held, or the pool
+    made a confirmed shift at least as large (less the band). A still pool waits a day as before,
+    and a jump far beyond anything the pool did (10,000 times) is still a glitch."""
+    assert RULES["tvl"].shift_tolerance > 0 and RULES["reward"].shift_tolerance > 0
+    assert RULES["base"].shift_tolerance == 0  # base APY's cap stays absolute
+
+    def tvl_forecast(tvl) -> float:
+        frame = series("p", 40, tvl=tvl, base=wobble(2.0), reward=lambda a: 0.0)
+        return float(forecast_for_day(frame, DAY)["tvl_forecast"].iloc[0])
+
+    low, high = 2.4e6, 4.25e7  # a pool that moved between these two levels (17.7 times)
+    # up on day 30 (held since), down yesterday: back to the level it held
+    assert tvl_forecast(lambda a: low if a == 1 or a > 30 else high) == pytest.approx(low)
+    # a new level, up by the size of the pool's earlier confirmed shift
+    back_then = lambda a: 1e5 if a > 30 else 1e5 * 17.7  # noqa: E731
+    assert tvl_forecast(lambda a: 1e5 * 17.7**2 if a == 1 else back_then(a)) == pytest.approx(
+        1e5 * 17.7**2
+    )
+    # the same jump on a still pool waits (the band test's rule), and 10,000 times the pool's
+    # level is beyond anything it did
+    assert tvl_forecast(lambda a: high if a == 1 else low) == pytest.approx(low)
+    assert tvl_forecast(lambda a: 1e4 * 1e5 * 17.7 if a == 1 else back_then(a)) < 1e5 * 17.7 * 5
+
+    def reward_forecast(reward) -> float:
+        frame = series("p", 40, tvl=lambda a: 5e7, base=wobble(2.0), reward=reward)
+        return float(forecast_for_day(frame, DAY)["apy_reward_forecast"].iloc[0])
+
+    # a campaign that ran before (3 % on days 20..30) and stopped; a new one ended yesterday
+    campaigns = lambda a: 3.0 if 20 <= a <= 30 or 2 <= a <= 8 else 0.0  # noqa: E731
+    assert reward_forecast(campaigns) == pytest.approx(0.0)
+    # the same stop in a pool that never had a campaign end is a glitch (test above)
+    assert reward_forecast(lambda a: 0.0 if a == 1 else 3.0) == pytest.approx(3.0, rel=0.1)

@@ -216,6 +216,7 @@ def params(**overrides: Any) -> AllocationParameters:
         "min_improvement_bps": 0.0,  # turnover control off unless a test is about it
         "min_withdrawal_pct": 0.0,
         "limit_drift_pct": 0.0,
+        "forecast_credibility": 1.0,  # the forecast is believed whole unless a test is about it
     }
     base.update(overrides)
     return AllocationParameters(**base)

@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import date
 from typing import TYPE_CHECKING, Literal
 
+import pandas as pd
 import sqlalchemy as sa
 from dagster import (
     AssetDep,
@@ -44,6 +45,7 @@ from allocator_dagster.charts import (
 )
 from allocator_dagster.daily_allocation import DayOutcome, run_day
 from allocator_dagster.defs.allocation.partitions import CHAIN_POOL, GROUP, daily_partitions
+from allocator_dagster.defs.allocation.trailing_apy import TrailingApy
 from allocator_dagster.defs.partitions import partition_days
 from allocator_dagster.defs.resources import (
     AllocationResource,
@@ -198,6 +200,7 @@ def allocation_chain(
     # charts cost tens of ms each: drawn only for the run's last days, where a person looks
     charted = set(days[len(days) - allocation.chart_days :]) if allocation.chart_days else set()
     history = HistoryWindow(engine)
+    trailing = TrailingApy(engine)
     with frozen_heap():
         for day in days:
             _observe_balances(context, allocation, engine, day)
@@ -228,7 +231,8 @@ def allocation_chain(
                 if day in charted
                 else _no_charts(outcome, allocation.chart_days)
             )
-            day_metadata = _day_metadata(outcome, config.snapshot, labels, charts)
+            apy_window = trailing.up_to(day, outcome.universe)
+            day_metadata = _day_metadata(outcome, config.snapshot, labels, charts, apy_window)
             for key, metadata in day_metadata.items():
                 context.add_asset_metadata(metadata, asset_key=key, partition_key=day.isoformat())
             outcomes.append(without_universe(outcome))
@@ -323,8 +327,10 @@ def _day_metadata(
     policy: str,
     labels: dict[str, str],
     charts: dict[str, "RawMetadataValue"],
+    apy_window: pd.DataFrame,
 ) -> dict[str, dict[str, "RawMetadataValue"]]:
-    """One day's own materialisation metadata for each asset of the chain (its partition's truth)."""
+    """One day's own materialisation metadata for each asset of the chain (its partition's truth);
+    `apy_window` holds the stored days' APYs that the holdings' APY volatility is measured on."""
     report, snap, holdings = outcome.report, outcome.snapshot, outcome.holdings
     day = outcome.day.isoformat()
     observed = dict(
@@ -337,12 +343,14 @@ def _day_metadata(
     moved = sum((abs(line.delta_usd) for line in report.lines), start=type(report.total_usd)(0))
     positions = sum(line.amount_usd > 0 for line in report.lines)
     reproduced = {} if outcome.hash_matched is None else {"hash_matched": outcome.hash_matched}
-    # exposure by protocol, chain and token of the day's allocation (no trailing history read:
-    # the APY volatility is in the backtest report)
+    # exposure by protocol, chain and token of the day's allocation, and the APY volatility of
+    # its positions over the stored days up to this one (risk.py, as the backtest reports it)
     risk = concentration(
         {line.pool: line.amount_usd for line in report.lines},
         pool_facts(outcome.universe[outcome.universe["pool"].isin([x.pool for x in report.lines])]),
+        apy_window,
     )
+    volatility = risk.apy_volatility_pct  # None: fewer than two stored days
     allocation: dict[str, RawMetadataValue] = {
         "day": day,
         "decision": str(report.decision),  # Dagster metadata takes plain str, not enums
@@ -368,6 +376,7 @@ def _day_metadata(
         **charts,
         "binding_limits": limits,
         "effective_positions": round(risk.effective_positions, 4),
+        **({} if volatility is None else {"apy_volatility_pct": round(volatility, 6)}),
         "concentration": MetadataValue.md(concentration_markdown(risk)),
     }
     return {

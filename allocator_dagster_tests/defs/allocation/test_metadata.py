@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import pytest
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
 from allocator_dagster.allocation_history import realised_usd
 from allocator_dagster.defs.allocation.assets import CHAIN_KEYS
 from allocator_dagster.defs.resources import AllocationResource
+from allocator_dagster.risk import VOLATILITY_DAYS, apy_volatility
 from allocator_dagster.storage import allocations as store
 from allocator_dagster.storage import get_engine
 from allocator_dagster.storage.pools import load_pool_day
@@ -50,6 +52,7 @@ def test_every_day_of_a_range_run_has_its_own_metadata(database_url: str) -> Non
         stored = {d: store.read_allocation(conn, d) for d in days}
         holdings = {d: store.read_holdings(conn, d) for d in days}
     meta = {key: latest_metadata_by_day(instance, key) for key in CHAIN_KEYS}
+    stored_apy = {d: load_pool_day(engine, d).set_index("pool")["apy"] for d in days}
     for key in (*CHAIN_KEYS, "pool_daily_metrics"):
         assert set(latest_metadata_by_day(instance, key)) == {d.isoformat() for d in days}, key
     allocations = meta["asset_allocations"]
@@ -65,6 +68,24 @@ def test_every_day_of_a_range_run_has_its_own_metadata(database_url: str) -> Non
         effective = 1 / sum(w * w for w in weights)
         assert abs(day["effective_positions"] - effective) < 1e-3, d
         assert "by protocol" in day["concentration"], d
+        # the APY volatility of the day's positions over the stored days up to it (at most
+        # VOLATILITY_DAYS), each day's APY as stored; the run's first day has no trailing days
+        held = {p: float(a / want.total_usd) for p, a in want.amounts.items() if a > 0}
+        invested = sum(held.values())
+        window = [
+            pd.DataFrame({"date": s, "pool": stored_apy[s].index, "apy": stored_apy[s].to_numpy()})
+            for s in days
+            if d - dt.timedelta(days=VOLATILITY_DAYS) < s <= d
+        ]
+        expected = apy_volatility(
+            {p: w / invested for p, w in held.items()}, pd.concat(window, ignore_index=True)
+        )
+        if d == START:
+            assert expected is None and "apy_volatility_pct" not in day, d
+        else:
+            assert expected is not None and expected > 0, d
+            assert day["apy_volatility_pct"] == pytest.approx(expected, abs=1e-6), d
+            assert "APY volatility of the holdings" in day["concentration"], d
         report = want.report
         assert day["expected_daily_yield_usd"] == pytest.approx(report["daily_yield_usd"], abs=0.01)
         assert day["costs_usd"] == pytest.approx(report["costs_usd"]["total"], abs=0.01)
@@ -83,3 +104,9 @@ def test_every_day_of_a_range_run_has_its_own_metadata(database_url: str) -> Non
         assert meta["balances"][d.isoformat()]["total_usd"] == float(holdings[d].total_usd), d
     assert len({m["result_hash"] for m in allocations.values()}) == DAYS  # no day shows another's
     assert len({m["expected_daily_yield_usd"] for m in allocations.values()}) > 1
+    # a day materialised on its own reads its trailing days from the database: the same figure
+    last = end - dt.timedelta(days=3)
+    assert run_days(resources, last, instance=instance).success
+    again = latest_metadata_by_day(instance, "asset_allocations")[last.isoformat()]
+    assert again["result_hash"] == allocations[last.isoformat()]["result_hash"]
+    assert again["apy_volatility_pct"] == allocations[last.isoformat()]["apy_volatility_pct"]
