@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -380,8 +380,11 @@ def load_pool_rejections(engine: sa.Engine, day: date) -> list[Rejection]:
         return [Rejection(r.row_number, r.pool_id, r.reason) for r in conn.execute(query)]
 
 
-def load_pool_history(engine: sa.Engine, *, before: date, days: int) -> pd.DataFrame:
-    """(date, pool, tvlUsd, apy, apyBase, apyReward) of the `days` days before `before`.
+def load_pool_history(
+    engine: sa.Engine, *, before: date, days: int, pools: Collection[str] | None = None
+) -> pd.DataFrame:
+    """(date, pool, tvlUsd, apy, apyBase, apyReward) of the `days` days before `before`, of
+    every pool or only of `pools`.
 
     Rows dated `before` or later are never returned: the forecast for a day must not see it.
     A 60-day window of the whole universe is over a million rows: the dates are read as ISO
@@ -403,8 +406,15 @@ def load_pool_history(engine: sa.Engine, *, before: date, days: int) -> pd.DataF
         .where(table.c.metric_date >= first, table.c.metric_date < before)
         .order_by(table.c.metric_date, table.c.pool_id)
     )
+    if pools is not None:
+        query = query.where(table.c.pool_id.in_(sorted(pools)))
     with engine.connect() as conn:
-        if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg2":
+        # COPY takes its query as text; pool ids are outside data, so they stay bound parameters
+        if (
+            pools is None
+            and conn.dialect.name == "postgresql"
+            and conn.dialect.driver == "psycopg2"
+        ):
             return _copied_history(conn, query)
         # the driver's own tuples: every column is text or a float, which need no processing
         fetched = conn.execute(query).cursor.fetchall()
@@ -485,6 +495,19 @@ def stored_pool_days(engine: sa.Engine) -> list[date]:
     """Every day that has pool rows, oldest first."""
     table = pool_daily_metrics
     query = sa.select(table.c.metric_date).distinct().order_by(table.c.metric_date)
+    with engine.connect() as conn:
+        return [r[0] for r in conn.execute(query)]
+
+
+def stored_days_between(engine: sa.Engine, *, first: date, before: date) -> list[date]:
+    """The days in [first, before) that have pool rows, oldest first (the key's index)."""
+    table = pool_daily_metrics
+    query = (
+        sa.select(table.c.metric_date)
+        .where(table.c.metric_date >= first, table.c.metric_date < before)
+        .distinct()
+        .order_by(table.c.metric_date)
+    )
     with engine.connect() as conn:
         return [r[0] for r in conn.execute(query)]
 

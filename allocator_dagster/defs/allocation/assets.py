@@ -231,7 +231,8 @@ def allocation_chain(
                 if day in charted
                 else _no_charts(outcome, allocation.chart_days)
             )
-            apy_window = trailing.up_to(day, outcome.universe)
+            held = [line.pool for line in report.lines if line.amount_usd > 0]
+            apy_window = trailing.up_to(day, outcome.universe, held)
             day_metadata = _day_metadata(outcome, config.snapshot, labels, charts, apy_window)
             for key, metadata in day_metadata.items():
                 context.add_asset_metadata(metadata, asset_key=key, partition_key=day.isoformat())
