@@ -52,6 +52,7 @@ from allocator_dagster.solvers import Backend, solver_versions, to_backend
 from allocator_dagster.storage import allocations as store
 from allocator_dagster.storage.lists import read_lists
 from allocator_dagster.storage.pools import listings_before, load_pool_day
+from allocator_dagster.universe_hash import universe_matches
 from allocator_dagster.vanished import missing_holdings
 
 # reproduce: solve from the snapshot the day already has; fresh: snapshot today's parameters.
@@ -300,9 +301,9 @@ def _snapshot_for(
         snapshot_used = "new"
     else:
         snapshot, snapshot_used = stored, "stored"
-    inputs_match = (
-        snapshot.metrics_hash == metrics_hash and snapshot.balances_hash == hash_holdings(holdings)
-    )
+    inputs_match = snapshot.balances_hash == hash_holdings(holdings) and universe_matches(
+        universe, snapshot.metrics_hash, computed=metrics_hash
+    )  # a snapshot of either hash scheme (`universe_hash`)
     return snapshot, snapshot_used, inputs_match
 
 

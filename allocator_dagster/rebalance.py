@@ -202,11 +202,18 @@ def cents_exact(x: np.ndarray, problem: Problem, total: Decimal) -> list[Decimal
     amount is never returned.
     """
     amounts: list[Decimal] = []
-    untouched = problem.untouched(x)
+    untouched = problem.untouched(x).tolist()
+    # most pools get nothing: a value at or below zero (not -0.0, whose repr differs) floors to
+    # the cents of Decimal("0.0"), computed once instead of per pool
+    nothing = ((x < 0.0) | ((x == 0.0) & ~np.signbit(x))).tolist()
+    zero_floor = cents_down(Decimal(repr(0.0)))
     remainders = []
     for i, value in enumerate(x.tolist()):
         if untouched[i]:
             amounts.append(to_cents(problem.held[i]))
+            continue
+        if nothing[i]:
+            amounts.append(zero_floor)
             continue
         exact = Decimal(repr(max(value, 0.0)))
         floor = cents_down(exact)
@@ -214,20 +221,28 @@ def cents_exact(x: np.ndarray, problem: Problem, total: Decimal) -> list[Decimal
         if value > 0:
             remainders.append((exact - floor, problem.pool_ids[i], i))
     steps = int(((total - sum(amounts, Decimal("0"))) / CENT).to_integral_value())
-    upper = [to_cents(float(u)) if np.isfinite(u) else None for u in problem.upper_given(x)]
-    group_room = {
-        k: to_cents(float(problem.group_caps_usd[k - 1]))
-        - sum((amounts[i] for i in range(len(amounts)) if problem.group[i] == k), Decimal("0"))
-        for k in (1, 2, 3)
-    }
+    bounds = problem.upper_given(x)
+    upper: dict[int, Decimal | None] = {}  # the cent bound of each pool asked about
+
+    def upper_at(i: int) -> Decimal | None:
+        if i not in upper:
+            u = bounds[i]
+            upper[i] = to_cents(float(u)) if np.isfinite(u) else None
+        return upper[i]
+
+    groups = problem.group.tolist()
+    group_room = {k: to_cents(float(problem.group_caps_usd[k - 1])) for k in (1, 2, 3)}
+    for i, amount in enumerate(amounts):
+        if amount and groups[i] in group_room:  # (exact: cents, far inside 28 digits)
+            group_room[groups[i]] -= amount
     remainders.sort(key=lambda r: (-r[0], r[1]))
     spare = sorted(  # untouched held pools, largest first: the last place for missing cents
-        (i for i in range(len(amounts)) if untouched[i] and amounts[i] > 0),
+        (i for i in np.flatnonzero(untouched).tolist() if amounts[i] > 0),
         key=lambda i: (-amounts[i], problem.pool_ids[i]),
     )
 
     def room(i: int) -> bool:
-        cap = upper[i]
+        cap = upper_at(i)
         pool_ok = cap is None or amounts[i] + CENT <= cap
         return pool_ok and group_room[int(problem.group[i])] >= CENT
 
@@ -242,9 +257,11 @@ def cents_exact(x: np.ndarray, problem: Problem, total: Decimal) -> list[Decimal
                 amounts[i] += CENT
                 group_room[int(problem.group[i])] -= CENT
                 steps -= 1
-    floor_usd = [
-        to_cents(max(float(problem.lower[i]), problem.min_position_usd)) for i in range(len(x))
-    ]
+    floor_usd = (
+        [to_cents(max(float(problem.lower[i]), problem.min_position_usd)) for i in range(len(x))]
+        if steps < 0
+        else []
+    )
     while steps < 0:
         order = [
             i

@@ -58,10 +58,21 @@ def decision_markdown(report: AllocationReport) -> str:
     return f"**{report.decision}** ({report.status})\n\n{reasons}"
 
 
+def _largest_tvl(universe: pd.DataFrame, limit: int) -> pd.DataFrame:
+    """The `limit` rows of the largest TVL, ties by pool id (NaN last): the head of the whole
+    frame sorted so, sorting only the rows at or above the limit-th TVL (a few of 20,000)."""
+    tvl = universe["tvlUsd"]
+    if len(universe) > 4 * limit > 0:
+        largest = tvl.dropna().nlargest(limit)
+        if len(largest) == limit:  # (fewer: NaN rows would be part of the head)
+            universe = universe[tvl >= largest.iloc[-1]]
+    return universe.sort_values(["tvlUsd", "pool"], ascending=[False, True]).head(limit)
+
+
 def top_pools_markdown(universe: pd.DataFrame, limit: int = 10) -> str:
     if universe.empty:
         return "(no pools)"
-    top = universe.sort_values(["tvlUsd", "pool"], ascending=[False, True]).head(limit)
+    top = _largest_tvl(universe, limit)
     rows = ["| pool | symbol | project | chain | TVL USD | APY % |", "|---|---|---|---|---:|---:|"]
     for r in top.to_dict("records"):
         rows.append(

@@ -8,24 +8,21 @@ it is the record of that day's run; a backfill in reproduce mode solves from it 
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from functools import cache, lru_cache
-from json.encoder import encode_basestring
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
-from pandas.api.extensions import ExtensionDtype
-from pandas.core.dtypes.cast import maybe_box_native
 
 from allocator_dagster.model import Holdings
 from allocator_dagster.money import to_cents
 from allocator_dagster.parameters import AllocationParameters, DynamicLists, sha256_of
+from allocator_dagster.universe_hash import hash_universe
+
+__all__ = ["hash_universe"]  # the snapshot's metrics hash (`universe_hash`), where it is used
 
 SNAPSHOT_MODES = ("original", "fresh")
 # The modules whose behaviour decides an allocation: a change to any of them changes code_version.
@@ -61,81 +58,6 @@ def code_version() -> str:
         digest.update(name.encode())
         digest.update(path.read_bytes() if path.exists() else b"")
     return f"{__version__}+{digest.hexdigest()[:12]}"
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, tuple | list):
-        return [_clean(v) for v in value]
-    return value
-
-
-# `canonical_json`'s encoder: every value below is written exactly as it would be nested in the
-# canonical JSON of the whole universe (the encoder writes a value the same wherever it sits).
-_ENCODE = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-).encode
-
-
-@lru_cache(maxsize=65536)
-def _json_of_tuple(value: tuple[str, ...]) -> str:
-    """A token list as canonical JSON (pools repeat every day: each distinct list once)."""
-    return _ENCODE(_clean(value))
-
-
-def _column_json(column: pd.Series) -> list[str]:
-    """Each value of a column as canonical JSON, as `DataFrame.to_dict("records")` gives it
-    (boxed to Python scalars) after `_clean` (NaN as null, tuples as lists)."""
-    dtype = column.dtype
-    if isinstance(dtype, np.dtype) and dtype.kind in "fiub":
-        if len(column) == 0:
-            return []
-        values = column.tolist()
-        if dtype.kind == "f":
-            values = [None if v != v else v for v in values]
-        # numbers, true/false and null hold no comma: split the encoded list
-        return _ENCODE(values)[1:-1].split(",")
-    if dtype == np.dtype(object) or isinstance(dtype, ExtensionDtype):
-        # records box these columns' values to Python scalars (`maybe_box_native`)
-        values = column.tolist()
-        kinds = set(map(type, values))
-        if kinds == {str}:  # text: the loop below, in C
-            return list(map(encode_basestring, values))
-        out = []
-        for v in values:
-            kind = type(v)
-            if kind is str:
-                out.append(encode_basestring(v))
-            elif v is None or (kind is float and v != v):
-                out.append("null")
-            elif kind is tuple and all(type(x) is str for x in v):
-                out.append(_json_of_tuple(v))  # (equal tuples of str encode equally)
-            else:
-                out.append(_ENCODE(_clean(maybe_box_native(v))))
-        return out
-    # e.g. datetimes: a record holds the Series' own values
-    return [_ENCODE(_clean(v)) for v in column]
-
-
-def hash_universe(universe: pd.DataFrame) -> str:
-    """Hash of a pool universe, independent of row order and of dtype details.
-
-    The SHA-256 of the canonical JSON of {"columns": sorted names, "rows": the rows (values in
-    column order) sorted by pool id}. Written column by column: the same bytes as encoding the
-    records, several times faster.
-    """
-    columns = sorted(universe.columns)
-    frame = universe
-    if not frame["pool"].is_monotonic_increasing:
-        frame = frame.sort_values("pool", kind="stable")
-    encoded = [_column_json(frame[c]) for c in columns]
-    if len(frame) and any(len(values) != len(frame) for values in encoded):
-        raise ValueError("a column encodes to another number of values than the frame's rows")
-    row = "[" + ",".join(["{}"] * len(columns)) + "]"  # one row's JSON array, by str.format
-    rows = ",".join(map(row.format, *encoded))
-    text = '{"columns":' + _ENCODE(columns) + ',"rows":[' + rows + "]}"
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def hash_holdings(holdings: Holdings) -> str:

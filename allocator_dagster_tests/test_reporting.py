@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from allocator_dagster.model import BindingLimit
 from allocator_dagster.rebalance import AllocationReport, PoolLine
 from allocator_dagster.reporting import (
     BAR_WIDTH,
+    _largest_tvl,
     allocation_chart_markdown,
     allocation_markdown,
     binding_limits_markdown,
@@ -162,3 +165,27 @@ def test_top_pools_by_tvl_then_id() -> None:
         "| `z-pool` | USDT | p1 | Base | 2,000,000 | 4.00 |",
     ]
     assert top_pools_markdown(universe.iloc[0:0]) == "(no pools)"
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_top_pools_of_a_large_universe_are_the_head_of_the_whole_sort(seed: int) -> None:
+    """Only the rows at or above the limit-th TVL are sorted: ties at the threshold, NaN TVLs
+    and a universe of mostly NaN give the same head as sorting every row."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 400))
+    tvl = rng.choice([1e6, 2e6, 3e6, 5e6], n) if seed % 2 else rng.uniform(0, 1e9, n)
+    tvl[rng.random(n) < (0.97 if seed == 3 else 0.1)] = np.nan
+    universe = pd.DataFrame(
+        {
+            "pool": [f"p{i:04d}" for i in rng.permutation(n)],
+            "symbol": "USDC",
+            "project": "p",
+            "chain": "Base",
+            "tvlUsd": tvl,
+            "apy": rng.uniform(0, 10, n),
+        }
+    )
+    whole = universe.sort_values(["tvlUsd", "pool"], ascending=[False, True])
+    for limit in (1, 3, 10):
+        expected = whole.head(limit)
+        assert _largest_tvl(universe, limit).equals(expected)

@@ -1,8 +1,10 @@
 """Snapshots: the hashes that make a day reproducible are stable, order-blind and sensitive.
 
-`hash_universe` is checked against a plain re-statement of its contract (SHA-256 of the canonical
+`json_universe_hash` (the scheme of the snapshots taken before the typed columns, which must
+still verify) is checked against a plain re-statement of its contract (SHA-256 of the canonical
 JSON of the sorted columns and the rows sorted by pool id, NaN as null, tuples as lists), on
-the sample's real dtypes and on pandas' nullable and datetime dtypes.
+the sample's real dtypes and on pandas' nullable and datetime dtypes. The typed-column scheme
+`hash_universe` has its own tests (test_universe_hash.py).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from allocator_dagster.snapshots import (
     take_snapshot,
 )
 from allocator_dagster.sources.sample import SampleUniverse
+from allocator_dagster.universe_hash import json_universe_hash
 
 DAY = date(2026, 2, 3)
 
@@ -44,7 +47,7 @@ def _clean(value):
 
 
 def reference_hash(universe: pd.DataFrame) -> str:
-    """The contract of `hash_universe`, written the slow and obvious way."""
+    """The contract of `json_universe_hash`, written the slow and obvious way."""
     columns = sorted(universe.columns)
     records = universe.sort_values("pool", kind="stable").to_dict("records")
     rows = [[_clean(record[c]) for c in columns] for record in records]
@@ -64,14 +67,14 @@ def universe() -> pd.DataFrame:
     return frame
 
 
-def test_hash_universe_matches_its_contract_on_the_sample(universe: pd.DataFrame) -> None:
-    assert hash_universe(universe) == reference_hash(universe)
+def test_json_universe_hash_matches_its_contract_on_the_sample(universe: pd.DataFrame) -> None:
+    assert json_universe_hash(universe) == reference_hash(universe)
     with_nan = universe.copy()
     with_nan.loc[with_nan.index[::7], "apyMean30d"] = math.nan  # NaN is written as null
-    assert hash_universe(with_nan) == reference_hash(with_nan)
+    assert json_universe_hash(with_nan) == reference_hash(with_nan)
 
 
-def test_hash_universe_matches_its_contract_on_other_dtypes() -> None:
+def test_json_universe_hash_matches_its_contract_on_other_dtypes() -> None:
     frame = pd.DataFrame(
         {
             "pool": ["b", "a", "c"],
@@ -85,33 +88,33 @@ def test_hash_universe_matches_its_contract_on_other_dtypes() -> None:
             "bools": [True, False, True],
         }
     )
-    assert hash_universe(frame) == reference_hash(frame)
+    assert json_universe_hash(frame) == reference_hash(frame)
 
 
-def test_hash_universe_ignores_row_and_column_order(universe: pd.DataFrame) -> None:
+def test_json_universe_hash_ignores_row_and_column_order(universe: pd.DataFrame) -> None:
     shuffled = universe.sample(frac=1.0, random_state=3)
     shuffled = shuffled[list(reversed(universe.columns))].reset_index(drop=True)
     assert not shuffled["pool"].is_monotonic_increasing
-    assert hash_universe(shuffled) == hash_universe(universe)
+    assert json_universe_hash(shuffled) == json_universe_hash(universe)
 
 
-def test_hash_universe_changes_with_any_value_row_or_column(universe: pd.DataFrame) -> None:
-    base = hash_universe(universe)
+def test_json_universe_hash_changes_with_any_value_row_or_column(universe: pd.DataFrame) -> None:
+    base = json_universe_hash(universe)
     changed = universe.copy()
     changed.loc[changed.index[5], "tvlUsd"] += 0.01
-    assert hash_universe(changed) != base
+    assert json_universe_hash(changed) != base
     renamed = universe.copy()
     renamed.loc[renamed.index[0], "symbol"] = renamed["symbol"].iloc[0] + "x"
-    assert hash_universe(renamed) != base
-    assert hash_universe(universe.iloc[1:]) != base
-    assert hash_universe(universe.assign(extra=0.0)) != base
+    assert json_universe_hash(renamed) != base
+    assert json_universe_hash(universe.iloc[1:]) != base
+    assert json_universe_hash(universe.assign(extra=0.0)) != base
     zero_to_nan = universe.copy()
     zero_to_nan.loc[zero_to_nan["apyReward"] == 0.0, "apyReward"] = math.nan
-    assert hash_universe(zero_to_nan) != base
+    assert json_universe_hash(zero_to_nan) != base
 
 
-def test_hash_universe_is_pinned() -> None:
-    """A stored day's metrics_hash must not change with the code: this digest is frozen."""
+def test_json_universe_hash_is_pinned() -> None:
+    """The snapshots stored before the typed columns hold this scheme: its digest is frozen."""
     frame = pd.DataFrame(
         {
             "pool": ["p2", "p1"],
@@ -124,9 +127,10 @@ def test_hash_universe_is_pinned() -> None:
         '{"columns":["apy","pool","symbol","tokens"],'
         '"rows":[[null,"p1","DAI",["DAI","0xab"]],[4.25,"p2","USDC",["USDC"]]]}'
     )
-    assert hash_universe(frame) == hashlib.sha256(text.encode()).hexdigest()
+    assert json_universe_hash(frame) == hashlib.sha256(text.encode()).hexdigest()
     assert (
-        hash_universe(frame) == "6151dd23fe767bf2f4af4e0637197c70eee9397ef7592123b237aed2a53dc73b"
+        json_universe_hash(frame)
+        == "6151dd23fe767bf2f4af4e0637197c70eee9397ef7592123b237aed2a53dc73b"
     )
 
 

@@ -10,10 +10,13 @@ import sqlalchemy as sa
 from dagster import AssetSelection
 
 from allocator_dagster.defs.allocation.assets import CHAIN_KEYS
+from allocator_dagster.snapshots import hash_universe, snapshot_hash_of
 from allocator_dagster.storage import allocations as store
 from allocator_dagster.storage import get_engine
+from allocator_dagster.storage.pools import load_pool_day
 from allocator_dagster.storage.schema import allocation_parameters, asset_allocation_details
 from allocator_dagster.storage.schema import pool_daily_metrics as pool_table
+from allocator_dagster.universe_hash import json_universe_hash
 from allocator_dagster_tests.support.allocation_runs import (
     chain_resources,
     checks_passed,
@@ -156,3 +159,42 @@ def test_a_mismatch_shows_the_stored_and_the_recomputed_hash(decided) -> None:
     assert attempted != before.result_hash
     # was: the stored hash twice ("abc -> abc")
     assert f"stored {before.result_hash[:12]}, recomputed {attempted[:12]}" in text
+
+
+def test_a_snapshot_hashed_before_the_typed_columns_still_verifies(decided) -> None:
+    """A database written before the typed-column hash: its snapshots hold the canonical-JSON
+    hash of the pool data; the day reproduces and passes, and an edit is still caught."""
+    resources, engine, before = decided
+    table = allocation_parameters
+    universe = load_pool_day(engine, DAY)
+    with engine.begin() as conn:
+        row = conn.execute(sa.select(table).where(table.c.snapshot_id == before.snapshot_id)).one()
+        old = json_universe_hash(universe)
+        assert row.metrics_hash == hash_universe(universe) != old
+        conn.execute(
+            table.update()
+            .where(table.c.snapshot_id == before.snapshot_id)
+            .values(
+                metrics_hash=old,
+                snapshot_hash=snapshot_hash_of(
+                    row.allocation_date, row.parameters, row.dynamic_lists, old, row.balances_hash
+                ),
+            )
+        )
+    result = _rerun(resources)
+    assert result.success and all(checks_passed(result).values())
+    with engine.connect() as conn:
+        after = store.read_allocation(conn, DAY)
+    reproduction = after.report["reproduction"]
+    assert reproduction["matched"] is True and reproduction["inputs_match_snapshot"] is True
+    assert after.snapshot_id == before.snapshot_id
+    with engine.begin() as conn:
+        conn.execute(
+            pool_table.update()
+            .where(pool_table.c.metric_date == DAY, pool_table.c.pool_id == universe["pool"][0])
+            .values(tvl_usd=pool_table.c.tvl_usd * 2)
+        )
+    result = _rerun(resources)
+    assert checks_passed(result)["stored_day_untampered"] is False
+    details = _check_details(result, "stored_day_untampered")
+    assert f"pool data of {DAY}" in details and f"stored hash {old[:12]}" in details
