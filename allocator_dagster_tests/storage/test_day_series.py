@@ -141,3 +141,18 @@ def test_the_table_refuses_an_empty_packed_day(engine: sa.Engine) -> None:
     row = {"metric_date": DAY, "pools": 0, "pool_ids": b""}
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
         conn.execute(pool_day_series.insert(), row | {c: b"" for c in SERIES_COLUMNS.values()})
+
+
+def test_days_on_either_side_of_the_epochs_load_as_themselves(engine: sa.Engine) -> None:
+    """PostgreSQL's binary COPY counts days from 2000-01-01: before it the count is negative."""
+    frame = awkward_frame()
+    days = [date(1969, 12, 31), date(1999, 12, 31), date(2000, 1, 1), date(2000, 1, 2)]
+    for k, day in enumerate(days):
+        replace_pool_day(engine, day, frame.iloc[k:], [], source="defillama")
+    loaded = load_day_series(engine, first=date(1960, 1, 1), before=date(2000, 1, 3))
+    assert list(loaded) == days
+    assert [len(s.pools) for s in loaded.values()] == [4, 3, 2, 1]
+    for day in days:
+        assert same_bits(
+            loaded[day].values["apy"], assert_packed_is_the_rows(engine, day).values["apy"]
+        )
