@@ -48,10 +48,11 @@ class DaySeries:
 
 def pack_ids(ids: Sequence[str]) -> bytes:
     """The ids as one UTF-8 blob; refuses an id the separator would split."""
-    for pool in ids:
-        if _SEPARATOR in pool:
-            raise ValueError(f"pool id {pool!r} contains a NUL character")
-    return _SEPARATOR.join(ids).encode("utf-8")
+    text = _SEPARATOR.join(ids)
+    if text.count(_SEPARATOR) != max(len(ids) - 1, 0):
+        pool = next(p for p in ids if _SEPARATOR in p)
+        raise ValueError(f"pool id {pool!r} contains a NUL character")
+    return text.encode("utf-8")
 
 
 def unpack_ids(blob: bytes, count: int) -> tuple[str, ...]:
