@@ -34,6 +34,10 @@ RUN pip install --no-deps -c constraints.txt . \
     && chown -R dagster:dagster "$DAGSTER_HOME"
 
 USER dagster
+# matplotlib's font list, built once into the image for the user the runs are: every run is a
+# new container, which would otherwise scan the fonts again before its first chart (about
+# 0.25 s of CPU on the development machine)
+RUN python -c "import matplotlib.font_manager"
 EXPOSE 4000
 HEALTHCHECK --interval=20s --timeout=10s --start-period=60s --retries=3 \
     CMD ["dagster", "api", "grpc-health-check", "-p", "4000"]

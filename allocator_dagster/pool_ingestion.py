@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from allocator_dagster.forecast import LOOKBACK_DAYS, attach_forecast
+from allocator_dagster.forecast import LOOKBACK_DAYS
 from allocator_dagster.forecast.robust import with_forecast
 from allocator_dagster.forecast.window import ForecastWindow
 from allocator_dagster.pool_admission import REFERENCE_WINDOW_DAYS, row_count_problem
@@ -29,6 +29,12 @@ from allocator_dagster.sources.defillama import DefiLlamaClient, fetch_history
 from allocator_dagster.sources.history import HistoryError, PoolHistory
 from allocator_dagster.sources.records import PoolSource, Rejection
 from allocator_dagster.sources.sample import SampleUniverse
+from allocator_dagster.storage.day_series import (
+    SERIES_COLUMNS,
+    load_day_series,
+    load_one_day_series,
+    series_problems,
+)
 from allocator_dagster.storage.pools import (
     accepted_day_counts,
     load_pool_day,
@@ -158,10 +164,33 @@ def ingest_defillama_day(
             day, PoolSource.DEFILLAMA, stored, [], len(stored), reused_stored_day=True
         )
     universe, rejections = fetch_today()
-    history = load_pool_history(engine, before=day, days=LOOKBACK_DAYS)
-    frame = attach_forecast(universe, history, day)
+    frame = with_forecast(universe, stored_forecast(engine, day))
     stored_rows = _swap_in(engine, day, frame, rejections, PoolSource.DEFILLAMA)
     return IngestResult(day, PoolSource.DEFILLAMA, frame, rejections, stored_rows)
+
+
+def stored_forecast(engine: sa.Engine, day: dt.date) -> pd.DataFrame:
+    """The forecast for `day` (pool + FORECAST_COLUMNS) from the `LOOKBACK_DAYS` stored days
+    before it: each day's packed row (`day_series`), or its rows when it has none (a day
+    stored before the packed rows existed). The numbers are those of `robust.forecast_for_day`
+    on `load_pool_history`'s frame: `ForecastWindow` builds the same matrices."""
+    first = day - dt.timedelta(days=LOOKBACK_DAYS)
+    window = ForecastWindow(first)
+    packed = load_day_series(engine, first=first, before=day)
+    for stored_day, series in packed.items():
+        window.add_day(stored_day, series.pools, series.values)
+
+    def rows(first_day: dt.date, last_day: dt.date) -> pd.DataFrame:
+        span = (last_day - first_day).days + 1
+        wanted = [first_day + dt.timedelta(days=k) for k in range(span)]
+        return load_pool_history(
+            engine,
+            before=last_day + dt.timedelta(days=1),
+            days=span,
+            only_days=[d for d in wanted if d not in packed],
+        )
+
+    return window.forecast(day, rows)
 
 
 @dataclass(frozen=True)
@@ -215,14 +244,15 @@ def import_history(
     )
 
 
-POOL_CHECKS = ("duplicates", "finite_values", "row_count")
+ROW_CHECKS = ("duplicates", "finite_values", "row_count")
+POOL_CHECKS = (*ROW_CHECKS, "packed_row")
 
 
 def day_problems(day: dt.date, frame: pd.DataFrame, conn: sa.Connection) -> dict[str, list[str]]:
     """Problems of a day's rows by check: duplicate pools, non-finite values, a row count far
     from the median of the last accepted full days (`pool_admission`). One definition for the
     staged swap (new rows, before they are stored) and the asset check (stored rows)."""
-    out: dict[str, list[str]] = {name: [] for name in POOL_CHECKS}
+    out: dict[str, list[str]] = {name: [] for name in ROW_CHECKS}
     dupes = frame["pool"][frame["pool"].duplicated()].unique().tolist()
     out["duplicates"] += [f"{day}: pool {p} appears more than once" for p in dupes]
     tvl = frame["tvlUsd"].to_numpy(dtype=float)
@@ -253,7 +283,13 @@ def day_problems(day: dt.date, frame: pd.DataFrame, conn: sa.Connection) -> dict
 
 def check_pool_day(engine: sa.Engine, day: dt.date) -> dict[str, list[str]]:
     """Problems of a stored pool day, by check (`day_problems`, which reads only the ids and
-    the numbers)."""
+    the numbers), and whether the day's packed row (`day_series`) still equals those rows."""
     frame = load_pool_values(engine, day)
     with engine.connect() as conn:
-        return day_problems(day, frame, conn)
+        found = day_problems(day, frame, conn)
+        packed = load_one_day_series(conn, day)
+    pools = frame["pool"].tolist()
+    order = sorted(range(len(pools)), key=pools.__getitem__)  # the packed row's order
+    values = {name: frame[name].to_numpy(dtype=float)[order] for name in SERIES_COLUMNS}
+    found["packed_row"] = series_problems(day, [pools[k] for k in order], values, packed)
+    return found

@@ -105,8 +105,8 @@ def test_dg_checks_and_lists_the_project(tmp_path: Path) -> None:
         "allocation_freshness_sensor",
     }
     # main's 10, plus plan_identities_hold and balances_within_drift_tolerance, plus the two
-    # freshness checks
-    assert len(defs["asset_checks"]) == 14
+    # freshness checks, plus packed_row_matches
+    assert len(defs["asset_checks"]) == 15
     assert {r["name"] for r in defs["resources"]} == {
         "database",
         "pool_source",

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from allocator_dagster import pool_ingestion
-from allocator_dagster.forecast import LOOKBACK_DAYS
+from allocator_dagster.forecast import LOOKBACK_DAYS, attach_forecast
 from allocator_dagster.pool_ingestion import (
     POOL_CHECKS,
     PoolDataError,
@@ -26,12 +26,15 @@ from allocator_dagster.pool_ingestion import (
     sample_universe,
 )
 from allocator_dagster.sources.records import FORECAST_COLUMNS, validate_pool_records
+from allocator_dagster.storage.day_series import load_day_series, pack_floats, pack_ids
 from allocator_dagster.storage.pools import (
     load_pool_day,
+    load_pool_history,
     load_pool_rejections,
     replace_pool_day,
     stored_pool_days,
 )
+from allocator_dagster.storage.schema import pool_daily_metrics, pool_day_series
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "defillama" / "pools.json"
 TODAY = dt.date(2026, 3, 10)
@@ -331,3 +334,102 @@ def test_absurd_but_finite_apy_and_tvl_are_rejected_with_the_reason(engine: sa.E
         "field 'apy' is beyond the ceiling of ±1000 %: 1e+300",
         "field 'tvlUsd' is above the ceiling of 1e+12 USD: 5000000000000000.0",
     ]
+
+
+# ------------------------------------------------------------------ the packed days (issue 16)
+
+
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    a, b = np.where(np.isnan(a), np.nan, a), np.where(np.isnan(b), np.nan, b)
+    return a.tobytes() == b.tobytes()
+
+
+def test_the_live_forecast_is_the_same_from_packed_days_and_from_rows(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = sample_universe(7, 150)
+    today = source.start + dt.timedelta(days=LOOKBACK_DAYS + 10)
+    gap, unpacked = today - dt.timedelta(days=17), today - dt.timedelta(days=5)
+    for back in range(LOOKBACK_DAYS + 2, 0, -1):  # the window, and days before it
+        day = today - dt.timedelta(days=back)
+        if day != gap:
+            universe, rejections = source.universe_for(day)
+            replace_pool_day(engine, day, universe, rejections, source="defillama")
+    with engine.begin() as conn:  # a day stored by an older version: rows, no packed row
+        conn.execute(pool_day_series.delete().where(pool_day_series.c.metric_date == unpacked))
+    universe, rejections = source.universe_for(today)
+    read_from_rows: list[list[dt.date]] = []
+
+    def history_spy(engine: sa.Engine, **kwargs):
+        read_from_rows.append(sorted(kwargs["only_days"]))
+        return load_pool_history(engine, **kwargs)
+
+    monkeypatch.setattr(pool_ingestion, "load_pool_history", history_spy)
+
+    def stored_forecast() -> pd.DataFrame:
+        ingest_defillama_day(engine, today, lambda: (universe, rejections), today=today)
+        return load_pool_day(engine, today)[["pool", *FORECAST_COLUMNS]]
+
+    from_packed = stored_forecast()
+    assert read_from_rows == [[gap, unpacked]]  # only the days without a packed row
+    # the forecast as it was computed before the packed days: from the rows' history frame
+    history = load_pool_history(engine, before=today, days=LOOKBACK_DAYS)
+    expected = attach_forecast(universe, history, today).sort_values("pool")
+    with engine.begin() as conn:
+        conn.execute(pool_day_series.delete())
+    read_from_rows.clear()
+    from_rows = stored_forecast()
+    assert len(read_from_rows[0]) == LOOKBACK_DAYS  # every day from the rows this time
+    assert from_packed["pool"].tolist() == from_rows["pool"].tolist()
+    assert from_packed["pool"].tolist() == expected["pool"].tolist()
+    for column in FORECAST_COLUMNS:
+        values = from_packed[column].to_numpy()
+        assert np.isfinite(values).sum() > 100, column  # there is a forecast to compare
+        assert _same_bits(values, from_rows[column].to_numpy()), column
+        assert _same_bits(values, expected[column].to_numpy()), column
+
+
+@pytest.mark.parametrize("tamper", ["number", "pools", "missing", "rows"])
+def test_a_packed_day_that_differs_from_its_rows_fails_the_check(
+    engine: sa.Engine, tamper: str
+) -> None:
+    frame, _ = validate_pool_records(records()[:10], source="defillama")
+    replace_pool_day(engine, TODAY, frame, [], source="defillama")
+    assert check_pool_day(engine, TODAY)["packed_row"] == []
+    series = load_day_series(engine, first=TODAY, before=TODAY + dt.timedelta(days=1))[TODAY]
+    pools = list(series.pools)
+    where = pool_day_series.c.metric_date == TODAY
+    with engine.begin() as conn:
+        if tamper == "number":  # one bit of one TVL
+            tvl = series.values["tvlUsd"].copy()
+            tvl[3] = np.nextafter(tvl[3], np.inf)
+            conn.execute(pool_day_series.update().where(where).values(tvl_usd=pack_floats(tvl)))
+            expected = [
+                f"{TODAY}: the packed tvlUsd of 1 pool(s) differs from the rows ({pools[3]})"
+            ]
+        elif tamper == "pools":
+            ids = [*pools[:3], "someone-else", *pools[4:]]
+            conn.execute(pool_day_series.update().where(where).values(pool_ids=pack_ids(ids)))
+            expected = [
+                f"{TODAY}: the packed row lists 10 pools, the rows 10; only packed: someone-else; "
+                f"only in rows: {pools[3]}"
+            ]
+        elif tamper == "missing":
+            conn.execute(pool_day_series.delete().where(where))
+            expected = [f"{TODAY}: 10 pool rows but no packed row"]
+        else:  # the rows changed behind the packed row: a NULL APY became a number
+            table = pool_daily_metrics
+            conn.execute(
+                table.update()
+                .where(table.c.metric_date == TODAY, table.c.pool_id == pools[0])
+                .values(apy_reward=12.5)
+            )
+            assert (
+                math.isnan(series.values["apyReward"][0]) or series.values["apyReward"][0] != 12.5
+            )
+            expected = [
+                f"{TODAY}: the packed apyReward of 1 pool(s) differs from the rows ({pools[0]})"
+            ]
+    found = check_pool_day(engine, TODAY)
+    assert found["packed_row"] == expected
+    assert found["duplicates"] == found["finite_values"] == []

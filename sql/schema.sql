@@ -142,6 +142,18 @@ CREATE TABLE pool_daily_metrics (
     CONSTRAINT ck_pool_daily_metrics_tvl_not_negative CHECK (tvl_usd >= 0)
 );
 
+CREATE TABLE pool_day_series (
+    metric_date DATE NOT NULL,
+    pools INTEGER NOT NULL,
+    pool_ids BYTEA NOT NULL,
+    tvl_usd BYTEA NOT NULL,
+    apy BYTEA NOT NULL,
+    apy_base BYTEA NOT NULL,
+    apy_reward BYTEA NOT NULL,
+    CONSTRAINT pk_pool_day_series PRIMARY KEY (metric_date),
+    CONSTRAINT ck_pool_day_series_pools_positive CHECK (pools > 0)
+);
+
 CREATE TABLE pool_rejections (
     metric_date DATE NOT NULL,
     row_number INTEGER NOT NULL,

@@ -3,7 +3,8 @@
 A day is the unit of storage: `replace_pool_day` deletes the day's rows and inserts the new
 ones in one transaction, so re-running a day never duplicates rows and a failed write leaves
 the previous rows as they were. `upsert_pool_rows` does the same for only the given pools of a
-day (the history import adds pools to a day without dropping the others). Everything goes
+day (the history import adds pools to a day without dropping the others). Both rewrite the
+day's packed forecast inputs (`day_series`) in the same transaction. Everything goes
 through SQLAlchemy Core with bound parameters and `executemany` inserts.
 
 The frames read back have the universe's columns and dtypes (`sources.records`), so a stored
@@ -31,6 +32,7 @@ from allocator_dagster.sources.records import (
     nan_to_none,
     universe_frame,
 )
+from allocator_dagster.storage.day_series import refresh_day_series, write_day_series
 from allocator_dagster.storage.schema import pool_daily_metrics, pool_rejections
 
 # Universe column -> table column.
@@ -260,6 +262,7 @@ def replace_pool_day(
         conn.execute(pool_daily_metrics.delete().where(pool_daily_metrics.c.metric_date == day))
         conn.execute(pool_rejections.delete().where(pool_rejections.c.metric_date == day))
         _insert_columns(conn, pool_daily_metrics, columns, constants)
+        write_day_series(conn, day, columns["pool_id"], columns)
         if rejected:
             conn.execute(pool_rejections.insert(), rejected)
     return len(universe_df)
@@ -287,6 +290,7 @@ def upsert_pool_rows(
                 table.delete().where(table.c.metric_date == day, table.c.pool_id.in_(chunk))
             )
         conn.execute(table.insert(), rows)
+        refresh_day_series(conn, day)
     return len(rows)
 
 
@@ -381,10 +385,15 @@ def load_pool_rejections(engine: sa.Engine, day: date) -> list[Rejection]:
 
 
 def load_pool_history(
-    engine: sa.Engine, *, before: date, days: int, pools: Collection[str] | None = None
+    engine: sa.Engine,
+    *,
+    before: date,
+    days: int,
+    pools: Collection[str] | None = None,
+    only_days: Collection[date] | None = None,
 ) -> pd.DataFrame:
-    """(date, pool, tvlUsd, apy, apyBase, apyReward) of the `days` days before `before`, of
-    every pool or only of `pools`.
+    """(date, pool, tvlUsd, apy, apyBase, apyReward) of the `days` days before `before` (or
+    only of those of them in `only_days`), of every pool or only of `pools`.
 
     Rows dated `before` or later are never returned: the forecast for a day must not see it.
     A 60-day window of the whole universe is over a million rows: the dates are read as ISO
@@ -408,6 +417,8 @@ def load_pool_history(
     )
     if pools is not None:
         query = query.where(table.c.pool_id.in_(sorted(pools)))
+    if only_days is not None:
+        query = query.where(table.c.metric_date.in_(sorted(only_days)))
     with engine.connect() as conn:
         # COPY takes its query as text; pool ids are outside data, so they stay bound parameters
         if (
@@ -424,7 +435,7 @@ def load_pool_history(
 def _copied_history(conn: sa.Connection, query: sa.Select) -> pd.DataFrame:
     """The history query through PostgreSQL's COPY TO STDOUT (CSV), parsed by pandas in C:
     floats read back exactly (round_trip), only an empty number is NaN, ids stay text."""
-    # the only literals are the two dates this module computed, never outside text
+    # the only literals are dates (computed here or `date` objects), never outside text
     sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     buffer = io.StringIO()
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]

@@ -56,6 +56,22 @@ pool_daily_metrics = sa.Table(
     sa.CheckConstraint("tvl_usd >= 0", name="tvl_not_negative"),
 )
 
+# Each stored pool day's forecast inputs packed in one row (`storage.day_series`): derived from
+# the day's `pool_daily_metrics` rows, rewritten with them, compared with them by the day checks.
+pool_day_series = sa.Table(
+    "pool_day_series",
+    metadata,
+    sa.Column("metric_date", sa.Date, primary_key=True),
+    sa.Column("pools", sa.Integer, nullable=False),
+    sa.Column("pool_ids", sa.LargeBinary, nullable=False),  # sorted, NUL-separated UTF-8
+    # float64 little-endian, one per pool in the ids' order, NaN for NULL
+    sa.Column("tvl_usd", sa.LargeBinary, nullable=False),
+    sa.Column("apy", sa.LargeBinary, nullable=False),
+    sa.Column("apy_base", sa.LargeBinary, nullable=False),
+    sa.Column("apy_reward", sa.LargeBinary, nullable=False),
+    sa.CheckConstraint("pools > 0", name="pools_positive"),
+)
+
 pool_rejections = sa.Table(
     "pool_rejections",
     metadata,

@@ -31,6 +31,7 @@ from allocator_dagster_tests.support.deployment import (
     COMPOSE_FILE,
     DEPLOY_INSTANCE_YAML,
     DEPLOY_WORKSPACE_YAML,
+    DOCKERFILE,
     DOCKERIGNORE,
     HELM_VALUES,
     README,
@@ -432,6 +433,16 @@ def test_deploy_instance_is_the_repository_instance_with_the_docker_launcher(
     assert helm["dagsterDaemon"]["runMonitoring"]["enabled"] is True
     assert helm["runLauncher"]["type"] == "K8sRunLauncher"
     assert helm["telemetry"] == repo["telemetry"]
+
+
+def test_the_image_holds_matplotlibs_font_list_for_the_runs_user() -> None:
+    """Every run is a new container of the image: the font list matplotlib builds before its
+    first chart must be in the image, built as the user the runs are (its cache is per user)."""
+    lines = [line.strip() for line in DOCKERFILE.read_text().splitlines()]
+    user = lines.index("USER dagster")
+    built = [k for k, line in enumerate(lines) if line.startswith("RUN") and "font_manager" in line]
+    assert built and built[0] > user
+    assert dockerfile_instructions("USER") == ["dagster"]
 
 
 def test_readme_documents_the_deployment() -> None:

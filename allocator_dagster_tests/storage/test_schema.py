@@ -31,8 +31,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from allocator_dagster.storage import StorageError, get_engine, redact, upgrade_schema
+from allocator_dagster.storage.day_series import load_day_series
 from allocator_dagster.storage.db import alembic_config, current_revision, head_revision
 from allocator_dagster.storage.ddl import REGENERATE_COMMAND, render_postgresql_ddl
+from allocator_dagster.storage.pools import _metric_rows
 from allocator_dagster.storage.schema import (
     allocation_parameters,
     approved_tokens,
@@ -46,6 +48,7 @@ from allocator_dagster.storage.schema import (
     profit_split_days,
 )
 from allocator_dagster_tests.conftest import create_pg_database, drop_pg_database
+from allocator_dagster_tests.storage.test_day_series import assert_packed_is_the_rows, awkward_frame
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_SQL = REPO_ROOT / "sql" / "schema.sql"
@@ -904,3 +907,26 @@ def test_0004_converts_the_profit_log_without_loss_and_back(empty_database_url: 
         {k: _comparable(v) for k, v in r.items()}
         for r in sorted(distributions, key=lambda r: (r["distribution_date"], r["category"]))
     ]
+
+
+# ------------------------------------------------------------------ 0007: the packed pool days
+
+
+def test_0007_packs_the_days_stored_before_it(empty_database_url: str) -> None:
+    engine = get_engine(empty_database_url, upgrade=False)
+    upgrade_schema(engine, "0006")
+    assert "pool_day_series" not in sa.inspect(engine).get_table_names()
+    frame = awkward_frame()
+    day = date(2026, 3, 10)
+    days = [day - timedelta(days=2), day]
+    stamp = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+    with engine.begin() as conn:  # what an older version stored: the rows only
+        for k, stored_day in enumerate(days):
+            rows = _metric_rows(stored_day, frame.iloc[k:], "defillama", stamp)
+            conn.execute(pool_daily_metrics.insert(), rows)
+    upgrade_schema(engine, "head")
+    engine.dispose()  # a fresh connection sees the upgraded catalogue
+    assert current_revision(engine) == head_revision()
+    assert [len(assert_packed_is_the_rows(engine, d).pools) for d in days] == [4, 3]
+    assert list(load_day_series(engine, first=day - timedelta(days=9), before=day)) == days[:1]
+    engine.dispose()

@@ -143,6 +143,11 @@ POOL_DAY_CHECKS: dict[str, tuple[str, str]] = {
         "row_count",
         "The day has pools, and not under half or over three times the pools of the day before.",
     ),
+    "packed_row_matches": (
+        "packed_row",
+        "The day's packed forecast inputs (pool_day_series) equal its rows: same pools, same "
+        "TVL and APYs bit for bit.",
+    ),
 }
 
 
@@ -153,7 +158,7 @@ POOL_DAY_CHECKS: dict[str, tuple[str, str]] = {
     ],
     can_subset=True,
     description="Read each stored pool day once; one result per check (duplicates, finite "
-    "values, row count).",
+    "values, row count, packed row).",
 )
 def stored_pool_checks(
     context: AssetCheckExecutionContext, database: DatabaseResource
