@@ -100,7 +100,7 @@ RULES: dict[str, SeriesRule] = {
         weight=1.0,
         max_step=1.4,
         band=0.7,
-        shift_tolerance=0.2,
+        shift_tolerance=0.1,
         follow_persisted="always",
     ),
     "tvl": SeriesRule(
