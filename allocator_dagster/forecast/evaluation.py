@@ -208,14 +208,19 @@ GRID = {
     "max_step": (0.7, 1.4),
     "band": (0.0, 0.35, 0.7, 1.1),  # at most max_step (a combination beyond it is skipped)
     "shift_tolerance": (0.0, 0.1, 0.2),  # at most band (likewise)
+    "follow_persisted": ("never", "always"),
 }
 # Design bounds, not tuning. Base APY never follows a jump at once: it is the fee income the
 # money follows directly and moves by noise, not by campaign steps, so its step cap stays
 # absolute. A reward band above log(2.5) = 0.92 would let a reward falling from 1.5 % to 0 for
 # one day through (test_reward_and_tvl_glitches_are_ignored_too), so reward's stops at 0.7.
-GRID_OVERRIDES: dict[str, dict[str, tuple[float, ...]]] = {
+# TVL's cap reference widens downward only: TVL sets a pool's limit (MODEL.md, constraint 3),
+# and a rise that lasted two days may be a two-day glitch (10,000x), which must still wait a day
+# beyond the step cap; a fall lowers the limit, the safe side.
+GRID_OVERRIDES: dict[str, dict[str, tuple[float | str, ...]]] = {
     "base": {"shift_tolerance": (0.0,)},
     "reward": {"band": (0.0, 0.35, 0.7)},
+    "tvl": {"follow_persisted": ("never", "falls")},
 }
 _TUNED = {
     "base": ("apy_base", "apyBase"),
@@ -229,11 +234,11 @@ def grid_rules(series: str) -> list[SeriesRule]:
     grid = {**GRID, **GRID_OVERRIDES.get(series, {})}
     out = []
     for combo in itertools.product(*grid.values()):
-        persist, threshold, long_days, weight, max_step, band, tolerance = combo  # field order
-        if band > max_step or tolerance > band:
+        persist, threshold, long_days, weight, max_step, band, tolerance, follow = combo
+        if float(band) > float(max_step) or float(tolerance) > float(band):
             continue
         out.append(
-            SeriesRule(
+            SeriesRule(  # field order
                 int(persist),
                 float(threshold),
                 int(long_days),
@@ -241,6 +246,7 @@ def grid_rules(series: str) -> list[SeriesRule]:
                 float(max_step),
                 float(band),
                 float(tolerance),
+                str(follow),
             )
         )
     return out

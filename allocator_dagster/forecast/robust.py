@@ -19,6 +19,9 @@ is forecast robustly, on a log scale (`log(apy + APY_OFFSET)`, `log(1 + tvl)`), 
   last `long_days` days: `long + weight * (recent - long)`;
 * and it stays within `max_step` (in log) of the level the rule gives from the days before the
   newest one, so the newest day can move the forecast by at most `max_step`, however it looks;
+  with `follow_persisted` the reference is the interval between that level and the previous
+  observation (`cap_reference`), so a level that has lasted two days is followed on the second
+  and not held back a third day by the cap (the newest day alone still moves it by `max_step`);
 * except (reward and TVL, `shift_tolerance` > 0) a jump that the pool's own history shows to be
   a regime change: the newest value returns to a level the pool held on two consecutive
   observations, or the pool has made a confirmed shift (a move beyond the Hampel width that the
@@ -46,6 +49,7 @@ APY_OFFSET = 1.0  # percentage points added before the log: 0 % is a value, not 
 MAX_APY = 1e6  # percent a year; above it a value is a broken number, not a yield
 MAX_TVL = 1e13  # USD; more than all of DeFi
 SCALE_FLOOR = 0.05  # log units: the Hampel band is never narrower than a few percent
+FOLLOW_PERSISTED = ("never", "always", "falls")
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,8 @@ class SeriesRule:
     band: float = 0.0  # log units: a newest value this close to the recent level is always used
     shift_tolerance: float = 0.0  # log units: "the same level" when following regime changes;
     # 0 never follows one at once (`regime_change`)
+    follow_persisted: str = "never"  # the step cap's reference admits the previous observation:
+    # "never", "always", or "falls" only (`cap_reference`)
 
     def __post_init__(self) -> None:
         if not 1 <= self.persist_days <= 10:
@@ -74,6 +80,11 @@ class SeriesRule:
             raise ValueError(f"band must be in [0, max_step], got {self.band}")
         if not 0.0 <= self.shift_tolerance <= self.band:
             raise ValueError(f"shift_tolerance must be in [0, band], got {self.shift_tolerance}")
+        if self.follow_persisted not in FOLLOW_PERSISTED:
+            raise ValueError(
+                f"follow_persisted must be one of {', '.join(FOLLOW_PERSISTED)}, "
+                f"got {self.follow_persisted!r}"
+            )
 
 
 SERIES = ("base", "reward", "tvl")
@@ -89,7 +100,8 @@ RULES: dict[str, SeriesRule] = {
         weight=1.0,
         max_step=1.4,
         band=0.7,
-        shift_tolerance=0.2,
+        shift_tolerance=0.1,
+        follow_persisted="always",
     ),
     "tvl": SeriesRule(
         persist_days=2,
@@ -99,6 +111,7 @@ RULES: dict[str, SeriesRule] = {
         max_step=1.4,
         band=1.1,
         shift_tolerance=0.2,
+        follow_persisted="falls",
     ),
 }
 
@@ -265,16 +278,37 @@ def _level(values: np.ndarray, rule: SeriesRule) -> tuple[np.ndarray, np.ndarray
     return np.where(shift, newest, long + rule.weight * (accepted - long)), shift
 
 
+def cap_reference(earlier: np.ndarray, rule: SeriesRule) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) on the log scale: what the step cap keeps the forecast within `max_step` of,
+    from the days before the newest one (`earlier`, newest first), which the newest day's value
+    cannot change. It is the level the rule gives from those days, widened with
+    `follow_persisted` to the previous observation (the newest of `earlier`): the median level
+    follows a new level once it has lasted two days (persist_days = 2), but the level of the day
+    before held the jump back, so a cap around that level alone held a persisted jump larger
+    than `max_step` back a third day. "falls" widens it downward only: a rise that lasted two
+    days still waits a day beyond the cap (a TVL glitch of two days must not lift a pool's
+    limit, MODEL.md constraint 3)."""
+    level, _ = _level(earlier, rule)
+    if rule.follow_persisted == "never":
+        return level, level
+    seen = np.isfinite(earlier)
+    first = np.argmax(seen, axis=1)
+    previous = earlier[np.arange(len(earlier)), first]
+    previous = np.where(seen.any(axis=1), previous, level)
+    low = np.fmin(level, previous)
+    high = level if rule.follow_persisted == "falls" else np.fmax(level, previous)
+    return low, high
+
+
 def series_forecast(values: np.ndarray, rule: SeriesRule) -> np.ndarray:
-    """The capped forecast (log scale): within `max_step` of the level from the days before the
-    newest column, which the newest day's value cannot change, unless the newest day is a
-    regime change (`regime_change`)."""
+    """The capped forecast (log scale): within `max_step` of `cap_reference`, which the newest
+    day's value cannot change, unless the newest day is a regime change (`regime_change`)."""
     today, shift = _level(values, rule)
     if values.shape[1] < 2:
         return today
-    yesterday, _ = _level(values[:, 1:], rule)
-    capped = np.clip(today, yesterday - rule.max_step, yesterday + rule.max_step)
-    return np.where(np.isfinite(yesterday) & ~shift, capped, today)
+    low, high = cap_reference(values[:, 1:], rule)
+    capped = np.clip(today, low - rule.max_step, high + rule.max_step)
+    return np.where(np.isfinite(low) & ~shift, capped, today)
 
 
 def forecast_for_day(

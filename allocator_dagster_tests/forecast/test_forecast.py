@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from allocator_dagster.forecast import (
     format_table,
     persistence_for_day,
 )
+from allocator_dagster.forecast.robust import FOLLOW_PERSISTED, matrices
 from allocator_dagster.rebalance import decide
 from allocator_dagster.sources.records import FORECAST_COLUMNS
 from allocator_dagster.sources.sample import SampleUniverse
@@ -192,10 +194,17 @@ def test_a_tvl_move_within_the_band_is_followed_at_once() -> None:
         assert got == pytest.approx(5e7 * factor if followed else 5e7, rel=1e-9), factor
 
 
-def test_the_newest_day_moves_the_forecast_at_most_max_step() -> None:
+@pytest.mark.parametrize("follow", FOLLOW_PERSISTED)
+def test_the_newest_day_moves_the_forecast_at_most_max_step(follow: str) -> None:
     """Whatever the newest day's value is, the forecast stays within max_step (log scale) of
-    the level the earlier days give, so all its possible forecasts lie within 2 x max_step:
-    random series with random glitches, the newest value replaced by anything."""
+    the reference the earlier days give: the level the rule gives from them (its uncapped
+    forecast for the day before) and, with follow_persisted, the interval between that level
+    and the previous observation ("falls": below the level only). Random series with random
+    glitches, the newest value replaced by anything; base APY's rule, which never follows a
+    regime change past the cap."""
+    rule = dataclasses.replace(RULES["base"], follow_persisted=follow)
+    rules = {**RULES, "base": rule}
+    uncapped = {**RULES, "base": dataclasses.replace(rule, max_step=1e9)}
     rng = np.random.default_rng(11)
     frames = []
     for k in range(200):
@@ -210,6 +219,20 @@ def test_the_newest_day_moves_the_forecast_at_most_max_step() -> None:
         )  # fmt: skip
     frame = pd.concat(frames, ignore_index=True)
     newest = (frame["date"] == frame["date"].max()).to_numpy()
+
+    def log_base(forecast: pd.DataFrame) -> np.ndarray:
+        return np.log(forecast.set_index("pool")["apy_base_forecast"].to_numpy() + APY_OFFSET)
+
+    # the reference, from the days before the newest one only
+    earlier = frame[~newest]
+    level = log_base(forecast_for_day(earlier, DAY - timedelta(days=1), uncapped))
+    pools, values = matrices(earlier, DAY)
+    seen = np.isfinite(values["base"])
+    previous = values["base"][np.arange(len(pools)), np.argmax(seen, axis=1)]
+    low = level if follow == "never" else np.minimum(level, previous)
+    high = np.maximum(level, previous) if follow == "always" else level
+    if follow != "never":  # the series hold previous observations far from the level
+        assert (high - low).max() > 2 * rule.max_step
     outcomes = []
     for factor in (0.0, 1e-3, 1.0, 30.0, 1e3, 1e300):
         changed = frame.copy()
@@ -217,12 +240,57 @@ def test_the_newest_day_moves_the_forecast_at_most_max_step() -> None:
             value = np.minimum(changed.loc[newest, "apyBase"].to_numpy() * factor, 1e300)
         changed.loc[newest, "apyBase"] = value
         changed.loc[newest, "apy"] = value
-        forecast = forecast_for_day(changed, DAY).set_index("pool")["apy_base_forecast"]
-        assert np.isfinite(forecast).all() and (forecast < 1e7).all()
-        outcomes.append(np.log(forecast.to_numpy() + APY_OFFSET))
+        forecast = forecast_for_day(changed, DAY, rules)
+        assert np.isfinite(forecast["apy_base_forecast"]).all()
+        assert (forecast["apy_base_forecast"] < 1e7).all()
+        got = log_base(forecast)
+        assert (got >= low - rule.max_step - 1e-9).all(), factor
+        assert (got <= high + rule.max_step + 1e-9).all(), factor
+        outcomes.append(got)
     spread = np.max(outcomes, axis=0) - np.min(outcomes, axis=0)
-    assert spread.max() <= 2 * RULES["base"].max_step + 1e-9
     assert spread.max() > 0  # the newest day does count, within the cap
+    if follow == "never":
+        assert spread.max() <= 2 * rule.max_step + 1e-9
+
+
+def test_a_level_that_lasted_two_days_is_followed_beyond_the_old_cap() -> None:
+    """A new level that has lasted two days (persist_days) is followed on the second day, also
+    when it is further than max_step from the level before: the cap's reference admits the
+    previous observation (follow_persisted). It used to be capped at max_step from the level
+    that had held the first day back, and followed only on the third. TVL admits falls only: a
+    TVL rise of two days (a 10,000x glitch, or a real one) still waits a day beyond the cap,
+    since TVL sets the pool's limit (MODEL.md, constraint 3)."""
+    assert RULES["reward"].follow_persisted == "always"
+    assert RULES["tvl"].follow_persisted == "falls"
+
+    def forecast(tvl, reward) -> pd.Series:
+        frame = series("p", 40, tvl=tvl, base=wobble(2.0), reward=reward)
+        return forecast_for_day(frame, DAY).iloc[0]
+
+    still = wobble(5e7)
+    # a reward campaign of 20 % started two days ago in a pool that never had one (the old cap:
+    # 3.06 %), and one that stopped two days ago after 40 days
+    assert math.log(21.0) - math.log(1.0) > RULES["reward"].max_step
+    started = forecast(still, lambda a: 20.0 if a <= 2 else 0.0)["apy_reward_forecast"]
+    assert started == pytest.approx(20.0)
+    stopped = forecast(still, lambda a: 0.0 if a <= 2 else 20.0)["apy_reward_forecast"]
+    assert stopped == pytest.approx(0.0)
+    # on the first day both still wait (one day is not a level)
+    assert forecast(still, lambda a: 20.0 if a == 1 else 0.0)["apy_reward_forecast"] == 0.0
+    # TVL: a fall of 500 times that lasted two days is followed (was: 5e7 / 4.06)
+    fell = forecast(lambda a: 1e5 if a <= 2 else still(a), lambda a: 0.0)["tvl_forecast"]
+    assert fell == pytest.approx(1e5, rel=1e-6)
+    # a rise of 10,000 times that lasted two days is capped at max_step from the level before,
+    # as it was; it is followed on the third day
+    old_cap = math.exp(RULES["tvl"].max_step)
+    for days, expected in ((2, 5e7 * old_cap), (3, 5e11)):
+        rose = forecast(lambda a, n=days: 5e11 if a <= n else 5e7, lambda a: 0.0)
+        assert rose["tvl_forecast"] == pytest.approx(expected, rel=1e-6), days
+
+
+def test_an_unknown_follow_persisted_is_refused() -> None:
+    with pytest.raises(ValueError, match="follow_persisted must be one of never, always, falls"):
+        dataclasses.replace(RULES["tvl"], follow_persisted="rises")
 
 
 def test_a_glitch_does_not_pour_money_into_the_pool() -> None:
