@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from allocator_dagster.storage.db import copy_out
 from allocator_dagster.storage.schema import pool_daily_metrics, pool_day_series
 
 # universe column -> column of both tables, in the packed row's order
@@ -157,14 +158,8 @@ _POSTGRES_EPOCH = date(2000, 1, 1)
 def _copied_rows(conn: sa.Connection, query: sa.Select) -> Iterator[tuple[Any, ...]]:
     """The rows of `query` (date, int4, then bytea columns) through PostgreSQL's binary COPY:
     the blobs as they are stored, not as hex text twice their size to encode and decode."""
-    # the only literals are the two dates the caller gave, never outside text
-    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     buffer = io.BytesIO()
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT binary)", buffer)
-    finally:
-        cursor.close()
+    copy_out(conn, query, buffer, "binary")  # its only literals are the caller's two dates
     data = memoryview(buffer.getbuffer())
     if bytes(data[:11]) != _COPY_SIGNATURE:
         raise ValueError("not a PostgreSQL binary COPY stream")

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -144,6 +145,21 @@ def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
             # read-check-write atomic against other writers.
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         yield conn
+
+
+def copy_out(conn: sa.Connection, query: sa.Select, buffer: IO[Any], fmt: str) -> None:
+    """Write `query`'s rows into `buffer` through PostgreSQL's `COPY ... TO STDOUT` (psycopg2):
+    many times cheaper than fetching a large read row by row. COPY takes its query as text, so
+    it is compiled with literal binds: callers pass only queries whose literals they computed
+    (dates), never outside text (pool ids stay bound parameters in the row-by-row path)."""
+    if fmt not in ("csv", "binary"):
+        raise ValueError(f"COPY format must be csv or binary, got {fmt!r}")
+    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT {fmt})", buffer)
+    finally:
+        cursor.close()
 
 
 def alembic_config(connection: sa.Connection | None = None) -> Config:

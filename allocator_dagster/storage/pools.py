@@ -33,6 +33,7 @@ from allocator_dagster.sources.records import (
     universe_frame,
 )
 from allocator_dagster.storage.day_series import refresh_day_series, write_day_series
+from allocator_dagster.storage.db import copy_out
 from allocator_dagster.storage.schema import pool_daily_metrics, pool_rejections
 
 # Universe column -> table column.
@@ -435,14 +436,8 @@ def load_pool_history(
 def _copied_history(conn: sa.Connection, query: sa.Select) -> pd.DataFrame:
     """The history query through PostgreSQL's COPY TO STDOUT (CSV), parsed by pandas in C:
     floats read back exactly (round_trip), only an empty number is NaN, ids stay text."""
-    # the only literals are dates (computed here or `date` objects), never outside text
-    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     buffer = io.StringIO()
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", buffer)
-    finally:
-        cursor.close()
+    copy_out(conn, query, buffer, "csv")  # its only literals are dates computed here
     buffer.seek(0)
     numbers = list(HISTORY_COLUMNS[2:])
     frame = pd.read_csv(
