@@ -54,11 +54,13 @@ def _findings(description: str | None, metadata: dict) -> list[str]:
 
 
 def _message(error: SerializableErrorInfo | None) -> str:
-    """An error's message without its stack: the innermost cause's (the user code's own), on
-    one line."""
+    """An error's message without its stack, on one line: the user code's own error, the first
+    in the chain that is not one of Dagster's wrappers. Not the innermost cause: a clear error
+    raised `from` a library's (DefiLlamaError from requests' ConnectionError) says what failed
+    where; its cause is the library's repr."""
     if error is None:
         return "no error recorded"
-    while error.cause is not None:
+    while error.cls_name and error.cls_name.startswith("Dagster") and error.cause is not None:
         error = error.cause
     return " ".join(line.strip() for line in error.message.strip().splitlines() if line.strip())
 
