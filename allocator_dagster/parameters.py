@@ -35,7 +35,6 @@ TURNOVER_FIELDS_BEFORE = {
     "min_improvement_bps": 0.0,
     "limit_drift_pct": 0.0,
     "forecast_credibility": 1.0,
-    "forecast_shrinkage": 0.0,
 }
 
 LIST_NAMES = ("approved_tokens", "blacklisted_tokens", "approved_protocols", "icebox_tokens")
@@ -75,9 +74,6 @@ class AllocationParameters(BaseModel):
     # the allocator's own trades realised over 30 days on the real history of 2023-2024 at 1 M
     # USD (the lower of the 1 M and 10 M runs; docs/backtest.md)
     forecast_credibility: float = Field(default=0.4, gt=0, le=1)
-    # lambda of the per-pool shrinkage of the forecast APY toward the day's mean by the pool's
-    # own APY volatility (MODEL.md; `model/shrinkage.py`); 0: none
-    forecast_shrinkage: float = Field(default=0.0, ge=0)
     yield_model: Literal["linear", "diluted"] = "linear"
     min_tvl_usd: float = Field(default=1_000_000.0, ge=0)
     # a held pool missing from the pool data is exited only once it is missing this many days
@@ -106,7 +102,6 @@ class AllocationParameters(BaseModel):
         "min_improvement_bps",
         "conversion_penalty_bps",
         "forecast_credibility",
-        "forecast_shrinkage",
     )
     @classmethod
     def _finite(cls, value: float) -> float:

@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-import numpy as np
 import pandas as pd
 
 from allocator_dagster.day_payouts import DayInputError
@@ -187,27 +186,6 @@ def _trailing_apy(market: Market, k: int) -> pd.DataFrame:
         if parts
         else pd.DataFrame(columns=["date", "pool", "apy"])
     )
-
-
-def pool_apy_volatility(market: Market, k: int) -> dict[str, float]:
-    """Each pool of day k's frame: the standard deviation (percentage points) of its daily APY
-    over the days of the market up to day k, at most VOLATILITY_DAYS of them, a day without its
-    row counting 0 (risk.py's rule for one pool); no entry with fewer than 2 days."""
-    first = max(0, k - VOLATILITY_DAYS + 1)
-    if k - first < 1:
-        return {}
-    pools = market.frames[k]["pool"].astype(str).to_numpy()
-    rows = []
-    for j in range(first, k + 1):
-        frame = market.frames[j]
-        series = pd.Series(
-            pd.to_numeric(frame["apy"], errors="coerce").to_numpy(dtype=float),
-            index=frame["pool"].astype(str).to_numpy(),
-        )
-        series = series[~series.index.duplicated()]
-        rows.append(series.reindex(pools).to_numpy(dtype=float))
-    matrix = np.nan_to_num(np.vstack(rows), nan=0.0, posinf=0.0, neginf=0.0)
-    return dict(zip(pools.tolist(), np.std(matrix, axis=0, ddof=1).tolist(), strict=True))
 
 
 def run_strategy(

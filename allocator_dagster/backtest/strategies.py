@@ -26,17 +26,11 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from allocator_dagster.backtest.engine import (
-    DayContext,
-    Execution,
-    Strategy,
-    pool_apy_volatility,
-)
+from allocator_dagster.backtest.engine import DayContext, Execution, Strategy
 from allocator_dagster.daily_allocation import decide_day, held_aside_for
 from allocator_dagster.day_payouts import paper_ledger
 from allocator_dagster.model import Holdings, Problem, build_problem, evaluate
 from allocator_dagster.model.eligibility import effective_apy_columns
-from allocator_dagster.model.shrinkage import APY_VOLATILITY_COLUMN
 from allocator_dagster.money import from_whole_cents, int_cents
 from allocator_dagster.rebalance import AllocationReport, HeldAside
 from allocator_dagster.storage.pools import LAST_SEEN_WINDOW_DAYS
@@ -102,7 +96,7 @@ class Allocator(Strategy):
         if ctx.k not in self.reports or self.reports[ctx.k].total_usd != ctx.holdings.total_usd:
             self.reports[ctx.k] = decide_day(
                 ctx.day,
-                _with_volatility(ctx),
+                ctx.universe,
                 ctx.holdings,
                 ctx.parameters,
                 ctx.lists,
@@ -116,16 +110,6 @@ class Allocator(Strategy):
 
     def execute(self, ctx: DayContext, execution: Execution) -> Holdings:
         return paper_ledger(ctx.universe, ctx.holdings, self.report(ctx))
-
-
-def _with_volatility(ctx: DayContext) -> pd.DataFrame:
-    """The day's universe with each pool's trailing APY volatility when the parameters shrink
-    the forecast by it (MODEL.md, `forecast_shrinkage`)."""
-    if ctx.parameters.forecast_shrinkage <= 0:
-        return ctx.universe
-    volatility = pool_apy_volatility(ctx.market, ctx.k)
-    pools = ctx.universe["pool"].astype(str)
-    return ctx.universe.assign(**{APY_VOLATILITY_COLUMN: pools.map(volatility).to_numpy()})
 
 
 def _placed_problem(ctx: DayContext) -> tuple[Problem, dict[str, Decimal]]:

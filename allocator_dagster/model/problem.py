@@ -19,7 +19,6 @@ from allocator_dagster.model.eligibility import (
     screen,
 )
 from allocator_dagster.model.holdings import Holdings
-from allocator_dagster.model.shrinkage import APY_VOLATILITY_COLUMN, shrink_factors, shrunk
 from allocator_dagster.money import (
     HALF_CENT_USD,
     AmountTooLargeError,
@@ -230,10 +229,6 @@ def build_problem(
     reward = _forecast_or_current(frame, "apy_reward_forecast", reward_now)[rows]
     for arr in (apy, base, reward):
         arr[~np.isfinite(arr)] = 0.0
-    if params.forecast_shrinkage > 0 and APY_VOLATILITY_COLUMN in frame.columns:
-        volatility = number_column(frame, APY_VOLATILITY_COLUMN)[rows]
-        factors = shrink_factors(apy, volatility, params.forecast_shrinkage)
-        apy, base, reward = (shrunk(arr, factors) for arr in (apy, base, reward))
     tvl = _forecast_or_current(frame, "tvl_forecast", tvl_now)[rows]
     tvl = np.where(np.isfinite(tvl) & (tvl > 0), tvl, tvl_now[rows])
 

@@ -176,14 +176,3 @@ def test_a_decision_that_fails_names_the_strategy_and_the_day():
     )
     with pytest.raises(DecisionFailure, match="broken on 2025-03-02: the solver's allocation"):
         run_backtest(market, [Broken()], CAPITAL, PARAMS, LISTS)
-
-
-def test_pool_apy_volatility_counts_a_missing_day_as_zero():
-    from allocator_dagster.backtest.engine import pool_apy_volatility
-
-    days = [{"a": (4.0, 4.0, 1e9)}, {"a": (6.0, 6.0, 1e9), "b": (8.0, 8.0, 1e9)}]
-    market = Market.load(market_of(days), START, START + dt.timedelta(days=1))
-    assert pool_apy_volatility(market, 0) == {}  # one day: nothing measured
-    measured = pool_apy_volatility(market, 1)
-    # sample standard deviations of (4, 6) and of (0, 8)
-    assert measured == pytest.approx({"a": 2.0**0.5, "b": 32.0**0.5})
