@@ -380,7 +380,7 @@ def command(
     jobs = " and ".join(JOBS[g] for g in graphs)
     click.echo(f"           then open http://127.0.0.1:3000 (Overview > Backfills, Assets, {jobs})")
     for result in results:
-        if result.days:
+        if result.days and result.succeeded:  # a failed graph's day has no outcome to read
             click.echo(_where_to_look(result.graph, result.days[-1]))
     if any_failed:
         click.echo("A run failed: its full log is in the UI (or `dagster run list`).", err=True)

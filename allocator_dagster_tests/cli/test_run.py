@@ -383,5 +383,7 @@ def test_a_failed_check_says_what_it_found_without_a_traceback(tmp_path: Path) -
     assert found, output
     assert found.group(1) != found.group(2)
     assert "step stored_allocation_checks failed: " in output
+    # no pointer to the failed day's orders as if it had an outcome
+    assert "allocator plan show --day 2026-11-19" not in output, output
     for trace in ("Traceback", "Stack Trace", 'File "'):
         assert trace not in output, output
