@@ -98,10 +98,12 @@ def read_pools_csv(path: str | Path) -> pd.DataFrame:
     lines: list[int] = []
     errors_by_line: list[tuple[int, str]] = []
     first_line: dict[str, int] = {}
+    duplicates: set[int] = set()  # reported here once, so not validated again below
     at = header.index("pool")
     for line, cells in rows:
         pool = cells[at].strip() if at < len(cells) else ""
         if pool and pool in first_line:
+            duplicates.add(line)
             errors_by_line.append(
                 (
                     line,
@@ -161,7 +163,7 @@ def read_pools_csv(path: str | Path) -> pd.DataFrame:
                     errors_by_line.append(
                         (line, f"{where}: field 'stablecoin' must be true or false, got {raw!r}")
                     )
-        if len(errors_by_line) > bad:  # unparsable row: reported, not validated further
+        if len(errors_by_line) > bad or line in duplicates:  # reported, not validated further
             continue
         records.append(record)
         forecasts.append(forecast)

@@ -216,6 +216,17 @@ def load_parameters_file(path: str | Path) -> tuple[AllocationParameters, Dynami
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+    except OSError as exc:
+        raise ParameterError(f"{path}: cannot read parameters: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ParameterError(
+            f"{path}: cannot read parameters: not UTF-8 text (byte {exc.start})"
+        ) from None
+    except yaml.MarkedYAMLError as exc:  # one line, at the file's own line and column
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        what = ": ".join(str(p) for p in (exc.context, exc.problem) if p) or "not YAML"
+        raise ParameterError(f"{path}: {where}cannot read parameters: {what}") from None
+    except yaml.YAMLError as exc:
         raise ParameterError(f"{path}: cannot read parameters: {exc}") from None
     return parameters_from_mapping(data, source=str(path))

@@ -9,6 +9,7 @@ import datetime as dt
 
 import pandas as pd
 
+from allocator_dagster.pool_labels import pool_label
 from allocator_dagster.rebalance import AllocationReport
 from allocator_dagster.reconciliation import Reconciliation
 from allocator_dagster.terminal import shown
@@ -73,12 +74,13 @@ def top_pools_markdown(universe: pd.DataFrame, limit: int = 10) -> str:
     if universe.empty:
         return "(no pools)"
     top = _largest_tvl(universe, limit)
-    rows = ["| pool | symbol | project | chain | TVL USD | APY % |", "|---|---|---|---|---:|---:|"]
+    rows = ["| pool | TVL USD | APY % |", "|---|---:|---:|"]
     for r in top.to_dict("records"):
-        rows.append(
-            f"| `{str(r['pool'])[:12]}` | {r['symbol']} | {r['project']} | {r['chain']} | "
-            f"{float(r['tvlUsd']):,.0f} | {float(r['apy']):.2f} |"
-        )
+        # the pool's label, as in every other table (two pools of one symbol, project and chain
+        # differ by poolMeta and id)
+        label = pool_label(r["pool"], r["symbol"], r["project"], r["chain"], r.get("poolMeta"))
+        cell = label.replace("|", "\\|")  # a "|" of outside text would split the row
+        rows.append(f"| {cell} | {float(r['tvlUsd']):,.0f} | {float(r['apy']):.2f} |")
     return "\n".join(rows)
 
 

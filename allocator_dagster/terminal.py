@@ -29,11 +29,12 @@ def shown(value: object, *, lines: bool = False) -> str:
     (`\\x1b`, a newline as `\\x0a`, `\\u202e`), so one field stays one visible run of text.
 
     `lines=True` keeps newlines, for messages the program itself writes over several lines
-    (each line's outside content is still escaped).
+    (each line's outside content is still escaped); a line a library continues on a
+    tab-indented one (psycopg2's "Connection refused\n\tIs the server running ...") stays one.
     """
     text = str(value)
     if lines:
-        return "\n".join(shown(line) for line in text.split("\n"))
+        return "\n".join(shown(line) for line in text.replace("\n\t", " ").split("\n"))
     if text.isprintable():  # the common case: nothing to escape
         return text
     return "".join(

@@ -77,8 +77,8 @@ def test_every_bad_row_is_named_by_its_line_and_field(tmp_path: Path) -> None:
         "p7,Base,aave-v3,USDT,,1e6,3,3,,no,,x\n",
     )
     assert error_of(path) == [
+        # once, by file line (not again by the record validation's row index)
         "line 4: duplicate pool id 'p1' (first on line 2)",
-        "line 4 (pool p1): duplicate pool id 'p1' (first kept at row 0)",
         "line 5 (pool p3): field 'tvlUsd' is not a number: 'lots'",
         "line 5 (pool p3): field 'stablecoin' must be true or false, got 'maybe'",
         "line 5 (pool p3): field 'apy_forecast' is nan (must be finite)",

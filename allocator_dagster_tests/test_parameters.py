@@ -13,6 +13,7 @@ from allocator_dagster.parameters import (
     FRACTION_FIELDS,
     AllocationParameters,
     ParameterError,
+    load_parameters_file,
     parameters_from_mapping,
 )
 
@@ -118,3 +119,24 @@ def test_improvement_hurdle_is_bps_of_capital_per_year_over_the_horizon():
 def test_turnover_fractions_are_checked(field):
     with pytest.raises(ParameterError, match=field):
         parameters_from_mapping({field: 1.5})
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        # bytes that are not UTF-8: a ParameterError, not a UnicodeDecodeError's traceback
+        (b"\xff\xfemin_pools: 5\n", "params.yaml: cannot read parameters: not UTF-8 text (byte 0)"),
+        # a YAML error is one line at the file's own line and column
+        (
+            b"min_pools: [1, 2\n",
+            "params.yaml: line 2, column 1: cannot read parameters: while parsing a flow "
+            "sequence: expected ',' or ']', but got '<stream end>'",
+        ),
+    ],
+)
+def test_an_unreadable_parameters_file_is_one_line_naming_the_file(tmp_path, content, expected):
+    path = tmp_path / "params.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ParameterError) as info:
+        load_parameters_file(path)
+    assert str(info.value) == f"{tmp_path}/{expected}"

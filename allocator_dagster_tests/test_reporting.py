@@ -153,16 +153,19 @@ def test_top_pools_by_tvl_then_id() -> None:
             "symbol": ["USDT", "DAI", "USDC", "FRAX"],
             "project": ["p1", "p2", "p3", "p4"],
             "chain": ["Base", "Base", "Ethereum", "Base"],
+            "poolMeta": [None, "a|b", "fixed", None],
             "tvlUsd": [2_000_000.0, 2_000_000.0, 123_456_789.5, 10.0],
             "apy": [4.0, 3.456, 5.0, 9.0],
         }
     )
+    # each pool by its label (symbol · project · chain · poolMeta · short id), as in the
+    # allocation table; it was the id cut at 12 characters ('83ff285f-7f3') without poolMeta
     assert top_pools_markdown(universe, limit=3).splitlines() == [
-        "| pool | symbol | project | chain | TVL USD | APY % |",
-        "|---|---|---|---|---:|---:|",
-        "| `0123456789ab` | USDC | p3 | Ethereum | 123,456,790 | 5.00 |",
-        "| `a-pool` | DAI | p2 | Base | 2,000,000 | 3.46 |",
-        "| `z-pool` | USDT | p1 | Base | 2,000,000 | 4.00 |",
+        "| pool | TVL USD | APY % |",
+        "|---|---:|---:|",
+        "| USDC · p3 · Ethereum · fixed · 01234567 | 123,456,790 | 5.00 |",
+        "| DAI · p2 · Base · a\\|b · a-pool | 2,000,000 | 3.46 |",
+        "| USDT · p1 · Base · z-pool | 2,000,000 | 4.00 |",
     ]
     assert top_pools_markdown(universe.iloc[0:0]) == "(no pools)"
 

@@ -50,10 +50,9 @@ class _Main(click.Group):
             db = sys.modules.get("allocator_dagster.storage.db")
             if db is None or not isinstance(exc, db.StorageError):
                 raise
-            from allocator_dagster.terminal import shown
+            from allocator_dagster.cli.options import fail
 
-            click.echo(f"error: {shown(exc, lines=True)}", err=True)
-            ctx.exit(2)
+            fail(exc)
 
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})

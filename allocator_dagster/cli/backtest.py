@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from decimal import Decimal
+from pathlib import Path
 
 import click
 
@@ -16,6 +18,18 @@ from allocator_dagster.terminal import shown
 def _fail(message: object) -> None:
     click.echo(f"error: {shown(message)}", err=True)
     sys.exit(2)
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why the report cannot be written in `folder` (created if missing), or None."""
+    if folder.exists():
+        return None if folder.is_dir() else "exists and is not a folder"
+    parent = next((p for p in folder.parents if p.exists()), None)
+    if parent is None or not parent.is_dir():
+        return f"{parent} is not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot create it: {parent} is not writable"
+    return None
 
 
 def _date(value: str, option: str) -> dt.date:
@@ -114,6 +128,8 @@ def command(
     if unknown or not names:
         what = f"unknown strategy {unknown[0]!r}" if unknown else "no strategy given"
         _fail(f"{what}; choose from {', '.join(STRATEGY_NAMES)}")
+    if report_dir and (why := _unwritable(Path(report_dir))):
+        _fail(f"--report {report_dir}: {why}")  # before the days are replayed, not after
     parameters, lists = AllocationParameters(), None
     if params_path:
         try:
@@ -177,5 +193,9 @@ def command(
         report = build_report(
             "Backtest", str(start), str(end), result.capital_usd, result.runs, notes
         )
-        files = write_report(report, report_dir)
+        try:
+            files = write_report(report, report_dir)
+        except OSError as exc:
+            _fail(f"--report {report_dir}: cannot write the report: {exc.strerror or exc}")
+            return
         click.echo(f"report: {shown(files[0])}", err=fmt == "json")

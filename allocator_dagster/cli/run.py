@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from allocator_dagster.storage import default_database_url, redact
+from allocator_dagster.cli.options import fail
+from allocator_dagster.storage import default_database_url, get_engine, redact
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
@@ -317,6 +318,12 @@ def command(
     except (PartitionRangeError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    # what would fail every run is refused before the instance or the calendar is touched
+    from allocator_dagster.defs.resources import environment_errors
+
+    if errors := environment_errors():
+        fail("\n".join(errors))
+    get_engine(default_database_url())  # unusable: one line naming it, exit 2 (the CLI's rule)
     home = _dagster_home()
     if not fixed:
         try:
@@ -373,7 +380,7 @@ def command(
     jobs = " and ".join(JOBS[g] for g in graphs)
     click.echo(f"           then open http://127.0.0.1:3000 (Overview > Backfills, Assets, {jobs})")
     for result in results:
-        if result.days:
+        if result.days and result.succeeded:  # a failed graph's day has no outcome to read
             click.echo(_where_to_look(result.graph, result.days[-1]))
     if any_failed:
         click.echo("A run failed: its full log is in the UI (or `dagster run list`).", err=True)

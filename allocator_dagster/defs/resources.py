@@ -378,6 +378,50 @@ def profit_source_from_env() -> ProfitSource:
     raise ValueError(f"{PROFIT_SOURCE_ENV}={value!r} must be one of {list(PROFIT_SOURCES)}")
 
 
+def environment_errors() -> list[str]:
+    """Why every run of this environment would fail, found before anything is written (`allocator
+    run` refuses to start on them): each selecting variable outside its choices, the parameters
+    or history file it names unreadable; one line each, naming the variable. The same checks the
+    runs make (the resources' own), only earlier."""
+    from allocator_dagster.day_balances import BALANCES_SOURCES
+    from allocator_dagster.parameters import ParameterError
+    from allocator_dagster.solvers import BACKENDS
+
+    errors: list[str] = []
+    for name, default, allowed in (
+        ("ALLOCATOR_POOL_SOURCE", "sample", POOL_SOURCES),
+        ("ALLOCATOR_SOLVER", "convex", BACKENDS),
+        ("ALLOCATOR_BALANCES_SOURCE", "paper", BALANCES_SOURCES),
+    ):
+        value = os.environ.get(name) or default
+        if value not in allowed:
+            errors.append(f"{name}={value!r} must be one of {', '.join(allowed)}")
+    for read in (metrics_source_from_env, profit_source_from_env):
+        try:
+            read()
+        except ValueError as exc:
+            errors.append(str(exc))
+    chart_days = os.environ.get(CHART_DAYS_ENV)
+    if chart_days and not chart_days.strip().isdigit():
+        errors.append(f"{CHART_DAYS_ENV}={chart_days!r} must be a number of days (0: no charts)")
+    if os.environ.get("ALLOCATOR_POOL_SOURCE") == "history":
+        from allocator_dagster.sources.history import HistoryError, history_file
+
+        try:
+            recording = history_file()
+        except HistoryError as exc:
+            errors.append(str(exc))
+        else:
+            if not Path(recording).exists():
+                errors.append(f"ALLOCATOR_HISTORY_FILE={recording!r}: no such file or folder")
+    if params := os.environ.get("ALLOCATOR_PARAMS_FILE"):
+        try:
+            load_parameters_file(params)
+        except ParameterError as exc:
+            errors.append(f"ALLOCATOR_PARAMS_FILE: {exc}")
+    return errors
+
+
 def default_profit_split_config() -> ProfitSplitConfig:
     """The profit split's resource: defaults, with the LLM, metrics and review settings from
     the environment (the review settings are the same the command line reads)."""

@@ -145,3 +145,12 @@ def test_lists_in_the_params_file_replace_the_default(tmp_path: Path) -> None:
     days = json.loads(result.output)["strategies"]["greedy"]["days"]
     held = {pool for day in days for pool in day["positions"]}
     assert held == {"25171c4c-1877-449a-9f88-45a9f153ee31"}  # the only approved pool: DAI-USDC-USDT
+
+
+def test_a_report_folder_that_cannot_be_made_is_refused_before_the_replay(tmp_path: Path) -> None:
+    """It was a NotADirectoryError traceback (exit 1) after the whole replay."""
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    target = a_file / "report"  # (an existing file itself is refused by click's Path type)
+    result = backtest("--history", str(RECORDING), *RANGE, "--report", str(target))
+    one_line_error(result, f"--report {target}: {a_file} is not a folder")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -24,3 +25,19 @@ def test_a_read_only_database_is_named_by_every_command(tmp_path: Path) -> None:
     assert result.exit_code == 2, result.output
     assert result.output.startswith(f"error: cannot write the SQLite database file {path}: ")
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    """psycopg2's 'connection refused' goes on over an indented second line ('\\n\\tIs the server
+    running ...'): the error is still one line, without an escaped tab."""
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"postgresql+psycopg2://allocator:secret@127.0.0.1:{port}/allocator"
+    result = CliRunner().invoke(main, ["lists", "show", "approved-tokens", "--database-url", url])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(
+        f"error: cannot connect to database postgresql+psycopg2://allocator:***@127.0.0.1:{port}/"
+    )
+    assert len(result.output.strip().splitlines()) == 1 and "\\x09" not in result.output
+    assert "secret" not in result.output

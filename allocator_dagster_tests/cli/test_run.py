@@ -75,6 +75,52 @@ def test_days_outside_the_partitions_are_a_clear_error(
     assert not (tmp_path / "home").exists(), "nothing is created for a refused range"
 
 
+@pytest.mark.parametrize(
+    ("environment", "message"),
+    [
+        ({"ALLOCATOR_POOL_SOURCE": "bogus"}, "error: ALLOCATOR_POOL_SOURCE='bogus' must be one of"),
+        ({"ALLOCATOR_SOLVER": "cplex"}, "error: ALLOCATOR_SOLVER='cplex' must be one of"),
+        ({"ALLOCATOR_BALANCES_SOURCE": "bank"}, "error: ALLOCATOR_BALANCES_SOURCE='bank' must be"),
+        ({"ALLOCATOR_METRICS_SOURCE": "x"}, "error: ALLOCATOR_METRICS_SOURCE='x' must be one of"),
+        ({"ALLOCATOR_CHART_DAYS": "ten"}, "error: ALLOCATOR_CHART_DAYS='ten' must be a number"),
+        ({"ALLOCATOR_PARAMS_FILE": "{tmp}/none.yaml"}, "error: ALLOCATOR_PARAMS_FILE: {tmp}/none"),
+        (
+            {"ALLOCATOR_POOL_SOURCE": "history", "ALLOCATOR_HISTORY_FILE": "{tmp}/none.csv"},
+            "error: ALLOCATOR_HISTORY_FILE='{tmp}/none.csv': no such file or folder",
+        ),
+        (
+            {"ALLOCATOR_DATABASE_URL": "postgresql+psycopg2://a@127.0.0.1:{port}/allocator"},
+            "error: cannot connect to database postgresql+psycopg2://a@127.0.0.1:{port}/allocator",
+        ),
+    ],
+)
+def test_a_configuration_every_run_would_fail_on_is_refused_before_anything_is_written(
+    environment: dict[str, str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each used to start a Dagster run that failed (or, for ALLOCATOR_METRICS_SOURCE and
+    ALLOCATOR_CHART_DAYS, print a traceback), after recording the instance's first day."""
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("ALLOCATOR_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value.format(tmp=tmp_path, port=port))
+    result = CliRunner().invoke(main, ["run", "--days", "1", "--graph", "allocation"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(message.format(tmp=tmp_path, port=port)), result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "home").exists(), "no instance, run or first day for a refused run"
+
+
 def test_the_quickstart_records_the_first_day_it_filled(tmp_path: Path) -> None:
     """Without ALLOCATOR_FIRST_DAY the partitions start on the first day filled on the instance:
     a `dg dev` on the quickstart shows no wall of missing days (it only moves earlier)."""
@@ -337,5 +383,7 @@ def test_a_failed_check_says_what_it_found_without_a_traceback(tmp_path: Path) -
     assert found, output
     assert found.group(1) != found.group(2)
     assert "step stored_allocation_checks failed: " in output
+    # no pointer to the failed day's orders as if it had an outcome
+    assert "allocator plan show --day 2026-11-19" not in output, output
     for trace in ("Traceback", "Stack Trace", 'File "'):
         assert trace not in output, output

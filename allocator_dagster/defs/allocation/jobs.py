@@ -10,5 +10,6 @@ daily_allocation_job = define_asset_job(
     "daily_allocation_job",
     selection=AssetSelection.groups(GROUP),
     partitions_def=daily_partitions,
-    description="pool_daily_metrics -> balances -> allocation_parameters -> solver_output -> asset_allocations",
+    description="pool_daily_metrics -> balances -> allocation_parameters -> solver_output -> "
+    "asset_allocations -> rebalance_plan",
 )
