@@ -378,6 +378,14 @@ def profit_source_from_env() -> ProfitSource:
     raise ValueError(f"{PROFIT_SOURCE_ENV}={value!r} must be one of {list(PROFIT_SOURCES)}")
 
 
+# the variables that select a source or backend, and what each is when unset
+_SELECTOR_DEFAULTS = {
+    "ALLOCATOR_POOL_SOURCE": "sample",
+    "ALLOCATOR_SOLVER": "convex",
+    "ALLOCATOR_BALANCES_SOURCE": "paper",
+}
+
+
 def environment_errors() -> list[str]:
     """Why every run of this environment would fail, found before anything is written (`allocator
     run` refuses to start on them): each selecting variable outside its choices, the parameters
@@ -387,13 +395,14 @@ def environment_errors() -> list[str]:
     from allocator_dagster.parameters import ParameterError
     from allocator_dagster.solvers import BACKENDS
 
+    allowed_values = {
+        "ALLOCATOR_POOL_SOURCE": POOL_SOURCES,
+        "ALLOCATOR_SOLVER": BACKENDS,
+        "ALLOCATOR_BALANCES_SOURCE": BALANCES_SOURCES,
+    }
     errors: list[str] = []
-    for name, default, allowed in (
-        ("ALLOCATOR_POOL_SOURCE", "sample", POOL_SOURCES),
-        ("ALLOCATOR_SOLVER", "convex", BACKENDS),
-        ("ALLOCATOR_BALANCES_SOURCE", "paper", BALANCES_SOURCES),
-    ):
-        value = os.environ.get(name) or default
+    for name, allowed in allowed_values.items():
+        value = os.environ.get(name) or _SELECTOR_DEFAULTS[name]
         if value not in allowed:
             errors.append(f"{name}={value!r} must be one of {', '.join(allowed)}")
     for read in (metrics_source_from_env, profit_source_from_env):
@@ -443,14 +452,16 @@ def deployment_resources() -> dict[str, ConfigurableResource]:
     return {
         "database": DatabaseResource(database_url=_env("ALLOCATOR_DATABASE_URL")),
         "pool_source": PoolSourceResource(
-            source=_env("ALLOCATOR_POOL_SOURCE", "sample"),
+            source=_env("ALLOCATOR_POOL_SOURCE", _SELECTOR_DEFAULTS["ALLOCATOR_POOL_SOURCE"]),
             history_file=_env("ALLOCATOR_HISTORY_FILE"),
             defillama_base_url=_env("DEFILLAMA_BASE_URL", DEFAULT_BASE_URL),
         ),
         "allocation": AllocationResource(
             parameters_file=_env("ALLOCATOR_PARAMS_FILE"),
-            solver=_env("ALLOCATOR_SOLVER", "convex"),
-            balances_source=_env("ALLOCATOR_BALANCES_SOURCE", "paper"),
+            solver=_env("ALLOCATOR_SOLVER", _SELECTOR_DEFAULTS["ALLOCATOR_SOLVER"]),
+            balances_source=_env(
+                "ALLOCATOR_BALANCES_SOURCE", _SELECTOR_DEFAULTS["ALLOCATOR_BALANCES_SOURCE"]
+            ),
             chart_days=EnvVar.int(CHART_DAYS_ENV) if os.environ.get(CHART_DAYS_ENV) else CHART_DAYS,
             drift_tolerance_usd=_env("ALLOCATOR_DRIFT_TOLERANCE_USD", "100.00"),
             drift_tolerance_pct=_env("ALLOCATOR_DRIFT_TOLERANCE_PCT"),
