@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import click
 
-from allocator_dagster.cli.options import database_url_option
+from allocator_dagster.cli.options import database_url_option, fail
 from allocator_dagster.storage import StorageError, get_engine
 from allocator_dagster.storage.activity import list_activity
 from allocator_dagster.storage.schema import ACTIVITY_EVENTS
@@ -51,7 +51,7 @@ def command(
     try:
         engine = get_engine(database_url)
     except StorageError as exc:
-        raise click.ClickException(str(exc)) from None
+        fail(exc)
     events = list_activity(
         engine,
         since=since.replace(tzinfo=UTC) if since else None,

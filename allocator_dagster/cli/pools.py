@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 import click
 
-from allocator_dagster.cli.options import DAY, database_url_option
+from allocator_dagster.cli.options import DAY, database_url_option, fail
 from allocator_dagster.pool_ingestion import (
     PoolDataError,
     import_history,
@@ -36,7 +36,7 @@ def _engine(database_url: str | None):
     try:
         return get_engine(database_url)
     except StorageError as exc:
-        raise click.ClickException(shown(exc, lines=True)) from None
+        fail(exc)
 
 
 @click.group(name="pools")
@@ -93,7 +93,7 @@ def import_history_command(
             f"pools with TVL >= {min_tvl:,.0f} USD for {start} .. {end}"
         )
         if not pool_ids:
-            raise click.ClickException(f"no pool has TVL >= {min_tvl:,.0f} USD: nothing to import")
+            fail(f"no pool has TVL >= {min_tvl:,.0f} USD: nothing to import")
         with click.progressbar(length=len(pool_ids), label="fetching /chart") as bar:
 
             def progress(done: int, total: int, pool_id: str) -> None:
@@ -109,9 +109,9 @@ def import_history_command(
                 universe=universe,
             )
     except DefiLlamaError as exc:
-        raise click.ClickException(shown(exc, lines=True)) from None
+        fail(exc)
     except StorageError as exc:
-        raise click.ClickException(shown(exc, lines=True)) from None
+        fail(exc)
     click.echo(
         f"stored {summary.rows_written} rows over {summary.days_written} days "
         f"({summary.first_day} .. {summary.last_day}) for {summary.pools_with_history} pools "
@@ -129,7 +129,7 @@ def fetch_command(day: datetime | None, base_url: str | None, database_url: str 
     try:
         source = pool_source()
     except ValueError as exc:
-        raise click.ClickException(shown(exc, lines=True)) from None
+        fail(exc)
     engine = _engine(database_url)
     try:
         if source == PoolSource.SAMPLE:
@@ -140,9 +140,9 @@ def fetch_command(day: datetime | None, base_url: str | None, database_url: str 
             client = DefiLlamaClient(base_url=base_url or DEFAULT_BASE_URL)
             result = ingest_defillama_day(engine, the_day, client.pools)
     except (DefiLlamaError, PoolDataError, HistoryError) as exc:
-        raise click.ClickException(shown(exc, lines=True)) from None
+        fail(exc)
     except (StorageError, ValueError) as exc:
-        raise click.ClickException(shown(exc, lines=True)) from None
+        fail(exc)
     if result.reused_stored_day:
         click.echo(f"{the_day}: already stored ({result.stored_rows} pools); nothing fetched")
         return
@@ -172,9 +172,7 @@ def show_command(day: datetime, top: int, database_url: str | None) -> None:
     frame = load_pool_day(engine, the_day)
     rejections = load_pool_rejections(engine, the_day)
     if frame.empty:
-        raise click.ClickException(
-            f"no pool data stored for {the_day}; run `allocator pools fetch`"
-        )
+        fail(f"no pool data stored for {the_day}; run `allocator pools fetch`")
     largest = frame.sort_values(["tvlUsd", "pool"], ascending=[False, True], kind="stable").head(
         top
     )

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import click
 import sqlalchemy as sa
 
-from allocator_dagster.cli.options import database_url_option
+from allocator_dagster.cli.options import database_url_option, fail
 from allocator_dagster.profit_split.daily import (
     METRICS_SOURCES,
     MetricsSource,
@@ -41,7 +41,7 @@ def _engine(database_url: str | None) -> sa.Engine:
     try:
         return get_engine(database_url or None)
     except StorageError as exc:
-        raise click.ClickException(shown(exc, lines=True)) from None
+        fail(exc)
 
 
 def _when(value: datetime | None) -> str:
@@ -52,14 +52,14 @@ def _find(engine: sa.Engine, reference: str) -> store.StoredProposal:
     try:
         return store.find_proposal(engine, reference)
     except store.ProposalNotFound as exc:
-        raise click.ClickException(shown(exc, lines=True)) from None
+        fail(exc)
 
 
 def _policy() -> ReviewPolicy:
     try:
         return ReviewPolicy.from_env()
     except PolicyError as exc:
-        raise click.ClickException(shown(exc, lines=True)) from None
+        fail(exc)
 
 
 @click.group("proposals")
@@ -169,7 +169,7 @@ def review_command(
             engine, target.id, approve=approve, by=by, notes=notes, policy=_policy()
         )
     except (store.ReviewError, store.ProposalNotFound) as exc:
-        raise click.ClickException(shown(exc, lines=True)) from None
+        fail(exc)
     row = outcome.proposal
     if row.status == ProposalStatus.ACTIVE:
         click.echo(
@@ -256,7 +256,7 @@ def propose_command(
             based_on=current,
         )
     except (ProposalValidationError, ValueError) as exc:
-        raise click.ClickException(shown(exc, lines=True)) from None
+        fail(exc)
     click.echo(f"proposal {row.id} stored as proposed: {row.split.label()}")
     for warning in row.warnings:
         click.echo(f"warning: {shown(warning)}")
@@ -335,7 +335,7 @@ def analyze_command(
             review_policy=_policy(),
         )
     except (store.MetricsUnavailable, ProposalValidationError, ValueError) as exc:
-        raise click.ClickException(shown(exc, lines=True)) from None
+        fail(exc)
     response = analysis_response(outcome.record, outcome.in_force, outcome.proposal)
     if fmt == "json":
         click.echo(json.dumps(response, indent=2))

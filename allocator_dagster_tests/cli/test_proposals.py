@@ -7,6 +7,7 @@ import json
 from datetime import date
 from decimal import Decimal
 
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from allocator_dagster.cli import main as cli
@@ -74,7 +75,21 @@ def test_analyze_in_production_needs_the_days_metrics(database_url: str) -> None
         "2025-06-03",
         env={"ALLOCATOR_METRICS_SOURCE": "database"},
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2, result.output  # a user's error, like every other command's
+    assert result.output.startswith("error: ")
     assert "no metrics for 2025-06-03" in result.output
     assert "allocator metrics import --day 2025-06-03 FILE" in result.output
     assert store.day_record(get_engine(database_url), date(2025, 6, 3)) is None
+
+
+def test_an_unknown_proposal_is_one_error_line_and_exit_2(database_url: str) -> None:
+    """`show` and `review` of an id that is not stored: the CLI's rule for a user's error (one
+    line starting `error:`, exit code 2), not click's `Error:` and 1; nothing is written."""
+    for args in (["show", "424242"], ["review", "424242", "--approve", "--by", "alice"]):
+        result = invoke("proposals", *args, "--database-url", database_url)
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith("error: ") and result.output.count("\n") == 1
+        assert "424242" in result.output
+    with get_engine(database_url).connect() as connection:
+        reviews = connection.execute(sa.text("SELECT count(*) FROM profit_proposal_reviews"))
+        assert reviews.scalar_one() == 0

@@ -340,8 +340,8 @@ def test_cli_import_history_reports_api_errors(
         fake_defillama.base_url,
     ]
     result = CliRunner().invoke(cli, [*args, "--database-url", url])
-    assert result.exit_code == 1
-    assert f"Error: DefiLlama {fake_defillama.base_url}/pools: HTTP 503" in result.output
+    assert result.exit_code == 2  # one line and exit 2, as every command's error
+    assert f"error: DefiLlama {fake_defillama.base_url}/pools: HTTP 503" in result.output
     assert "after 2 retries" in result.output
     assert fake_defillama.count("/pools") == 3
 

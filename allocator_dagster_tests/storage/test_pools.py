@@ -256,7 +256,9 @@ def test_cli_fetch_and_show(database_url: str, monkeypatch) -> None:
     missing = runner.invoke(
         cli, ["pools", "show", "--day", "2019-01-01", "--database-url", database_url]
     )
-    assert missing.exit_code != 0 and "no pool data stored for 2019-01-01" in missing.output
+    assert missing.exit_code == 2 and missing.output.startswith(
+        "error: no pool data stored for 2019-01-01"
+    )
     monkeypatch.setenv("ALLOCATOR_POOL_SOURCE", "nonsense")
     bad = runner.invoke(
         cli, ["pools", "fetch", "--day", "2026-01-03", "--database-url", database_url]

@@ -141,7 +141,7 @@ def test_a_proposal_reviewed_on_the_command_line_drives_the_distribution(
     assert approved.exit_code == 0, approved.output
     assert f"proposal {proposal_id} approved by alice" in approved.output
     again = runner.invoke(cli, review)
-    assert again.exit_code == 1 and "only a proposed proposal can be reviewed" in again.output
+    assert again.exit_code == 2 and "only a proposed proposal can be reviewed" in again.output
 
     new_split = store.get_proposal(get_engine(database_url), proposal_id).split
     assert new_split != SEED_SPLIT
@@ -436,7 +436,7 @@ def test_cli_errors(database_url: str) -> None:
     db = ["--database-url", database_url]
     assert runner.invoke(cli, [*base, "list"]).output.strip() == "no proposals"
     missing = runner.invoke(cli, [*base, "show", *db, "42"])
-    assert missing.exit_code == 1 and "no proposal with id '42'" in missing.output
+    assert missing.exit_code == 2 and "no proposal with id '42'" in missing.output
     assert "Traceback" not in missing.output
     no_decision = runner.invoke(cli, [*base, "review", *db, "1", "--by", "x"])
     assert no_decision.exit_code == 2 and "--approve or --reject" in no_decision.output
@@ -460,7 +460,7 @@ def test_cli_errors(database_url: str) -> None:
             "all in",
         ],
     )
-    assert invalid.exit_code == 1 and "outside its bounds" in invalid.output
+    assert invalid.exit_code == 2 and "outside its bounds" in invalid.output
     proposed = runner.invoke(
         cli,
         [
