@@ -91,6 +91,8 @@ def read_pools_csv(path: str | Path) -> pd.DataFrame:
         if c in seen:
             errors.append(f"line 1: column {c!r} appears twice")
         seen[c] = True
+    if not errors and not rows:  # a day without pools is the file's error, not an infeasible day
+        errors.append("no pool rows after the header line")
     _raise(path, errors)
 
     records: list[dict[str, Any]] = []

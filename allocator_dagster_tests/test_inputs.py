@@ -112,6 +112,8 @@ def test_missing_and_empty_files(tmp_path: Path) -> None:
     with pytest.raises(InputFileError, match="POOLS.csv: file not found"):
         read_pools_csv(tmp_path / "POOLS.csv")
     assert error_of(write(tmp_path, "")) == ["empty file (expected a header line)"]
+    # only the header: named as the file's error, not solved as a day with no pool
+    assert error_of(write(tmp_path, f"{HEADER}\n")) == ["no pool rows after the header line"]
 
 
 def test_holdings_rows_are_named_by_their_lines(tmp_path: Path) -> None:
