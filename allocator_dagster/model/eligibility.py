@@ -44,6 +44,10 @@ def _flag(value: object) -> bool:
     return bool(value)
 
 
+# what each group holds, in the words an operator reads beside `group{k}_max_pct`
+GROUP_LABELS = {1: "stable, single exposure", 2: "other pools", 3: "IL risk"}
+
+
 def pool_group(row: Mapping[str, object], overrides: Mapping[str, int]) -> int:
     """Group 1: stable, single exposure, no IL; group 3: IL risk; group 2: the rest (MODEL.md)."""
     return _group(

@@ -18,6 +18,7 @@ import highspy
 import numpy as np
 
 from allocator_dagster.model import CAP_NAMES, DAYS_PER_YEAR_PCT, BindingLimit, Problem
+from allocator_dagster.model.eligibility import GROUP_LABELS
 from allocator_dagster.solvers._output import native_output_to_stderr
 
 TOL_USD = 0.01
@@ -299,7 +300,8 @@ def _group_caps(
                     shadow_price_usd_per_day_per_usd=dual,
                     shadow_price_usd_per_day_per_pct=dual * total / 100.0,
                     description=(
-                        f"the group {k} cap ({cap / total:.0%}) costs {dual * total / 100.0:,.2f} USD/day "
+                        f"the group {k} cap ({GROUP_LABELS[k]}: {cap / total:.0%}) costs "
+                        f"{dual * total / 100.0:,.2f} USD/day "
                         "per percentage point"
                     ),
                 )

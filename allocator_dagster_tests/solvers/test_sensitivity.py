@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from allocator_dagster.model import DAYS_PER_YEAR_PCT, BindingLimit, Problem, build_problem
+from allocator_dagster.model.eligibility import GROUP_LABELS
 from allocator_dagster.solvers import sensitivity, solve
 from allocator_dagster_tests.support.instances import idle, params, pool_row, universe_of
 from allocator_dagster_tests.support.problems import lists
@@ -107,3 +108,20 @@ def test_a_diluted_day_is_priced_too() -> None:
 def test_nothing_selected_has_no_limits() -> None:
     problem = _day()
     assert sensitivity.binding_limits(problem, np.zeros(problem.n)) == []
+
+
+def test_a_group_cap_says_which_pools_it_holds() -> None:
+    """'the group 3 cap' means nothing to an operator who does not know the numbering: the
+    description names what the group holds (MODEL.md, "Tokens and groups")."""
+    groups = []
+    for seed, held in SEEDS + DEGENERATE:
+        problem = linear_instance(seed, 5 + seed % 36, held, False)
+        x = solve(problem, "milp").x
+        if x is not None:
+            groups += [
+                b for b in sensitivity.binding_limits(problem, x) if b.scope.startswith("group")
+            ]
+    assert groups, "no instance has a binding group cap: the test would check nothing"
+    for limit in groups:
+        k = int(limit.scope.split()[1])
+        assert f"the group {k} cap ({GROUP_LABELS[k]}: " in limit.description
