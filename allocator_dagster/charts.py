@@ -148,8 +148,9 @@ def _date_axis(axis: Axes) -> None:
 
 
 def allocation_history_png(days: Sequence[HistoryDay], top: int = HISTORY_SERIES) -> bytes | None:
-    """The allocation in force over the window as stacked areas: by pool above, by protocol below."""
-    if not days:
+    """The allocation in force over the window as stacked areas: by pool above, by protocol below.
+    A history needs two days: one day's areas have no width and its date axis repeats one tick."""
+    if len(days) < 2:
         return None
     dates = _x([d.day for d in days])
     figure = _figure(10.0, 5.2)
@@ -164,8 +165,8 @@ def allocation_history_png(days: Sequence[HistoryDay], top: int = HISTORY_SERIES
 def yield_history_png(days: Sequence[HistoryDay]) -> bytes | None:
     """Expected (the allocation decided the day before) against realised yield per day."""
     expected, realised = expected_vs_realised(days)
-    if not any(v is not None for v in (*expected, *realised)):
-        return None
+    if len(days) < 2 or not any(v is not None for v in (*expected, *realised)):
+        return None  # one day is a dot on an axis of one repeated date
     dates = _x([d.day for d in days])
     nan = float("nan")
     figure = _figure(10.0, 2.6)

@@ -73,6 +73,10 @@ def test_history_charts_are_deterministic_pngs() -> None:
         assert png is not None and png.startswith(PNG_MAGIC) and 2_000 < len(png) < 200_000
         assert draw(days) == png
     assert allocation_history_png([]) is None and yield_history_png([]) is None
+    # the first stored day: no history to draw (it was a dot, y ticks '0, 0, -0' and the same
+    # date five times on the x axis)
+    assert allocation_history_png(days[:1]) is None and yield_history_png(days[:1]) is None
+    assert allocation_history_png(days[:2]) is not None and yield_history_png(days[:2]) is not None
 
 
 def test_split_chart_is_a_png_and_needs_something_to_draw() -> None:
