@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from allocator_dagster.allocation_report import AllocationReport, Decision
 from allocator_dagster.day_balances import (
     BALANCES_SOURCES,
     OBSERVED_ROWS,
@@ -45,7 +46,7 @@ from allocator_dagster.model import (
 from allocator_dagster.money import HALF_CENT_USD
 from allocator_dagster.parameters import AllocationParameters, DynamicLists
 from allocator_dagster.payouts import Payout, pay_out
-from allocator_dagster.rebalance import AllocationReport, Decision, HeldAside, decide_with_problem
+from allocator_dagster.rebalance import HeldAside, decide_with_problem
 from allocator_dagster.reconciliation import DriftTolerance, Reconciliation, reconcile
 from allocator_dagster.snapshots import Snapshot, hash_holdings, hash_universe, take_snapshot
 from allocator_dagster.solvers import Backend, solver_versions, to_backend

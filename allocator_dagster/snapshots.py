@@ -27,6 +27,7 @@ __all__ = ["hash_universe"]  # the snapshot's metrics hash (`universe_hash`), wh
 SNAPSHOT_MODES = ("original", "fresh")
 # The modules whose behaviour decides an allocation: a change to any of them changes code_version.
 _CORE_MODULES = (
+    "allocation_report.py",
     "model/__init__.py",
     "model/diagnosis.py",
     "model/eligibility.py",
@@ -122,7 +123,7 @@ DETAIL_FIELDS = {
     "gas_cost_usd": "gas_usd",
     "conversion_cost_usd": "conversion_usd",
 }
-# digits the report keeps of each float (`rebalance.PoolLine.as_dict`)
+# digits the report keeps of each float (`allocation_report.PoolLine.as_dict`)
 _DIGITS = {
     "weight": 10,
     "apy_used": 8,

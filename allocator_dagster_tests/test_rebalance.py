@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 
 import numpy as np
@@ -481,18 +480,6 @@ def test_a_held_pool_set_aside_keeps_its_amount_and_earns_nothing(backend):
     )
     assert amounts(alone) == {p: a for p, a in amounts(report).items() if p != "gone"}
     assert "held_missing" not in alone.as_dict()  # a normal day's report is unchanged
-
-
-def test_a_stored_report_rehashes_to_its_result_hash():
-    from allocator_dagster.rebalance import RESULT_FIELDS, stored_result_hash
-
-    u = universe()
-    report = decide(u, idle(1_000_000), base_params(), default_lists_for(u), "convex")
-    assert tuple(report.result_payload()) == RESULT_FIELDS
-    stored = json.loads(json.dumps(report.as_dict(), default=str))  # as the JSON column keeps it
-    assert stored_result_hash(stored) == report.result_hash
-    stored["allocations"][0]["amount_usd"] = "1.00"
-    assert stored_result_hash(stored) != report.result_hash
 
 
 # ------------------------------------------------------------------ turnover control

@@ -26,13 +26,14 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
+from allocator_dagster.allocation_report import AllocationReport
 from allocator_dagster.backtest.engine import DayContext, Execution, Strategy
 from allocator_dagster.daily_allocation import decide_day, held_aside_for
 from allocator_dagster.day_payouts import paper_ledger
 from allocator_dagster.model import Holdings, Problem, build_problem, evaluate
 from allocator_dagster.model.eligibility import effective_apy_columns
 from allocator_dagster.money import from_whole_cents, int_cents
-from allocator_dagster.rebalance import AllocationReport, HeldAside
+from allocator_dagster.rebalance import HeldAside
 from allocator_dagster.storage.pools import LAST_SEEN_WINDOW_DAYS
 
 EQUAL_REBALANCE_DAYS = 30
