@@ -28,6 +28,7 @@ SNAPSHOT_MODES = ("original", "fresh")
 # The modules whose behaviour decides an allocation: a change to any of them changes code_version.
 _CORE_MODULES = (
     "allocation_report.py",
+    "cent_rounding.py",
     "model/__init__.py",
     "model/diagnosis.py",
     "model/eligibility.py",
