@@ -40,6 +40,7 @@ _CORE_MODULES = (
     "money.py",
     "parameters.py",
     "rebalance.py",
+    "report_lines.py",
     "solvers/__init__.py",
     "solvers/convex.py",
     "solvers/milp.py",
