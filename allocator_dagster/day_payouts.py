@@ -31,7 +31,8 @@ from allocator_dagster.storage.pools import load_pool_day
 
 class DayInputError(RuntimeError):
     """The day cannot run: a missing input, named with what to materialise first (the chain,
-    the stored day's payout and plan raise it; it lives here, below `daily_allocation`)."""
+    the stored day's payout and plan raise it; it lives here, below `daily_allocation` and
+    `day_decision`)."""
 
 
 def expected_holdings(engine: sa.Engine, day: dt.date) -> Holdings | None:

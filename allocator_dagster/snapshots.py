@@ -29,6 +29,7 @@ SNAPSHOT_MODES = ("original", "fresh")
 _CORE_MODULES = (
     "allocation_report.py",
     "cent_rounding.py",
+    "day_decision.py",
     "model/__init__.py",
     "model/diagnosis.py",
     "model/eligibility.py",
@@ -45,6 +46,7 @@ _CORE_MODULES = (
     "solvers/convex.py",
     "solvers/milp.py",
     "solvers/sensitivity.py",
+    "vanished.py",
     "paper_trading.py",
 )
 

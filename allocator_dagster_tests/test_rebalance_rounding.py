@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from allocator_dagster import rebalance
-from allocator_dagster.daily_allocation import allocation_violations
+from allocator_dagster.day_decision import allocation_violations
 from allocator_dagster.model import SolveOutcome, SolveStatus
 from allocator_dagster.rebalance import decide
 from allocator_dagster.sources.sample import SampleUniverse
