@@ -22,8 +22,8 @@ from allocator_dagster.allocation_history import (
     by_protocol,
     expected_vs_realised,
 )
+from allocator_dagster.allocation_report import AllocationReport
 from allocator_dagster.pool_labels import fit
-from allocator_dagster.rebalance import AllocationReport
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -9,43 +9,33 @@ lists ("what would we do today with that day's data").
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Literal, get_args
 
-import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from allocator_dagster.allocation_report import AllocationReport
 from allocator_dagster.day_balances import (
     BALANCES_SOURCES,
     OBSERVED_ROWS,
     BalancesSource,
     start_balances,
 )
+from allocator_dagster.day_decision import decide_day, held_aside_for
 from allocator_dagster.day_payouts import (
     DayInputError,
     PayoutRule,
     expected_holdings,
     paper_ledger,
     payout_split,
-    report_amounts,
 )
 from allocator_dagster.integrity import verify_stored_day
-from allocator_dagster.model import (
-    Holdings,
-    ModelInputError,
-    Problem,
-    Violation,
-    ViolationKind,
-    build_problem,
-    violations,
-)
-from allocator_dagster.money import HALF_CENT_USD
-from allocator_dagster.parameters import AllocationParameters, DynamicLists
+from allocator_dagster.model import Holdings
+from allocator_dagster.parameters import AllocationParameters
 from allocator_dagster.payouts import Payout, pay_out
-from allocator_dagster.rebalance import AllocationReport, Decision, HeldAside, decide_with_problem
+from allocator_dagster.rebalance import HeldAside
 from allocator_dagster.reconciliation import DriftTolerance, Reconciliation, reconcile
 from allocator_dagster.snapshots import Snapshot, hash_holdings, hash_universe, take_snapshot
 from allocator_dagster.solvers import Backend, solver_versions, to_backend
@@ -53,15 +43,11 @@ from allocator_dagster.storage import allocations as store
 from allocator_dagster.storage.lists import read_lists
 from allocator_dagster.storage.pools import listings_before, load_pool_day
 from allocator_dagster.universe_hash import universe_matches
-from allocator_dagster.vanished import missing_holdings
 
 # reproduce: solve from the snapshot the day already has; fresh: snapshot today's parameters.
 SnapshotPolicy = Literal["reproduce", "fresh"]
 SNAPSHOT_POLICIES: tuple[SnapshotPolicy, ...] = get_args(SnapshotPolicy)
 SnapshotUsed = Literal["new", "stored"]
-# Stored amounts are whole cents and every limit sits on the cent grid, so a stored allocation
-# must meet its limits exactly: half a cent absorbs float noise, one cent over is a breach.
-STORED_TOLERANCE_USD = HALF_CENT_USD
 
 
 @dataclass(frozen=True)
@@ -104,46 +90,6 @@ class DayOutcome:
     @property
     def hash_matched(self) -> bool | None:
         return None if self.previous_hash is None else self.previous_hash == self.report.result_hash
-
-
-def allocation_violations(
-    universe: pd.DataFrame,
-    holdings: Holdings,
-    params: AllocationParameters,
-    lists: DynamicLists,
-    amounts: dict[str, Decimal],
-    total_usd: Decimal,
-    *,
-    built: tuple[Problem, dict[str, str]] | None = None,
-) -> list[Violation]:
-    """Every way a stored allocation breaks MODEL.md: limits, eligibility, sums (empty: sound).
-
-    `built` is `build_problem(universe, holdings, params, lists)` when the caller has it already.
-    """
-    problem, reasons = built or build_problem(universe, holdings, params, lists)
-    out = []
-    known = set(problem.pool_ids.tolist())
-    for pool, amount in sorted(amounts.items()):
-        if amount > 0 and pool not in known:
-            out.append(
-                Violation(
-                    None,
-                    f"pool {pool} holds {amount} USD but is not eligible: {reasons.get(pool, 'not in the pool data')}",
-                    ViolationKind.ELIGIBILITY,
-                )
-            )
-    x = np.array([float(amounts.get(p, Decimal("0"))) for p in problem.pool_ids])
-    out += violations(problem, x, STORED_TOLERANCE_USD)
-    placed = sum(amounts.values(), Decimal("0"))
-    if placed != total_usd:
-        out.append(
-            Violation(
-                None,
-                f"detail amounts add up to {placed} USD, not the allocation total {total_usd} USD",
-                ViolationKind.DETAILS,
-            )
-        )
-    return out
 
 
 def run_day(
@@ -332,58 +278,6 @@ def _solve(
     return report, []
 
 
-def decide_day(
-    day: dt.date,
-    universe: pd.DataFrame,
-    holdings: Holdings,
-    parameters: AllocationParameters,
-    lists: DynamicLists,
-    backend: Backend,
-    *,
-    force_reasons: list[str] | None = None,
-    held_aside: dict[str, HeldAside] | None = None,
-) -> AllocationReport:
-    """One day's decision, proven sound: the chain's code path without storage, which the
-    backtest replays day by day (one definition of a day's decision for both). `held_aside`:
-    held pools missing from the day's data and not yet confirmed vanished (`held_aside_for`).
-
-    An allocation that breaks the model raises, and the last good one stays in force.
-    """
-    try:
-        report, problem, ineligible = decide_with_problem(
-            universe,
-            holdings,
-            parameters,
-            lists,
-            backend,
-            force_reasons=force_reasons,
-            held_aside=held_aside,
-        )
-    except ModelInputError as exc:
-        raise DayInputError(f"{day}: {exc}") from None
-    if report.is_new_allocation:
-        placed, amounts, total = _without_aside(
-            holdings, report_amounts(report), report.held_missing
-        )
-        problems = [
-            v.message
-            for v in allocation_violations(
-                universe,
-                placed,
-                parameters,
-                lists,
-                amounts,
-                total,
-                built=(problem, ineligible),
-            )
-        ]
-        if problems:
-            raise RuntimeError(
-                f"{day}: the solver's allocation breaks the model: " + "; ".join(problems)
-            )
-    return report
-
-
 def _held_aside(
     conn: sa.Connection,
     day: dt.date,
@@ -402,42 +296,6 @@ def _held_aside(
 def _missing_held(universe: pd.DataFrame, holdings: Holdings) -> list[str]:
     listed = set(universe["pool"].tolist())
     return sorted(p for p in holdings.held() if p not in listed)
-
-
-def held_aside_for(
-    day: dt.date,
-    universe: pd.DataFrame,
-    holdings: Holdings,
-    params: AllocationParameters,
-    earlier: Mapping[dt.date, frozenset[str] | None],
-    seen: Mapping[str, tuple[str, str, str]],
-) -> dict[str, HeldAside]:
-    """Held pools missing from the day's data whose absence is not yet confirmed (`vanished`):
-    they are held where they are; confirmed ones are left to the model's forced exit.
-    `earlier` and `seen` are `storage.pools.listings_before`'s answer (the backtest builds them
-    from its days)."""
-    listed = set(universe["pool"].tolist())
-    held = {p: a for p, a in holdings.held().items() if p not in listed}
-    if not held:
-        return {}
-    n = params.vanished_confirmation_days
-    return {
-        m.pool: HeldAside(m.reason, *(m.last_seen or ("?", "?", "?")))
-        for m in missing_holdings(day, held, listed, earlier, n, seen)
-        if not m.confirmed
-    }
-
-
-def _without_aside(
-    holdings: Holdings, amounts: dict[str, Decimal], aside: Iterable[str]
-) -> tuple[Holdings, dict[str, Decimal], Decimal]:
-    """Holdings, amounts and total of the placed capital: the set-aside pools taken out."""
-    aside = set(aside)
-    if not aside:
-        return holdings, amounts, holdings.total_usd
-    positions = {p: a for p, a in holdings.positions.items() if p not in aside}
-    placed = Holdings(positions=positions, idle_usd=holdings.idle_usd)
-    return placed, {p: a for p, a in amounts.items() if p not in aside}, placed.total_usd
 
 
 def _store(
@@ -472,73 +330,3 @@ def _store(
     next_holdings = gross if payout is None else pay_out(gross, payout.paid_usd)
     store.write_holdings(conn, day + dt.timedelta(days=1), next_holdings, source="paper")
     return replace(outcome, next_holdings=next_holdings)
-
-
-INTEGRITY = "integrity"  # the stored records against their hashes (`integrity.py`)
-CHECK_CATEGORIES = (*(kind.value for kind in ViolationKind), INTEGRITY)
-
-
-def check_stored_day(engine: sa.Engine, day: dt.date) -> dict[str, list[str]]:
-    """Re-verify the stored allocation of `day` against its snapshot and inputs, by category
-    (`ViolationKind`: weights, limits, eligibility, details; and `INTEGRITY`: the snapshot,
-    inputs, report and detail rows against their hashes), each problem prefixed by the day.
-
-    Empty lists everywhere: sound. A day without a new allocation (infeasible, held) has nothing
-    to verify beyond having no detail rows and intact records.
-    """
-    out: dict[str, list[str]] = {c: [] for c in CHECK_CATEGORIES}
-    universe = load_pool_day(engine, day)
-    for violation in stored_day_violations(engine, day, universe):
-        out[violation.kind.value].append(f"{day}: {violation.message}")
-    with engine.connect() as conn:
-        holdings = store.read_holdings(conn, day)
-        found = verify_stored_day(conn, day, universe, holdings)
-    out[INTEGRITY] = [f"{day}: {p.message}" for p in found]
-    return out
-
-
-def stored_day_violations(
-    engine: sa.Engine, day: dt.date, universe: pd.DataFrame | None = None
-) -> list[Violation]:
-    """Everything wrong with the stored allocation of `day` (empty: sound); `universe` is the
-    day's stored pool rows when the caller has them already."""
-
-    def record(detail: str) -> Violation:
-        return Violation(None, detail, ViolationKind.DETAILS)
-
-    with engine.connect() as conn:
-        stored = store.read_allocation(conn, day)
-        if stored is None:
-            return [record("no allocation stored")]
-        if not stored.status.has_solution or stored.decision == Decision.HOLD:
-            if stored.amounts:
-                return [record(f"a {stored.status} day has detail rows")]
-            return []
-        snapshot = store.load_snapshot(conn, stored.snapshot_id)
-        holdings = store.read_holdings(conn, day)
-    if universe is None:
-        universe = load_pool_day(engine, day)
-    if holdings is None:
-        return [record("the balances the allocation started from are gone")]
-    out = []
-    weight_sum = sum(stored.weights.values())
-    if abs(weight_sum - 1.0) > 1e-9:
-        out.append(
-            Violation(None, f"weights sum to {weight_sum:.12f}, not 1", ViolationKind.WEIGHTS)
-        )
-    aside = dict(stored.report.get("held_missing") or {})
-    listed = set(universe["pool"].tolist())
-    for pool in sorted(aside):
-        if pool in listed or stored.amounts.get(pool) != holdings.positions.get(pool):
-            out.append(record(f"pool {pool} is held aside as missing but is listed or traded"))
-    placed, amounts, total = _without_aside(holdings, stored.amounts, aside)
-    out += allocation_violations(
-        universe, placed, snapshot.parameters, snapshot.lists, amounts, total
-    )
-    if stored.total_usd != holdings.total_usd:
-        out.append(
-            record(
-                f"allocation total {stored.total_usd} differs from the day's balances {holdings.total_usd}",
-            )
-        )
-    return out

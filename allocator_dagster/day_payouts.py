@@ -16,12 +16,12 @@ from decimal import Decimal
 import pandas as pd
 import sqlalchemy as sa
 
+from allocator_dagster.allocation_report import AllocationReport
 from allocator_dagster.model import Holdings
 from allocator_dagster.paper_trading import roll_forward
 from allocator_dagster.payouts import Payout, pay_out, payout_of
 from allocator_dagster.profit_split.distribution import distribution_moment
 from allocator_dagster.profit_split.split import Split
-from allocator_dagster.rebalance import AllocationReport
 from allocator_dagster.reconciliation import Reconciliation, reconcile
 from allocator_dagster.storage import allocations as store
 from allocator_dagster.storage import profit_split as split_store
@@ -31,7 +31,8 @@ from allocator_dagster.storage.pools import load_pool_day
 
 class DayInputError(RuntimeError):
     """The day cannot run: a missing input, named with what to materialise first (the chain,
-    the stored day's payout and plan raise it; it lives here, below `daily_allocation`)."""
+    the stored day's payout and plan raise it; it lives here, below `daily_allocation` and
+    `day_decision`)."""
 
 
 def expected_holdings(engine: sa.Engine, day: dt.date) -> Holdings | None:

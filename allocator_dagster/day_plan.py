@@ -14,12 +14,12 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from allocator_dagster.allocation_report import Decision
 from allocator_dagster.day_payouts import DayInputError, recorded_payout
 from allocator_dagster.model import Holdings
 from allocator_dagster.payouts import Payout
 from allocator_dagster.plan import Plan, PoolInfo, build_plan, empty_plan, plan_violations
 from allocator_dagster.pool_labels import labels_from_universe
-from allocator_dagster.rebalance import Decision
 from allocator_dagster.storage import allocations as store
 from allocator_dagster.storage.pools import load_pool_day
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import pandas as pd
 import sqlalchemy as sa
 
+from allocator_dagster.allocation_report import stored_result_hash
 from allocator_dagster.model import Holdings
-from allocator_dagster.rebalance import stored_result_hash
 from allocator_dagster.snapshots import (
     allocation_line,
     allocation_lines_hash,

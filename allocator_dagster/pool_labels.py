@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-if TYPE_CHECKING:  # a label needs no solver: importing labels loads no rebalance or cvxpy
-    from allocator_dagster.rebalance import AllocationReport
+if TYPE_CHECKING:  # a label needs no solver: importing labels loads no report, solver or cvxpy
+    from allocator_dagster.allocation_report import AllocationReport
 
 SHORT_ID = 8
 LABEL_CHARS = 44  # what a chart's axis or legend has room for

@@ -1,4 +1,4 @@
-"""The rebalance decision of MODEL.md and the report of one day's allocation.
+"""The rebalance decision of MODEL.md: one day's allocation and its report (`allocation_report`).
 
 `decide` builds the day's problem, solves the full reallocation and, where it matters, the
 yield-only variant, and chooses: `forced` when a held pool must be exited, `full` when it earns
@@ -11,18 +11,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
-from enum import StrEnum
 from typing import TypedDict
 
 import numpy as np
 import pandas as pd
 
+from allocator_dagster.allocation_report import AllocationReport, Decision, PoolLine
+from allocator_dagster.cent_rounding import CentRoundingError, cents_exact
 from allocator_dagster.model import (
-    BindingLimit,
     Evaluation,
-    ExactnessNote,
     Holdings,
     Problem,
     SolveOutcome,
@@ -30,58 +29,11 @@ from allocator_dagster.model import (
     build_problem,
     diagnose,
     evaluate,
-    pool_group,
-    pool_tokens,
 )
-from allocator_dagster.money import CENT, cents_down, to_cents
-from allocator_dagster.parameters import AllocationParameters, DynamicLists, sha256_of
+from allocator_dagster.parameters import AllocationParameters, DynamicLists
+from allocator_dagster.report_lines import held_lines, solved_lines
 from allocator_dagster.solvers import Backend, solve
 from allocator_dagster.solvers.sensitivity import binding_limits
-
-
-class Decision(StrEnum):
-    """What a day does with the portfolio (MODEL.md's rebalance decision), as stored."""
-
-    FULL = "full"  # reallocate everything
-    YIELD_ONLY = "yield-only"  # place only the idle cash
-    FORCED = "forced"  # a full reallocation a forced exit (or a sensor) demands
-    HOLD = "hold"  # infeasible or failed: the holdings stay as they are
-
-
-@dataclass(frozen=True)
-class PoolLine:
-    """One pool of the allocation: the amount, its move from the holdings and what it costs."""
-
-    pool: str
-    chain: str
-    project: str
-    symbol: str
-    group: int | None  # None: a vanished pool's exit (its group is unknown)
-    tokens: dict[str, list[str]]
-    amount_usd: Decimal
-    weight: float
-    delta_usd: Decimal
-    apy_used: float
-    daily_yield_usd: float
-    gas_usd: float
-    conversion_usd: float
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "pool": self.pool,
-            "chain": self.chain,
-            "project": self.project,
-            "symbol": self.symbol,
-            "group": self.group,
-            "tokens": self.tokens,
-            "amount_usd": str(self.amount_usd),
-            "weight": round(self.weight, 10),
-            "delta_usd": str(self.delta_usd),
-            "apy_used": round(self.apy_used, 8),
-            "daily_yield_usd": round(self.daily_yield_usd, 6),
-            "gas_usd": round(self.gas_usd, 6),
-            "conversion_usd": round(self.conversion_usd, 6),
-        }
 
 
 class _Common(TypedDict):
@@ -92,280 +44,6 @@ class _Common(TypedDict):
     eligible_pools: int
     ineligible_pools: int
     ineligible_summary: dict[str, int]
-
-
-@dataclass
-class AllocationReport:
-    """Everything MODEL.md's "What every solve reports" asks for, for one day."""
-
-    status: SolveStatus
-    decision: Decision
-    reasons: list[str]
-    backend: Backend
-    total_usd: Decimal
-    lines: list[PoolLine]
-    daily_yield_usd: float
-    gas_usd: float
-    conversion_usd: float
-    objective_usd_per_day: float
-    binding_limits: list[BindingLimit]
-    exactness: list[ExactnessNote]
-    solve_seconds: float
-    alternatives: dict[str, dict[str, float | str]] = field(default_factory=dict)
-    eligible_pools: int = 0
-    ineligible_pools: int = 0
-    ineligible_summary: dict[str, int] = field(default_factory=dict)
-    # held pools missing from the day's data, set aside (held, not solved): pool -> why
-    held_missing: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def costs_usd(self) -> float:
-        return self.gas_usd + self.conversion_usd
-
-    @property
-    def is_new_allocation(self) -> bool:
-        return self.status.has_solution and self.decision != Decision.HOLD
-
-    def result_payload(self) -> dict[str, object]:
-        """The deterministic part of the report (no timings): what `result_hash` covers."""
-        return {
-            "status": self.status,
-            "decision": self.decision,
-            "reasons": self.reasons,
-            "backend": self.backend,
-            "total_usd": str(self.total_usd),
-            "allocations": [line.as_dict() for line in self.lines],
-            "objective_usd_per_day": round(self.objective_usd_per_day, 6),
-            "daily_yield_usd": round(self.daily_yield_usd, 6),
-            "costs_usd": {
-                "gas": round(self.gas_usd, 6),
-                "conversion": round(self.conversion_usd, 6),
-                "total": round(self.costs_usd, 6),
-            },
-        }
-
-    @property
-    def result_hash(self) -> str:
-        return sha256_of(self.result_payload())
-
-    def as_dict(self) -> dict[str, object]:
-        out = self.result_payload()
-        out.update(
-            {
-                "result_hash": self.result_hash,
-                "binding_limits": [b.as_dict() for b in self.binding_limits],
-                "exactness": [e.as_dict() for e in self.exactness],
-                "solve_seconds": round(self.solve_seconds, 4),
-                "alternatives": self.alternatives,
-                "eligible_pools": self.eligible_pools,
-                "ineligible_pools": self.ineligible_pools,
-                "ineligible_summary": self.ineligible_summary,
-            }
-        )
-        if self.held_missing:
-            out["held_missing"] = dict(self.held_missing)
-        return out
-
-
-# The part of a stored report that its `result_hash` covers (the keys of `result_payload`).
-RESULT_FIELDS = (
-    "status",
-    "decision",
-    "reasons",
-    "backend",
-    "total_usd",
-    "allocations",
-    "objective_usd_per_day",
-    "daily_yield_usd",
-    "costs_usd",
-)
-
-
-def stored_result_hash(report: Mapping[str, object]) -> str:
-    """The result hash of a stored report (`as_dict`), recomputed from its own content."""
-    return sha256_of({name: report.get(name) for name in RESULT_FIELDS})
-
-
-class CentRoundingError(ValueError):
-    """The solver's answer cannot be put on the cent grid within every limit; the day holds."""
-
-
-def cents_exact(x: np.ndarray, problem: Problem, total: Decimal) -> list[Decimal]:
-    """Amounts in cents that add up to `total` exactly, within every pool and group limit.
-
-    Floors, then hands the missing cents to the largest remainders (ties by pool id), only to
-    pools and groups with a cent of room: first the pools the answer trades, then (when those
-    are full, e.g. a solver answer short of the total by its tolerance with every traded pool at
-    its limit) held pools it left untouched. Surplus cents come off the largest traded
-    positions that stay above their floor. Untouched holdings otherwise keep their exact amount.
-    Raises CentRoundingError when no cent can go anywhere without breaking a limit: a wrong
-    amount is never returned.
-    """
-    amounts: list[Decimal] = []
-    untouched = problem.untouched(x).tolist()
-    # most pools get nothing: a value at or below zero (not -0.0, whose repr differs) floors to
-    # the cents of Decimal("0.0"), computed once instead of per pool
-    nothing = ((x < 0.0) | ((x == 0.0) & ~np.signbit(x))).tolist()
-    zero_floor = cents_down(Decimal(repr(0.0)))
-    remainders = []
-    for i, value in enumerate(x.tolist()):
-        if untouched[i]:
-            amounts.append(to_cents(problem.held[i]))
-            continue
-        if nothing[i]:
-            amounts.append(zero_floor)
-            continue
-        exact = Decimal(repr(max(value, 0.0)))
-        floor = cents_down(exact)
-        amounts.append(floor)
-        if value > 0:
-            remainders.append((exact - floor, problem.pool_ids[i], i))
-    steps = int(((total - sum(amounts, Decimal("0"))) / CENT).to_integral_value())
-    bounds = problem.upper_given(x)
-    upper: dict[int, Decimal | None] = {}  # the cent bound of each pool asked about
-
-    def upper_at(i: int) -> Decimal | None:
-        if i not in upper:
-            u = bounds[i]
-            upper[i] = to_cents(float(u)) if np.isfinite(u) else None
-        return upper[i]
-
-    groups = problem.group.tolist()
-    group_room = {k: to_cents(float(problem.group_caps_usd[k - 1])) for k in (1, 2, 3)}
-    for i, amount in enumerate(amounts):
-        if amount and groups[i] in group_room:  # (exact: cents, far inside 28 digits)
-            group_room[groups[i]] -= amount
-    remainders.sort(key=lambda r: (-r[0], r[1]))
-    spare = sorted(  # untouched held pools, largest first: the last place for missing cents
-        (i for i in np.flatnonzero(untouched).tolist() if amounts[i] > 0),
-        key=lambda i: (-amounts[i], problem.pool_ids[i]),
-    )
-
-    def room(i: int) -> bool:
-        cap = upper_at(i)
-        pool_ok = cap is None or amounts[i] + CENT <= cap
-        return pool_ok and group_room[int(problem.group[i])] >= CENT
-
-    for tier in ([r[2] for r in remainders], spare):
-        while steps > 0:
-            candidates = [i for i in tier if room(i)]
-            if not candidates:
-                break
-            for i in candidates:
-                if steps == 0 or not room(i):
-                    continue
-                amounts[i] += CENT
-                group_room[int(problem.group[i])] -= CENT
-                steps -= 1
-    floor_usd = (
-        [to_cents(max(float(problem.lower[i]), problem.min_position_usd)) for i in range(len(x))]
-        if steps < 0
-        else []
-    )
-    while steps < 0:
-        order = [
-            i
-            for i in sorted(
-                (i for i in range(len(amounts)) if amounts[i] > 0 and not untouched[i]),
-                key=lambda i: (-amounts[i], problem.pool_ids[i]),
-            )
-            if amounts[i] - CENT >= floor_usd[i]
-        ]
-        if not order:
-            break
-        for i in order:
-            if steps == 0:
-                break
-            amounts[i] -= CENT
-            group_room[int(problem.group[i])] += CENT
-            steps += 1
-    if steps:
-        raise CentRoundingError(
-            f"the solver's answer is {abs(steps) * CENT:,.2f} USD "
-            f"{'short of' if steps > 0 else 'over'} the capital of {total:,.2f} USD and no pool "
-            "has a cent of room left within its limits"
-        )
-    return amounts
-
-
-class _RowLookup:
-    """Rows of a universe by pool id, as `universe.set_index("pool").loc[pool]` gives their
-    values, without building an indexed copy of the frame for a few lines."""
-
-    def __init__(self, universe: pd.DataFrame):
-        self._position = {p: k for k, p in enumerate(universe["pool"].tolist())}
-        self._columns = {c: universe[c].to_numpy() for c in universe.columns}
-
-    def __contains__(self, pool: object) -> bool:
-        return pool in self._position
-
-    def row(self, pool: str) -> dict[str, object]:
-        k = self._position[pool]
-        return {c: values[k] for c, values in self._columns.items()}
-
-
-def _lines(
-    problem: Problem,
-    x: np.ndarray,
-    amounts: list[Decimal],
-    evaluation: Evaluation,
-    universe: pd.DataFrame,
-    total: Decimal,
-    overrides: Mapping[str, int],
-) -> list[PoolLine]:
-    lookup = _RowLookup(universe)
-    lines = []
-    for i in range(problem.n):
-        if amounts[i] <= 0 and problem.held[i] <= 0:
-            continue
-        pool = str(problem.pool_ids[i])
-        row = lookup.row(pool)
-        parts, addresses = pool_tokens(str(row["symbol"]), row.get("underlyingTokens"))
-        held = to_cents(problem.held[i])
-        lines.append(
-            PoolLine(
-                pool=pool,
-                chain=str(problem.chain[i]),
-                project=str(problem.project[i]),
-                symbol=str(problem.symbol[i]),
-                group=int(problem.group[i]),
-                tokens={"symbols": list(parts), "addresses": list(addresses)},
-                amount_usd=amounts[i],
-                weight=float(amounts[i] / total) if total else 0.0,
-                delta_usd=amounts[i] - held,
-                apy_used=float(problem.apy[i]),
-                daily_yield_usd=float(evaluation.yield_per_pool[i]),
-                gas_usd=float(evaluation.gas_per_pool[i]),
-                conversion_usd=float(evaluation.conversion_per_pool[i]),
-            )
-        )
-    for exit_ in problem.forced_exits:
-        exit_row = lookup.row(exit_.pool) if exit_.pool in lookup else None
-        group = pool_group(exit_row, overrides) if exit_row is not None else None
-        held = to_cents(exit_.amount_usd)
-        symbol = str(exit_row["symbol"]) if exit_row is not None else "?"
-        parts, addresses = pool_tokens(
-            symbol, exit_row.get("underlyingTokens") if exit_row is not None else ()
-        )
-        lines.append(
-            PoolLine(
-                pool=exit_.pool,
-                chain=str(exit_row["chain"]) if exit_row is not None else "?",
-                project=str(exit_row["project"]) if exit_row is not None else "?",
-                symbol=symbol,
-                group=group,
-                tokens={"symbols": list(parts), "addresses": list(addresses)},
-                amount_usd=Decimal("0.00"),
-                weight=0.0,
-                delta_usd=-held,
-                apy_used=0.0,
-                daily_yield_usd=0.0,
-                gas_usd=exit_.gas_usd,
-                conversion_usd=0.0,
-            )
-        )
-    lines.sort(key=lambda line: (-line.amount_usd, line.pool))
-    return lines
 
 
 def _summary(reasons: dict[str, str]) -> dict[str, int]:
@@ -594,7 +272,7 @@ def _decide(
         else SolveStatus.FEASIBLE,
         decision=decision,
         reasons=reasons,
-        lines=_lines(
+        lines=solved_lines(
             chosen_problem, x_cents, amounts, evaluation, universe, total, params.pool_groups
         ),
         daily_yield_usd=evaluation.daily_yield_usd,
@@ -649,33 +327,7 @@ def _hold(
     if problem.forced_exits:
         reasons += [f"pending forced exit (not executed): {e.reason}" for e in problem.forced_exits]
     reasons.append("the current holdings stay in force; no new allocation is written")
-    held = holdings.held()
-    lines = []
-    lookup = universe.set_index("pool", drop=False)
-    total = holdings.total_usd
-    for pool, amount in held.items():
-        row = lookup.loc[pool] if pool in lookup.index else None
-        symbol = str(row["symbol"]) if row is not None else "?"
-        parts, addresses = pool_tokens(
-            symbol, row.get("underlyingTokens") if row is not None else ()
-        )
-        lines.append(
-            PoolLine(
-                pool=pool,
-                chain=str(row["chain"]) if row is not None else "?",
-                project=str(row["project"]) if row is not None else "?",
-                symbol=symbol,
-                group=pool_group(row, overrides) if row is not None else None,
-                tokens={"symbols": list(parts), "addresses": list(addresses)},
-                amount_usd=amount,
-                weight=float(amount / total) if total else 0.0,
-                delta_usd=Decimal("0.00"),
-                apy_used=0.0,
-                daily_yield_usd=0.0,
-                gas_usd=0.0,
-                conversion_usd=0.0,
-            )
-        )
+    lines = held_lines(holdings, universe, overrides)
     return AllocationReport(
         status=SolveStatus.INFEASIBLE
         if outcome.status == SolveStatus.INFEASIBLE

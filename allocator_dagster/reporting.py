@@ -9,8 +9,8 @@ import datetime as dt
 
 import pandas as pd
 
+from allocator_dagster.allocation_report import AllocationReport
 from allocator_dagster.pool_labels import pool_label
-from allocator_dagster.rebalance import AllocationReport
 from allocator_dagster.reconciliation import Reconciliation
 from allocator_dagster.terminal import shown
 

@@ -27,6 +27,9 @@ __all__ = ["hash_universe"]  # the snapshot's metrics hash (`universe_hash`), wh
 SNAPSHOT_MODES = ("original", "fresh")
 # The modules whose behaviour decides an allocation: a change to any of them changes code_version.
 _CORE_MODULES = (
+    "allocation_report.py",
+    "cent_rounding.py",
+    "day_decision.py",
     "model/__init__.py",
     "model/diagnosis.py",
     "model/eligibility.py",
@@ -38,10 +41,12 @@ _CORE_MODULES = (
     "money.py",
     "parameters.py",
     "rebalance.py",
+    "report_lines.py",
     "solvers/__init__.py",
     "solvers/convex.py",
     "solvers/milp.py",
     "solvers/sensitivity.py",
+    "vanished.py",
     "paper_trading.py",
 )
 
@@ -122,7 +127,7 @@ DETAIL_FIELDS = {
     "gas_cost_usd": "gas_usd",
     "conversion_cost_usd": "conversion_usd",
 }
-# digits the report keeps of each float (`rebalance.PoolLine.as_dict`)
+# digits the report keeps of each float (`allocation_report.PoolLine.as_dict`)
 _DIGITS = {
     "weight": 10,
     "apy_used": 8,

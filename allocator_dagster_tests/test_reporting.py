@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from allocator_dagster.allocation_report import AllocationReport, PoolLine
 from allocator_dagster.model import BindingLimit
-from allocator_dagster.rebalance import AllocationReport, PoolLine
 from allocator_dagster.reporting import (
     BAR_WIDTH,
     _largest_tvl,

@@ -9,6 +9,7 @@ the sample's real dtypes and on pandas' nullable and datetime dtypes. The typed-
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import math
@@ -213,3 +214,44 @@ def test_code_version_is_the_package_version_and_a_digest_of_every_core_module()
     # a core module that no longer exists at its listed path would silently leave the digest
     missing = [name for name in snapshots._CORE_MODULES if not (root / name).is_file()]
     assert missing == [], f"code_version digests modules that do not exist: {missing}"
+
+
+# Imported by the decision without deciding anything: the error of a day that cannot run and the
+# report's amounts, read for the check of the decided allocation.
+_NOT_DECIDING = {"day_payouts.py"}
+
+
+def _package_imports(root: Path, name: str) -> set[str]:
+    """The package modules (paths under `root`) that the module at `name` imports."""
+    found = set()
+    for node in ast.walk(ast.parse((root / name).read_text())):
+        if not (
+            isinstance(node, ast.ImportFrom) and (node.module or "").startswith("allocator_dagster")
+        ):
+            continue
+        base = node.module.removeprefix("allocator_dagster").lstrip(".").replace(".", "/")
+        for candidate in [base, *(f"{base}/{a.name}".lstrip("/") for a in node.names)]:
+            if candidate and (root / f"{candidate}.py").is_file():
+                found.add(f"{candidate}.py")
+            elif candidate and (root / candidate / "__init__.py").is_file():
+                found.add(f"{candidate}/__init__.py")
+    return found
+
+
+def test_code_version_digests_every_module_the_decision_imports() -> None:
+    """Everything that decides an allocation changes code_version: the decision (`rebalance`,
+    `day_decision`) and every package module they import, but for private helpers (`_compat`)."""
+    root = Path(snapshots.__file__).parent
+    todo, seen = ["rebalance.py", "day_decision.py"], set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name in _NOT_DECIDING:
+            continue
+        seen.add(name)
+        todo += _package_imports(root, name)
+    deciding = {
+        name for name in seen if not Path(name).name.startswith("_") or name.endswith("__init__.py")
+    }
+    assert "cent_rounding.py" in deciding and "vanished.py" in deciding
+    missing = sorted(deciding - set(snapshots._CORE_MODULES))
+    assert missing == [], f"modules that decide an allocation but not code_version: {missing}"

@@ -1,6 +1,6 @@
 """The allocator and the baselines it is measured against, on one universe, one set of caps.
 
-- `allocator`: the chain's own decision (`daily_allocation.decide_day`) and ledger
+- `allocator`: the chain's own decision (`day_decision.decide_day`) and ledger
   (`day_payouts.paper_ledger`), exactly as the Dagster chain runs a day.
 - `greedy`: every day, fill the eligible pools with the highest forecast APY up to their caps
   (pool limits, group caps, `min_position_usd`), whatever it costs.
@@ -15,7 +15,7 @@
 Every baseline's costs are MODEL.md's (`evaluate` on the day's `Problem`: gas per moved pool,
 conversion on the amount moved into a non-base pool, gas of forced exits). Like the chain, every
 strategy that trades keeps a held pool that is missing from the day's data where it is until
-its absence is confirmed (`vanished_confirmation_days`, `daily_allocation.held_aside_for`).
+its absence is confirmed (`vanished_confirmation_days`, `day_decision.held_aside_for`).
 """
 
 from __future__ import annotations
@@ -26,13 +26,14 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
+from allocator_dagster.allocation_report import AllocationReport
 from allocator_dagster.backtest.engine import DayContext, Execution, Strategy
-from allocator_dagster.daily_allocation import decide_day, held_aside_for
+from allocator_dagster.day_decision import decide_day, held_aside_for
 from allocator_dagster.day_payouts import paper_ledger
 from allocator_dagster.model import Holdings, Problem, build_problem, evaluate
 from allocator_dagster.model.eligibility import effective_apy_columns
 from allocator_dagster.money import from_whole_cents, int_cents
-from allocator_dagster.rebalance import AllocationReport, HeldAside
+from allocator_dagster.rebalance import HeldAside
 from allocator_dagster.storage.pools import LAST_SEEN_WINDOW_DAYS
 
 EQUAL_REBALANCE_DAYS = 30
@@ -40,7 +41,7 @@ STRATEGY_NAMES = ("allocator", "greedy", "equal", "hold", "oracle")
 
 
 def held_aside(ctx: DayContext) -> dict[str, HeldAside]:
-    """`daily_allocation.held_aside_for` with the earlier listings taken from the market's days
+    """`day_decision.held_aside_for` with the earlier listings taken from the market's days
     (a day before the range has no stored snapshot: no evidence, as in a new deployment)."""
     listed = set(ctx.universe["pool"].astype(str))
     missing = sorted(p for p in ctx.holdings.held() if p not in listed)

@@ -11,6 +11,7 @@ from decimal import Decimal
 import click
 import pandas as pd
 
+from allocator_dagster.allocation_report import AllocationReport, Decision
 from allocator_dagster.inputs import InputFileError, read_holdings_csv, read_pools_csv
 from allocator_dagster.model import Holdings, ModelInputError, SolveStatus
 from allocator_dagster.model.eligibility import effective_apy
@@ -18,7 +19,7 @@ from allocator_dagster.money import MAX_USD
 from allocator_dagster.paper_trading import realised_yield
 from allocator_dagster.parameters import ParameterError, load_parameters_file
 from allocator_dagster.pool_labels import fit, pool_label, readable, report_labels
-from allocator_dagster.rebalance import AllocationReport, Decision, decide
+from allocator_dagster.rebalance import decide
 from allocator_dagster.solvers import BACKENDS, Backend
 from allocator_dagster.terminal import shown
 

@@ -12,10 +12,10 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from allocator_dagster.allocation_report import AllocationReport, Decision
 from allocator_dagster.model import IDLE, Holdings, SolveStatus
 from allocator_dagster.money import to_cents
 from allocator_dagster.parameters import DynamicLists, stored_parameters
-from allocator_dagster.rebalance import AllocationReport, Decision
 from allocator_dagster.snapshots import Snapshot
 from allocator_dagster.storage import activity
 from allocator_dagster.storage.db import inserted_id

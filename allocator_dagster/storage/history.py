@@ -13,10 +13,10 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from allocator_dagster.allocation_history import HISTORY_DAYS, HistoryDay, Position, realised_usd
+from allocator_dagster.allocation_report import Decision
 from allocator_dagster.model import IDLE, Holdings, SolveStatus
 from allocator_dagster.money import to_cents
 from allocator_dagster.pool_labels import pool_label
-from allocator_dagster.rebalance import Decision
 from allocator_dagster.storage.schema import (
     asset_allocation_details,
     asset_allocations,

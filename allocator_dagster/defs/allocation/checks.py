@@ -14,7 +14,7 @@ from dagster import (
     multi_asset_check,
 )
 
-from allocator_dagster.daily_allocation import check_stored_day
+from allocator_dagster.day_checks import check_stored_day
 from allocator_dagster.defs.partitions import partition_days
 from allocator_dagster.defs.resources import DatabaseResource
 from allocator_dagster.pool_ingestion import check_pool_day
