@@ -25,6 +25,7 @@ from allocator_dagster.sources.records import (
 from allocator_dagster.sources.sample import SampleUniverse
 from allocator_dagster.storage import get_engine
 from allocator_dagster.storage.pools import (
+    accepted_day_counts,
     load_pool_day,
     load_pool_history,
     load_pool_rejections,
@@ -33,7 +34,7 @@ from allocator_dagster.storage.pools import (
     stored_pool_days,
     upsert_pool_rows,
 )
-from allocator_dagster.storage.schema import pool_daily_metrics, pool_rejections
+from allocator_dagster.storage.schema import pool_daily_metrics, pool_day_series, pool_rejections
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "defillama" / "pools.json"
 DAY = date(2026, 3, 10)
@@ -264,3 +265,28 @@ def test_cli_fetch_and_show(database_url: str, monkeypatch) -> None:
         cli, ["pools", "fetch", "--day", "2026-01-03", "--database-url", database_url]
     )
     assert bad.exit_code != 0 and "ALLOCATOR_POOL_SOURCE='nonsense'" in bad.output
+
+
+def test_accepted_day_counts_read_the_packed_rows(
+    engine: sa.Engine, sample: SampleUniverse
+) -> None:
+    """A full day is counted by its packed row (written with its rows), a day without one by
+    its rows; a day of `/chart` rows only, or without rows, is no accepted day."""
+    frame, _ = sample.universe_for(DAY)
+    days = [DAY - timedelta(days=k) for k in range(6, 0, -1)]
+    sizes = [10, 12, 3, 8, 9]  # days[5]: nothing stored
+    for day, size in zip(days, sizes, strict=False):
+        chart = day == days[2]
+        source = "defillama-chart" if chart else "sample"
+        replace_pool_day(engine, day, frame.iloc[:size], [], source=source)
+    upsert_pool_rows(engine, days[0], frame.iloc[20:25], source="defillama-chart")  # 15 rows
+    with engine.begin() as conn:
+        conn.execute(pool_day_series.delete().where(pool_day_series.c.metric_date == days[1]))
+        conn.execute(  # what the packed row says is the day's count
+            pool_day_series.update()
+            .where(pool_day_series.c.metric_date == days[3])
+            .values(pools=99)
+        )
+        counts = accepted_day_counts(conn, before=DAY, window_days=6)
+        assert counts == [(days[0], 15), (days[1], 12), (days[3], 99), (days[4], 9)]
+        assert accepted_day_counts(conn, before=DAY, window_days=2) == [(days[4], 9)]
