@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-from allocator_dagster.cli.options import database_url_option
+from allocator_dagster.cli.options import database_url_option, fail
 from allocator_dagster.storage import StorageError, default_database_url
 from allocator_dagster.storage.backup import backup_sqlite
 from allocator_dagster.storage.db import normalise_url
@@ -27,8 +26,7 @@ def command(path: Path, database_url: str | None) -> None:
     try:
         result = backup_sqlite(url, path)
     except StorageError as exc:
-        click.echo(f"error: {shown(exc, lines=True)}", err=True)
-        sys.exit(2)
+        fail(exc)
     click.echo(
         f"backed up {shown(result.source)} to {shown(result.target)} "
         f"({result.tables} tables, {result.pages} pages); it is one self-contained file"

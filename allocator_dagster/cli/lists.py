@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from allocator_dagster.cli.options import database_url_option
+from allocator_dagster.cli.options import database_url_option, fail
 from allocator_dagster.dynamic_lists import LIST_KINDS
 from allocator_dagster.storage import StorageError, get_engine
 from allocator_dagster.storage.lists import ListChangeError, change_list, list_entries
@@ -28,8 +26,7 @@ def show(list_kind: str, database_url: str | None) -> None:
     try:
         rows = list_entries(get_engine(database_url), LIST_KINDS[list_kind])
     except StorageError as exc:
-        click.echo(f"error: {shown(exc, lines=True)}", err=True)
-        sys.exit(2)
+        fail(exc)
     if not rows:
         click.echo(f"{list_kind}: empty")
     for row in rows:
@@ -52,8 +49,7 @@ def _change(
             by=by,
         )
     except (ListChangeError, StorageError) as exc:
-        click.echo(f"error: {shown(exc, lines=True)}", err=True)
-        sys.exit(2)
+        fail(exc)
     verb = "added to" if action == "add" else "removed from"
     click.echo(
         f"{shown(change.value)} {verb} {list_kind} "

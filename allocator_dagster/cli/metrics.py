@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from allocator_dagster.cli.options import database_url_option
+from allocator_dagster.cli.options import database_url_option, fail
 from allocator_dagster.profit_split.metrics_file import MetricsFileError, read_metrics_file
 from allocator_dagster.storage import StorageError, get_engine
 from allocator_dagster.storage import profit_split as store
@@ -38,8 +38,7 @@ def import_command(day: datetime, file: Path, replace: bool, database_url: str |
     try:
         store.write_platform_metrics(get_engine(database_url), metrics, replace=replace)
     except (StorageError, store.MetricsExist) as exc:
-        click.echo(f"error: {shown(exc, lines=True)}", err=True)
-        raise SystemExit(2) from None
+        fail(exc)
     click.echo(
         f"metrics for {metrics.metric_date} imported from {file}: engagement score "
         f"{metrics.engagement.engagement_score}, treasury {metrics.treasury.balance_usd} USD, "

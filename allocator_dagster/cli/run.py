@@ -316,8 +316,7 @@ def command(
         first = dt.date.fromisoformat(first_day(os.environ.get(FIRST_DAY_ENV))) if fixed else start
         check_partition_range(start, end, first, fixed=fixed)
     except (PartitionRangeError, ValueError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        fail(exc)
     # what would fail every run is refused before the instance or the calendar is touched
     from allocator_dagster.defs.resources import environment_errors
 
@@ -329,8 +328,7 @@ def command(
         try:
             record_first_day(home, start)
         except ValueError as exc:  # an unreadable record: say which file
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
+            fail(exc)
     graphs = ("allocation", "profit_split") if graph == "all" else (graph,)
     click.echo(f"Dagster instance: {home}")
     click.echo(f"Application database: {redact(default_database_url())}")

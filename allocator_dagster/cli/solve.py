@@ -12,6 +12,7 @@ import click
 import pandas as pd
 
 from allocator_dagster.allocation_report import AllocationReport, Decision
+from allocator_dagster.cli.options import fail
 from allocator_dagster.inputs import InputFileError, read_holdings_csv, read_pools_csv
 from allocator_dagster.model import Holdings, ModelInputError, SolveStatus
 from allocator_dagster.model.eligibility import effective_apy
@@ -153,8 +154,7 @@ def command(
         )
         report = decide(universe, holdings, params, lists, Backend(solver))
     except (InputFileError, ParameterError, ModelInputError) as exc:
-        click.echo(f"error: {shown(exc, lines=True)}", err=True)
-        sys.exit(2)
+        fail(exc)
     held = held_earnings(universe, holdings) if report.decision == Decision.HOLD else None
     if fmt == "json":
         payload = report.as_dict()
