@@ -273,7 +273,7 @@ def _decide(
         decision=decision,
         reasons=reasons,
         lines=solved_lines(
-            chosen_problem, x_cents, amounts, evaluation, universe, total, params.pool_groups
+            chosen_problem, amounts, evaluation, universe, total, params.pool_groups
         ),
         daily_yield_usd=evaluation.daily_yield_usd,
         gas_usd=evaluation.gas_usd,

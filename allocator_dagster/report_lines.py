@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
-import numpy as np
 import pandas as pd
 
 from allocator_dagster.allocation_report import PoolLine
@@ -33,7 +32,6 @@ class _RowLookup:
 
 def solved_lines(
     problem: Problem,
-    x: np.ndarray,
     amounts: list[Decimal],
     evaluation: Evaluation,
     universe: pd.DataFrame,

@@ -52,7 +52,7 @@ def test_solved_lines_carry_the_cents_the_deltas_and_a_vanished_pool_s_exit() ->
     amounts = [cents[str(pool)] for pool in problem.pool_ids]
     x = np.array([float(a) for a in amounts])
     total = holdings.total_usd
-    lines = solved_lines(problem, x, amounts, evaluate(problem, x), universe, total, {})
+    lines = solved_lines(problem, amounts, evaluate(problem, x), universe, total, {})
     assert [line.pool for line in lines] == ["a", "b", "gone"]  # largest first
     a, b, gone = lines
     assert (a.amount_usd, a.delta_usd, a.weight) == (Decimal("600000.00"), cents["a"], 0.6)
