@@ -404,22 +404,26 @@ def load_pool_history(
         raise ValueError(f"days must be >= 0, got {days}")
     table = pool_daily_metrics
     first = before - timedelta(days=days)
-    query = (
-        sa.select(
-            sa.cast(table.c.metric_date, sa.String).label("metric_date"),
-            table.c.pool_id,
-            table.c.tvl_usd,
-            table.c.apy,
-            table.c.apy_base,
-            table.c.apy_reward,
-        )
-        .where(table.c.metric_date >= first, table.c.metric_date < before)
-        .order_by(table.c.metric_date, table.c.pool_id)
-    )
+    query = sa.select(
+        sa.cast(table.c.metric_date, sa.String).label("metric_date"),
+        table.c.pool_id,
+        table.c.tvl_usd,
+        table.c.apy,
+        table.c.apy_base,
+        table.c.apy_reward,
+    ).order_by(table.c.metric_date, table.c.pool_id)
+    if pools is None and only_days is None:
+        query = query.where(table.c.metric_date >= first, table.c.metric_date < before)
+    else:
+        # The days by name, not as a range: with the pools also by name, the key's index is
+        # probed per (day, pool) instead of scanning every pool of the range (PostgreSQL: 190 ms
+        # -> 2 ms for a held position's month at 20,000 pools a day).
+        wanted = {first + timedelta(days=k) for k in range(days)}
+        if only_days is not None:
+            wanted &= set(only_days)
+        query = query.where(table.c.metric_date.in_(sorted(wanted)))
     if pools is not None:
         query = query.where(table.c.pool_id.in_(sorted(pools)))
-    if only_days is not None:
-        query = query.where(table.c.metric_date.in_(sorted(only_days)))
     with engine.connect() as conn:
         # COPY takes its query as text; pool ids are outside data, so they stay bound parameters
         if (
@@ -506,16 +510,27 @@ def stored_pool_days(engine: sa.Engine) -> list[date]:
 
 
 def stored_days_between(engine: sa.Engine, *, first: date, before: date) -> list[date]:
-    """The days in [first, before) that have pool rows, oldest first (the key's index)."""
+    """The days in [first, before) that have pool rows, oldest first.
+
+    One indexed probe a day (`EXISTS`), not a `DISTINCT` over the range: that reads every row's
+    index entry (half a million for a month at 20,000 pools; on PostgreSQL also the heap pages
+    not vacuumed since, 0.26 s against 1 ms)."""
     table = pool_daily_metrics
-    query = (
-        sa.select(table.c.metric_date)
-        .where(table.c.metric_date >= first, table.c.metric_date < before)
-        .distinct()
-        .order_by(table.c.metric_date)
-    )
+    days = [first + timedelta(days=k) for k in range((before - first).days)]
+    stored: list[date] = []
     with engine.connect() as conn:
-        return [r[0] for r in conn.execute(query)]
+        for start in range(0, len(days), _PROBES_PER_QUERY):
+            chunk = days[start : start + _PROBES_PER_QUERY]
+            probes = [
+                sa.exists().where(table.c.metric_date == d).label(f"d{i}")
+                for i, d in enumerate(chunk)
+            ]
+            found = conn.execute(sa.select(*probes)).one()
+            stored += [d for d, present in zip(chunk, found, strict=True) if present]
+    return stored
+
+
+_PROBES_PER_QUERY = 200  # columns of one SELECT (SQLite allows 2,000, PostgreSQL 1,664)
 
 
 def accepted_day_counts(

@@ -31,6 +31,7 @@ from allocator_dagster.storage.pools import (
     load_pool_rejections,
     load_pool_values,
     replace_pool_day,
+    stored_days_between,
     stored_pool_days,
     upsert_pool_rows,
 )
@@ -141,6 +142,42 @@ def test_history_window_excludes_the_day_itself(engine: sa.Engine, sample: Sampl
     pd.testing.assert_frame_equal(history, expected, check_dtype=False)
     assert load_pool_history(engine, before=DAY, days=0).empty
     assert stored_pool_days(engine) == days
+
+
+def test_chosen_pools_and_days_are_those_of_the_whole_window(
+    engine: sa.Engine, sample: SampleUniverse
+) -> None:
+    """Asked by pool and by day (the trailing APY of held pools, the forecast's days without a
+    packed row), the history is the whole window's filtered: the same rows, order and values;
+    the stored days between two dates are those with rows, gaps left out."""
+    days = [DAY - timedelta(days=d) for d in (9, 8, 6, 5, 2, 1, 0)]  # gaps at -7, -4, -3
+    for day in days:
+        frame, _ = sample.universe_for(day)
+        replace_pool_day(engine, day, frame.iloc[:30], [], source="sample")
+    whole = load_pool_history(engine, before=DAY, days=8)
+    pools = sorted(set(whole["pool"]))[3:40:4] + ["not-stored"]
+    only = [DAY - timedelta(days=d) for d in (12, 8, 7, 5, 1, 0)]  # some outside the window
+
+    def expected(keep: pd.Series) -> pd.DataFrame:
+        return whole[keep].reset_index(drop=True)
+
+    chosen_pools = whole["pool"].isin(pools)
+    chosen_days = whole["date"].dt.date.isin(only)
+    by_pool = load_pool_history(engine, before=DAY, days=8, pools=pools)
+    pd.testing.assert_frame_equal(by_pool, expected(chosen_pools))
+    by_day = load_pool_history(engine, before=DAY, days=8, only_days=only)
+    pd.testing.assert_frame_equal(by_day, expected(chosen_days))
+    both = load_pool_history(engine, before=DAY, days=8, pools=pools, only_days=only)
+    pd.testing.assert_frame_equal(both, expected(chosen_pools & chosen_days))
+    assert sorted(set(by_pool["date"].dt.date)) == days[1:-1]
+    assert load_pool_history(engine, before=DAY, days=8, only_days=[DAY]).empty
+
+    assert stored_days_between(engine, first=DAY - timedelta(days=8), before=DAY) == days[1:-1]
+    assert stored_days_between(engine, first=DAY, before=DAY) == []
+    assert (
+        stored_days_between(engine, first=DAY - timedelta(days=400), before=DAY + timedelta(1))
+        == days
+    )
 
 
 def test_awkward_text_round_trips_exactly(engine: sa.Engine) -> None:
