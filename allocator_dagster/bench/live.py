@@ -53,20 +53,28 @@ def _pools_server(records: list) -> Iterator[str]:
         thread.join()
 
 
+_QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+
+
+def _assets() -> list:
+    from allocator_dagster.defs.allocation.assets import allocation_chain, pool_daily_metrics
+    from allocator_dagster.defs.allocation.checks import ALLOCATION_CHECKS, POOL_CHECKS
+
+    return [pool_daily_metrics, allocation_chain, *POOL_CHECKS, *ALLOCATION_CHECKS]
+
+
 def _live_run(
     n_pools: int, database: str, workdir: str, pg_admin_url: str, allocated_days: int
 ) -> dict:
-    """Today's partition of the whole graph with the live source, against a local `/pools`
-    server holding the sample's records of today, on a database holding the 60 days before,
-    the last `allocated_days` of them decided by the chain (the day's history charts and
-    rebalance read them; without them the day would be a first day, charting nothing)."""
+    """Today's partition of the whole graph with the live source, on a database holding the 60
+    days before, the last `allocated_days` of them decided by the chain (the day's history
+    charts and rebalance read them; without them the day would be a first day, charting
+    nothing). The set-up runs here; the day in a new process, which imports what a run worker
+    imports (the set-up's chain would have imported the solver and the charts' library)."""
     import os
 
-    import sqlalchemy as sa
     from dagster import DagsterInstance, materialize
 
-    from allocator_dagster.defs.allocation.assets import allocation_chain, pool_daily_metrics
-    from allocator_dagster.defs.allocation.checks import ALLOCATION_CHECKS, POOL_CHECKS
     from allocator_dagster.defs.resources import (
         AllocationResource,
         DatabaseResource,
@@ -77,13 +85,10 @@ def _live_run(
     from allocator_dagster.sources.records import PoolSource
     from allocator_dagster.storage import get_engine
     from allocator_dagster.storage.pools import replace_pool_day
-    from allocator_dagster.storage.schema import asset_allocations
 
     today = dt.datetime.now(dt.UTC).date()
     source = sample_universe(7, n_pools)
     os.environ.setdefault("DAGSTER_HOME", workdir)
-    quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-    assets = [pool_daily_metrics, allocation_chain, *POOL_CHECKS, *ALLOCATION_CHECKS]
     with _scratch_database(database, workdir, f"bench_live_{os.getpid()}", pg_admin_url) as url:
         engine = get_engine(url)
         decided = min(allocated_days, LOOKBACK_DAYS)
@@ -92,12 +97,10 @@ def _live_run(
             universe, rejections = source.universe_for(day)
             replace_pool_day(engine, day, universe, rejections, source=PoolSource.DEFILLAMA)
         PoolSourceResource(sample_pools=n_pools).seed_lists(engine)
-        records = source.records_for(today)
-        with _pools_server(records) as base_url, DagsterInstance.ephemeral() as instance:
-            if decided:  # the days before, decided by the chain: today's day has a history
-                # to chart and a portfolio to rebalance, as every live day after the first
+        if decided:  # the days before, decided by the chain (the sample source, no charts)
+            with DagsterInstance.ephemeral() as instance:
                 seeded = materialize(
-                    assets,
+                    _assets(),
                     instance=instance,
                     resources={
                         "database": DatabaseResource(database_url=url),
@@ -112,38 +115,62 @@ def _live_run(
                             today - dt.timedelta(days=1)
                         ).isoformat(),
                     },
-                    run_config=quiet,
+                    run_config=_QUIET,
                 )
-                if not seeded.success:
-                    raise click.ClickException("the allocation history before today failed")
-            resources = {
-                "database": DatabaseResource(database_url=url),
-                "pool_source": PoolSourceResource(
-                    source="defillama", defillama_base_url=base_url, retries=0
-                ),
-                "allocation": AllocationResource(),
-            }
-            _settle(engine)
-            t0, c0 = time.perf_counter(), time.process_time()
-            ok = materialize(
-                assets,
-                instance=instance,
-                resources=resources,
-                partition_key=today.isoformat(),
-                run_config=quiet,
-            ).success
-            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-        with engine.connect() as conn:  # what was measured: the day's decision, after how many
-            decisions = dict(
-                conn.execute(
-                    sa.select(asset_allocations.c.allocation_date, asset_allocations.c.decision)
-                )
-                .tuples()
-                .all()
-            )
+            if not seeded.success:
+                raise click.ClickException("the allocation history before today failed")
+        _settle(engine)
         engine.dispose()
+        figures = _in_child(
+            "live", "--pools", str(n_pools), "--day", today.isoformat(), "--measure", url
+        )
+    return {"database": database, **figures}
+
+
+def _measure(n_pools: int, url: str, today: dt.date) -> dict:
+    """The timed day, in this (new) process: `/pools` from a local server holding the sample's
+    records of `today`, then the whole graph's partition, in Dagster."""
+    import sqlalchemy as sa
+    from dagster import DagsterInstance, materialize
+
+    from allocator_dagster.defs.resources import (
+        AllocationResource,
+        DatabaseResource,
+        PoolSourceResource,
+    )
+    from allocator_dagster.pool_ingestion import sample_universe
+    from allocator_dagster.storage import get_engine
+    from allocator_dagster.storage.schema import asset_allocations
+
+    records = sample_universe(7, n_pools).records_for(today)
+    engine = get_engine(url)  # the schema is checked before the clock, as a code server would
+    with _pools_server(records) as base_url, DagsterInstance.ephemeral() as instance:
+        resources = {
+            "database": DatabaseResource(database_url=url),
+            "pool_source": PoolSourceResource(
+                source="defillama", defillama_base_url=base_url, retries=0
+            ),
+            "allocation": AllocationResource(),
+        }
+        t0, c0 = time.perf_counter(), time.process_time()
+        ok = materialize(
+            _assets(),
+            instance=instance,
+            resources=resources,
+            partition_key=today.isoformat(),
+            run_config=_QUIET,
+        ).success
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    with engine.connect() as conn:  # what was measured: the day's decision, after how many
+        decisions = dict(
+            conn.execute(
+                sa.select(asset_allocations.c.allocation_date, asset_allocations.c.decision)
+            )
+            .tuples()
+            .all()
+        )
+    engine.dispose()
     return {
-        "database": database,
         "pools": n_pools,
         "records": len(records),
         "decided_before": sum(day < today for day in decisions),
@@ -182,13 +209,24 @@ def _settle(engine: sa.Engine) -> None:
     help="stored days before today decided by the chain (its history charts read them)",
 )
 @click.option("--one", default=None, hidden=True, help="database, in this process")
+@click.option("--measure", default=None, hidden=True, help="the day on this database URL")
+@click.option("--day", default=None, hidden=True, type=click.DateTime(["%Y-%m-%d"]))
 def live_command(
-    n_pools: int, databases: str, pg_admin_url: str, allocated_days: int, one: str | None
+    n_pools: int,
+    databases: str,
+    pg_admin_url: str,
+    allocated_days: int,
+    one: str | None,
+    measure: str | None,
+    day: dt.datetime | None,
 ) -> None:
     """One day of the live path in Dagster: fetch `/pools` from a local server, validate, store,
     forecast from 60 stored days, solve, store, checks; on each database."""
     import tempfile
 
+    if measure is not None and day is not None:
+        print(json.dumps(_measure(n_pools, measure, day.date())))
+        return
     if one is not None:
         with tempfile.TemporaryDirectory() as workdir:
             print(json.dumps(_live_run(n_pools, one, workdir, pg_admin_url, allocated_days)))
