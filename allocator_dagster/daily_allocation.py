@@ -41,7 +41,8 @@ from allocator_dagster.snapshots import Snapshot, hash_holdings, hash_universe, 
 from allocator_dagster.solvers import Backend, solver_versions, to_backend
 from allocator_dagster.storage import allocations as store
 from allocator_dagster.storage.lists import read_lists
-from allocator_dagster.storage.pools import listings_before, load_pool_day
+from allocator_dagster.storage.pool_listings import listings_before
+from allocator_dagster.storage.pool_reads import load_pool_day
 from allocator_dagster.universe_hash import universe_matches
 
 # reproduce: solve from the snapshot the day already has; fresh: snapshot today's parameters.

@@ -14,7 +14,7 @@ from allocator_dagster.day_decision import allocation_violations, without_aside
 from allocator_dagster.integrity import verify_stored_day
 from allocator_dagster.model import Violation, ViolationKind
 from allocator_dagster.storage import allocations as store
-from allocator_dagster.storage.pools import load_pool_day
+from allocator_dagster.storage.pool_reads import load_pool_day
 
 INTEGRITY = "integrity"  # the stored records against their hashes (`integrity.py`)
 CHECK_CATEGORIES = (*(kind.value for kind in ViolationKind), INTEGRITY)

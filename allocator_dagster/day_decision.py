@@ -137,7 +137,7 @@ def held_aside_for(
 ) -> dict[str, HeldAside]:
     """Held pools missing from the day's data whose absence is not yet confirmed (`vanished`):
     they are held where they are; confirmed ones are left to the model's forced exit.
-    `earlier` and `seen` are `storage.pools.listings_before`'s answer (the backtest builds them
+    `earlier` and `seen` are `storage.pool_listings.listings_before`'s answer (the backtest builds them
     from its days)."""
     listed = set(universe["pool"].tolist())
     held = {p: a for p, a in holdings.held().items() if p not in listed}

@@ -34,7 +34,7 @@ from allocator_dagster.model import Holdings, Problem, build_problem, evaluate
 from allocator_dagster.model.eligibility import effective_apy_columns
 from allocator_dagster.money import from_whole_cents, int_cents
 from allocator_dagster.rebalance import HeldAside
-from allocator_dagster.storage.pools import LAST_SEEN_WINDOW_DAYS
+from allocator_dagster.storage.pool_listings import LAST_SEEN_WINDOW_DAYS
 
 EQUAL_REBALANCE_DAYS = 30
 STRATEGY_NAMES = ("allocator", "greedy", "equal", "hold", "oracle")
