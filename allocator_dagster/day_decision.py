@@ -129,24 +129,21 @@ def decide_day(
 
 def held_aside_for(
     day: dt.date,
-    universe: pd.DataFrame,
-    holdings: Holdings,
+    unlisted: Mapping[str, Decimal],
     params: AllocationParameters,
     earlier: Mapping[dt.date, frozenset[str] | None],
     seen: Mapping[str, tuple[str, str, str]],
 ) -> dict[str, HeldAside]:
-    """Held pools missing from the day's data whose absence is not yet confirmed (`vanished`):
-    they are held where they are; confirmed ones are left to the model's forced exit.
-    `earlier` and `seen` are `storage.pool_listings.listings_before`'s answer (the backtest builds them
-    from its days)."""
-    listed = set(universe["pool"].tolist())
-    held = {p: a for p, a in holdings.held().items() if p not in listed}
-    if not held:
+    """The held pools missing from the day's data (`vanished.unlisted_held`) whose absence is
+    not yet confirmed: they are held where they are; confirmed ones are left to the model's
+    forced exit. `earlier` and `seen` are `storage.pool_listings.listings_before`'s answer for
+    the same pools (the backtest builds them from its days)."""
+    if not unlisted:
         return {}
     n = params.vanished_confirmation_days
     return {
         m.pool: HeldAside(m.reason, *(m.last_seen or ("?", "?", "?")))
-        for m in missing_holdings(day, held, listed, earlier, n, seen)
+        for m in missing_holdings(day, unlisted, earlier, n, seen)
         if not m.confirmed
     }
 

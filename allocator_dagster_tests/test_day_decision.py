@@ -13,6 +13,7 @@ from allocator_dagster.day_decision import allocation_violations, decide_day, he
 from allocator_dagster.model import ViolationKind
 from allocator_dagster.money import CENT
 from allocator_dagster.rebalance import decide, decide_with_problem
+from allocator_dagster.vanished import unlisted_held
 from allocator_dagster_tests.support.instances import default_lists_for, holdings_of, idle
 from allocator_dagster_tests.test_rebalance import BACKENDS, amounts, base_params, universe
 
@@ -75,7 +76,9 @@ def test_held_aside_are_the_missing_holdings_not_yet_confirmed() -> None:
         DAY - dt.timedelta(days=2): frozenset({"gone"}),
     }
     seen = {"gone": ("Base", "aave-v3", "USDC")}
-    aside = held_aside_for(DAY, universe(), holdings, base_params(), earlier, seen)
+    unlisted = unlisted_held(holdings.held(), universe()["pool"].tolist())
+    assert unlisted == {"gone": Decimal("200.00"), "lost": Decimal("300.00")}
+    aside = held_aside_for(DAY, unlisted, base_params(), earlier, seen)
     assert list(aside) == ["gone"]
     assert (aside["gone"].chain, aside["gone"].project, aside["gone"].symbol) == (
         "Base",
@@ -85,4 +88,5 @@ def test_held_aside_are_the_missing_holdings_not_yet_confirmed() -> None:
     assert aside["gone"].reason.startswith(
         "pool gone held: missing from today's fetch (day 1 of 3)"
     )
-    assert held_aside_for(DAY, universe(), holdings_of({"a": "1.00"}), base_params(), {}, {}) == {}
+    listed = unlisted_held(holdings_of({"a": "1.00"}).held(), universe()["pool"].tolist())
+    assert held_aside_for(DAY, listed, base_params(), {}, {}) == {}
