@@ -33,7 +33,7 @@ from allocator_dagster.day_payouts import paper_ledger
 from allocator_dagster.model import Holdings, Problem, build_problem, evaluate
 from allocator_dagster.model.eligibility import effective_apy_columns
 from allocator_dagster.money import from_whole_cents, int_cents
-from allocator_dagster.rebalance import HeldAside
+from allocator_dagster.rebalance import HeldAside, set_aside
 from allocator_dagster.storage.pool_listings import LAST_SEEN_WINDOW_DAYS
 from allocator_dagster.vanished import unlisted_held
 
@@ -117,12 +117,7 @@ class Allocator(Strategy):
 def _placed_problem(ctx: DayContext) -> tuple[Problem, dict[str, Decimal]]:
     """The day's problem over the capital to place, and the set-aside positions (`held_aside`:
     kept where they are, no trade, no forecast yield)."""
-    aside = held_aside(ctx)
-    kept = {p: a for p, a in ctx.holdings.held().items() if p in aside}
-    placed = Holdings(
-        positions={p: a for p, a in ctx.holdings.positions.items() if p not in kept},
-        idle_usd=ctx.holdings.idle_usd,
-    )
+    placed, kept = set_aside(ctx.holdings, held_aside(ctx))
     problem, _ = build_problem(ctx.universe, placed, ctx.parameters, ctx.lists)
     return problem, kept
 
