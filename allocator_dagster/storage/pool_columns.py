@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from allocator_dagster.sources.records import FORECAST_COLUMNS
+from allocator_dagster.sources.records import FLOAT_COLUMNS, FORECAST_COLUMNS
 
 # Universe column -> table column.
 COLUMN_MAP: dict[str, str] = {
@@ -29,7 +29,7 @@ COLUMN_MAP: dict[str, str] = {
     **{name: name for name in FORECAST_COLUMNS},
 }
 # The numeric columns: floats, with SQL null as NaN in a frame.
-REAL_COLUMNS = ("tvlUsd", "apy", "apyBase", "apyReward", "apyMean30d", *FORECAST_COLUMNS)
+REAL_COLUMNS = (*FLOAT_COLUMNS, *FORECAST_COLUMNS)
 
 
 def nullable_floats(values: Sequence[Any]) -> np.ndarray:

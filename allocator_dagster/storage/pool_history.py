@@ -12,11 +12,10 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from allocator_dagster.sources.records import HISTORY_COLUMNS
 from allocator_dagster.storage.db import copy_out
 from allocator_dagster.storage.pool_columns import nullable_floats
 from allocator_dagster.storage.schema import pool_daily_metrics
-
-HISTORY_COLUMNS = ("date", "pool", "tvlUsd", "apy", "apyBase", "apyReward")
 
 
 def load_pool_history(
