@@ -41,8 +41,10 @@ from allocator_dagster.snapshots import Snapshot, hash_holdings, hash_universe, 
 from allocator_dagster.solvers import Backend, solver_versions, to_backend
 from allocator_dagster.storage import allocations as store
 from allocator_dagster.storage.lists import read_lists
-from allocator_dagster.storage.pools import listings_before, load_pool_day
+from allocator_dagster.storage.pool_listings import listings_before
+from allocator_dagster.storage.pool_reads import load_pool_day
 from allocator_dagster.universe_hash import universe_matches
+from allocator_dagster.vanished import unlisted_held
 
 # reproduce: solve from the snapshot the day already has; fresh: snapshot today's parameters.
 SnapshotPolicy = Literal["reproduce", "fresh"]
@@ -285,17 +287,14 @@ def _held_aside(
     holdings: Holdings,
     params: AllocationParameters,
 ) -> dict[str, HeldAside]:
-    """`held_aside_for` with the earlier days' listings read from the stored pool days."""
-    missing = _missing_held(universe, holdings)
-    if not missing:
+    """`held_aside_for` with the earlier days' listings read from the stored pool days: the
+    unlisted held pools are found once, for both."""
+    unlisted = unlisted_held(holdings.held(), universe["pool"].tolist())
+    if not unlisted:
         return {}
-    earlier, seen = listings_before(conn, day, missing, params.vanished_confirmation_days - 1)
-    return held_aside_for(day, universe, holdings, params, earlier, seen)
-
-
-def _missing_held(universe: pd.DataFrame, holdings: Holdings) -> list[str]:
-    listed = set(universe["pool"].tolist())
-    return sorted(p for p in holdings.held() if p not in listed)
+    n = params.vanished_confirmation_days
+    earlier, seen = listings_before(conn, day, list(unlisted), n - 1)
+    return held_aside_for(day, unlisted, params, earlier, seen)
 
 
 def _store(

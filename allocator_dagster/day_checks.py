@@ -10,11 +10,12 @@ import pandas as pd
 import sqlalchemy as sa
 
 from allocator_dagster.allocation_report import Decision
-from allocator_dagster.day_decision import allocation_violations, without_aside
+from allocator_dagster.day_decision import allocation_violations, placed_amounts
 from allocator_dagster.integrity import verify_stored_day
 from allocator_dagster.model import Violation, ViolationKind
+from allocator_dagster.rebalance import set_aside
 from allocator_dagster.storage import allocations as store
-from allocator_dagster.storage.pools import load_pool_day
+from allocator_dagster.storage.pool_reads import load_pool_day
 
 INTEGRITY = "integrity"  # the stored records against their hashes (`integrity.py`)
 CHECK_CATEGORIES = (*(kind.value for kind in ViolationKind), INTEGRITY)
@@ -73,9 +74,10 @@ def stored_day_violations(
     for pool in sorted(aside):
         if pool in listed or stored.amounts.get(pool) != holdings.positions.get(pool):
             out.append(record(f"pool {pool} is held aside as missing but is listed or traded"))
-    placed, amounts, total = without_aside(holdings, stored.amounts, aside)
+    placed, _ = set_aside(holdings, aside)
+    amounts = placed_amounts(stored.amounts, aside)
     out += allocation_violations(
-        universe, placed, snapshot.parameters, snapshot.lists, amounts, total
+        universe, placed, snapshot.parameters, snapshot.lists, amounts, placed.total_usd
     )
     if stored.total_usd != holdings.total_usd:
         out.append(

@@ -93,7 +93,7 @@ def decide_day(
     An allocation that breaks the model raises, and the last good one stays in force.
     """
     try:
-        report, problem, ineligible = decide_with_problem(
+        decided = decide_with_problem(
             universe,
             holdings,
             parameters,
@@ -104,10 +104,8 @@ def decide_day(
         )
     except ModelInputError as exc:
         raise DayInputError(f"{day}: {exc}") from None
+    report, placed = decided.report, decided.placed
     if report.is_new_allocation:
-        placed, amounts, total = without_aside(
-            holdings, report_amounts(report), report.held_missing
-        )
         problems = [
             v.message
             for v in allocation_violations(
@@ -115,9 +113,9 @@ def decide_day(
                 placed,
                 parameters,
                 lists,
-                amounts,
-                total,
-                built=(problem, ineligible),
+                placed_amounts(report_amounts(report), report.held_missing),
+                placed.total_usd,
+                built=(decided.problem, decided.ineligible),
             )
         ]
         if problems:
@@ -129,35 +127,27 @@ def decide_day(
 
 def held_aside_for(
     day: dt.date,
-    universe: pd.DataFrame,
-    holdings: Holdings,
+    unlisted: Mapping[str, Decimal],
     params: AllocationParameters,
     earlier: Mapping[dt.date, frozenset[str] | None],
     seen: Mapping[str, tuple[str, str, str]],
 ) -> dict[str, HeldAside]:
-    """Held pools missing from the day's data whose absence is not yet confirmed (`vanished`):
-    they are held where they are; confirmed ones are left to the model's forced exit.
-    `earlier` and `seen` are `storage.pools.listings_before`'s answer (the backtest builds them
-    from its days)."""
-    listed = set(universe["pool"].tolist())
-    held = {p: a for p, a in holdings.held().items() if p not in listed}
-    if not held:
+    """The held pools missing from the day's data (`vanished.unlisted_held`) whose absence is
+    not yet confirmed: they are held where they are; confirmed ones are left to the model's
+    forced exit. `earlier` and `seen` are `storage.pool_listings.listings_before`'s answer for
+    the same pools (the backtest builds them from its days)."""
+    if not unlisted:
         return {}
     n = params.vanished_confirmation_days
     return {
         m.pool: HeldAside(m.reason, *(m.last_seen or ("?", "?", "?")))
-        for m in missing_holdings(day, held, listed, earlier, n, seen)
+        for m in missing_holdings(day, unlisted, earlier, n, seen)
         if not m.confirmed
     }
 
 
-def without_aside(
-    holdings: Holdings, amounts: dict[str, Decimal], aside: Iterable[str]
-) -> tuple[Holdings, dict[str, Decimal], Decimal]:
-    """Holdings, amounts and total of the placed capital: the set-aside pools taken out."""
+def placed_amounts(amounts: Mapping[str, Decimal], aside: Iterable[str]) -> dict[str, Decimal]:
+    """The amounts of the placed capital: the set-aside pools' taken out (`rebalance.set_aside`
+    takes them out of the holdings)."""
     aside = set(aside)
-    if not aside:
-        return holdings, amounts, holdings.total_usd
-    positions = {p: a for p, a in holdings.positions.items() if p not in aside}
-    placed = Holdings(positions=positions, idle_usd=holdings.idle_usd)
-    return placed, {p: a for p, a in amounts.items() if p not in aside}, placed.total_usd
+    return {p: a for p, a in amounts.items() if p not in aside}

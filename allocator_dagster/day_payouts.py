@@ -26,7 +26,7 @@ from allocator_dagster.reconciliation import Reconciliation, reconcile
 from allocator_dagster.storage import allocations as store
 from allocator_dagster.storage import profit_split as split_store
 from allocator_dagster.storage.balances import ETHERSCAN, IMPORTED, ledger_source
-from allocator_dagster.storage.pools import load_pool_day
+from allocator_dagster.storage.pool_reads import load_pool_day
 
 
 class DayInputError(RuntimeError):

@@ -21,7 +21,7 @@ from allocator_dagster.payouts import Payout
 from allocator_dagster.plan import Plan, PoolInfo, build_plan, empty_plan, plan_violations
 from allocator_dagster.pool_labels import labels_from_universe
 from allocator_dagster.storage import allocations as store
-from allocator_dagster.storage.pools import load_pool_day
+from allocator_dagster.storage.pool_reads import load_pool_day
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from allocator_dagster.storage.balances import (
     imports_of,
     ledger_source,
 )
-from allocator_dagster.storage.pools import load_pool_day
+from allocator_dagster.storage.pool_reads import load_pool_day
 
 OBSERVED_BY = "etherscan balances source"
 _PRECISION = 120  # digits: a uint256 (78) times a price never loses one before the cent

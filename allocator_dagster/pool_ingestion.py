@@ -35,14 +35,10 @@ from allocator_dagster.storage.day_series import (
     load_one_day_series,
     series_problems,
 )
-from allocator_dagster.storage.pools import (
-    accepted_day_counts,
-    load_pool_day,
-    load_pool_history,
-    load_pool_values,
-    replace_pool_day,
-    upsert_pool_rows,
-)
+from allocator_dagster.storage.pool_days import accepted_day_counts
+from allocator_dagster.storage.pool_history import load_pool_history
+from allocator_dagster.storage.pool_reads import load_pool_day, load_pool_values
+from allocator_dagster.storage.pool_writes import replace_pool_day, upsert_pool_rows
 from allocator_dagster.storage.schema import pool_daily_metrics
 
 

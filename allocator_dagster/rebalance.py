@@ -10,7 +10,7 @@ more than the improvement hurdle over the horizon (`min_improvement_usd` plus
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TypedDict
@@ -100,10 +100,21 @@ def decide(
 
     `force_reasons` (from a sensor) asks for a full reallocation even without a forced exit.
     """
-    report, _problem, _ineligible = decide_with_problem(
+    return decide_with_problem(
         universe, holdings, params, lists, backend, force_reasons=force_reasons
-    )
-    return report
+    ).report
+
+
+@dataclass(frozen=True)
+class DayDecision:
+    """A day's report with what it was decided on: the (full) problem and ineligibility reasons,
+    and the capital placed (`set_aside`), so that the caller can check the answer without
+    building either again."""
+
+    report: AllocationReport
+    problem: Problem
+    ineligible: dict[str, str]
+    placed: Holdings
 
 
 def decide_with_problem(
@@ -115,24 +126,29 @@ def decide_with_problem(
     *,
     force_reasons: list[str] | None = None,
     held_aside: Mapping[str, HeldAside] | None = None,
-) -> tuple[AllocationReport, Problem, dict[str, str]]:
-    """`decide`, plus the day's (full) problem and ineligibility reasons it was decided on, so
-    that the caller can validate the answer without building the problem again.
+) -> DayDecision:
+    """`decide`, with the problem, reasons and placed capital it was decided on (`DayDecision`).
 
     `held_aside` (held pools missing from the day's data, not yet confirmed vanished) are kept
     at their amount outside the problem: the rest of the capital is decided as usual, and the
     report lists them with their reason, no trade and no forecast yield.
     """
-    aside = {p: a for p, a in holdings.held().items() if p in (held_aside or {})}
-    placed = holdings
-    if aside:
-        positions = {p: a for p, a in holdings.positions.items() if p not in aside}
-        placed = Holdings(positions=positions, idle_usd=holdings.idle_usd)
+    placed, aside = set_aside(holdings, held_aside or {})
     problem, ineligible = build_problem(universe, placed, params, lists)
     report = _decide(problem, ineligible, universe, placed, params, backend, force_reasons)
     if aside:
         report = _with_held_aside(report, aside, held_aside or {}, holdings.total_usd)
-    return report, problem, ineligible
+    return DayDecision(report, problem, ineligible, placed)
+
+
+def set_aside(holdings: Holdings, pools: Collection[str]) -> tuple[Holdings, dict[str, Decimal]]:
+    """The holdings without `pools` (the capital a day places) and the held amounts of `pools`
+    (kept where they are): the one split of a day's holdings around its set-aside pools."""
+    if not pools:
+        return holdings, {}
+    aside = {p: a for p, a in holdings.held().items() if p in pools}
+    positions = {p: a for p, a in holdings.positions.items() if p not in pools}
+    return Holdings(positions=positions, idle_usd=holdings.idle_usd), aside
 
 
 @dataclass(frozen=True)

@@ -46,15 +46,21 @@ class MissingHolding:
         )
 
 
+def unlisted_held(held: Mapping[str, Decimal], listed: Iterable[str]) -> dict[str, Decimal]:
+    """The held pools (amount > 0) missing from `listed` (the day's pools), by pool id: found
+    once a day, then passed to the read of the earlier days' listings and to `missing_holdings`."""
+    present = set(listed)
+    return {p: a for p, a in sorted(held.items()) if a > 0 and p not in present}
+
+
 def missing_holdings(
     day: dt.date,
-    held: Mapping[str, Decimal],
-    listed: Iterable[str],
+    unlisted: Mapping[str, Decimal],
     earlier: Mapping[dt.date, frozenset[str] | None],
     confirmation_days: int,
     last_seen: Mapping[str, tuple[str, str, str]] | None = None,
 ) -> list[MissingHolding]:
-    """The held pools (amount > 0) missing from `listed` (the day's pools), by pool id.
+    """Each of the `unlisted` held pools (`unlisted_held`) with its streak, by pool id.
 
     `earlier` maps each of the `confirmation_days - 1` days before `day` to the held pools its
     stored full snapshot lists, or None when that day has no full snapshot (no evidence: the
@@ -62,11 +68,8 @@ def missing_holdings(
     """
     if confirmation_days < 1:
         raise ValueError(f"vanished_confirmation_days must be at least 1, got {confirmation_days}")
-    present = set(listed)
     out = []
-    for pool, amount in sorted(held.items()):
-        if amount <= 0 or pool in present:
-            continue
+    for pool, amount in sorted(unlisted.items()):
         streak = 1
         for back in range(1, confirmation_days):
             pools = earlier.get(day - dt.timedelta(days=back))

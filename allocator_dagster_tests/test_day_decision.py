@@ -8,11 +8,12 @@ from decimal import Decimal
 
 import pytest
 
-from allocator_dagster import day_decision
+from allocator_dagster import day_decision, rebalance
 from allocator_dagster.day_decision import allocation_violations, decide_day, held_aside_for
 from allocator_dagster.model import ViolationKind
 from allocator_dagster.money import CENT
-from allocator_dagster.rebalance import decide, decide_with_problem
+from allocator_dagster.rebalance import HeldAside, decide, decide_with_problem
+from allocator_dagster.vanished import unlisted_held
 from allocator_dagster_tests.support.instances import default_lists_for, holdings_of, idle
 from allocator_dagster_tests.test_rebalance import BACKENDS, amounts, base_params, universe
 
@@ -50,11 +51,12 @@ def test_an_allocation_that_breaks_the_model_raises(monkeypatch) -> None:
     assert decide_day(DAY, u, holdings, p, lists, "convex").decision == "full"
 
     def one_cent_over(*args, **kwargs):
-        report, problem, ineligible = decide_with_problem(*args, **kwargs)
+        decided = decide_with_problem(*args, **kwargs)
+        report = decided.report
         donor = next(line.pool for line in report.lines if line.pool != "a" and line.amount_usd)
         moved = {"a": CENT, donor: -CENT}
         lines = [replace(x, amount_usd=x.amount_usd + moved.get(x.pool, 0)) for x in report.lines]
-        return replace(report, lines=lines), problem, ineligible
+        return replace(decided, report=replace(report, lines=lines))
 
     monkeypatch.setattr(day_decision, "decide_with_problem", one_cent_over)
     with pytest.raises(
@@ -75,7 +77,9 @@ def test_held_aside_are_the_missing_holdings_not_yet_confirmed() -> None:
         DAY - dt.timedelta(days=2): frozenset({"gone"}),
     }
     seen = {"gone": ("Base", "aave-v3", "USDC")}
-    aside = held_aside_for(DAY, universe(), holdings, base_params(), earlier, seen)
+    unlisted = unlisted_held(holdings.held(), universe()["pool"].tolist())
+    assert unlisted == {"gone": Decimal("200.00"), "lost": Decimal("300.00")}
+    aside = held_aside_for(DAY, unlisted, base_params(), earlier, seen)
     assert list(aside) == ["gone"]
     assert (aside["gone"].chain, aside["gone"].project, aside["gone"].symbol) == (
         "Base",
@@ -85,4 +89,27 @@ def test_held_aside_are_the_missing_holdings_not_yet_confirmed() -> None:
     assert aside["gone"].reason.startswith(
         "pool gone held: missing from today's fetch (day 1 of 3)"
     )
-    assert held_aside_for(DAY, universe(), holdings_of({"a": "1.00"}), base_params(), {}, {}) == {}
+    listed = unlisted_held(holdings_of({"a": "1.00"}).held(), universe()["pool"].tolist())
+    assert held_aside_for(DAY, listed, base_params(), {}, {}) == {}
+
+
+def test_the_placed_holdings_are_built_once_a_day(monkeypatch) -> None:
+    """`decide_day` checks the answer against the capital the decision placed
+    (`DayDecision.placed`): the holdings without the set-aside pool are built once, not again
+    for the check, and the check still passes on them."""
+    built = []
+    split = rebalance.set_aside
+
+    def counted(*args):
+        built.append(split(*args))
+        return built[-1]
+
+    monkeypatch.setattr(rebalance, "set_aside", counted)
+    holdings = holdings_of({"a": 300_000, "gone": 911_341.25}, idle_usd=788_658.75)
+    why = {"gone": HeldAside("pool gone held: missing from today's fetch (day 1 of 3)")}
+    lists = default_lists_for(universe())
+    report = decide_day(DAY, universe(), holdings, base_params(), lists, "convex", held_aside=why)
+    assert report.is_new_allocation and report.held_missing == {"gone": why["gone"].reason}
+    assert built == [
+        (holdings_of({"a": 300_000}, idle_usd=788_658.75), {"gone": Decimal("911341.25")})
+    ]

@@ -18,7 +18,7 @@ from allocator_dagster.sources.coins import CoinsClient
 from allocator_dagster.sources.etherscan import EtherscanClient
 from allocator_dagster.storage import allocations as store
 from allocator_dagster.storage.balances import ETHERSCAN, imports_of, ledger_source
-from allocator_dagster.storage.pools import load_pool_day
+from allocator_dagster.storage.pool_reads import load_pool_day
 from allocator_dagster_tests.support.fake_chain import (
     ATOKEN,
     IDLE_USD,

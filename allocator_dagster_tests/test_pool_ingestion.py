@@ -27,13 +27,10 @@ from allocator_dagster.pool_ingestion import (
 )
 from allocator_dagster.sources.records import FORECAST_COLUMNS, validate_pool_records
 from allocator_dagster.storage.day_series import load_day_series, pack_floats, pack_ids
-from allocator_dagster.storage.pools import (
-    load_pool_day,
-    load_pool_history,
-    load_pool_rejections,
-    replace_pool_day,
-    stored_pool_days,
-)
+from allocator_dagster.storage.pool_days import stored_pool_days
+from allocator_dagster.storage.pool_history import load_pool_history
+from allocator_dagster.storage.pool_reads import load_pool_day, load_pool_rejections
+from allocator_dagster.storage.pool_writes import replace_pool_day
 from allocator_dagster.storage.schema import pool_daily_metrics, pool_day_series
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "defillama" / "pools.json"

@@ -438,9 +438,12 @@ def test_a_held_pool_set_aside_keeps_its_amount_and_earns_nothing(backend):
 
     holdings = holdings_of({"a": 300_000, "gone": 911_341.25}, idle_usd=788_658.75)
     why = {"gone": HeldAside("pool gone held: missing from today's fetch (day 1 of 3)")}
-    report, problem, _ = decide_with_problem(
+    decided = decide_with_problem(
         universe(), holdings, base_params(), default_lists_for(universe()), backend, held_aside=why
     )
+    report, problem = decided.report, decided.problem
+    # the capital decided: the holdings without the set-aside pool, as the problem has it
+    assert decided.placed == holdings_of({"a": 300_000}, idle_usd=788_658.75)
     check_report_invariants(report, holdings)
     assert report.decision != "forced" and not problem.forced_exits  # was: forced out, sold
     line = next(line for line in report.lines if line.pool == "gone")

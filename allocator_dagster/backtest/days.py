@@ -23,7 +23,7 @@ from allocator_dagster.pool_ingestion import (
     sample_universe,
 )
 from allocator_dagster.sources.history import HistoryError, open_history
-from allocator_dagster.storage.pools import load_pool_day
+from allocator_dagster.storage.pool_reads import load_pool_day
 
 SAMPLE_POOLS = 1200  # the sample deployment's size (PoolSourceResource.sample_pools)
 

@@ -33,8 +33,9 @@ from allocator_dagster.day_payouts import paper_ledger
 from allocator_dagster.model import Holdings, Problem, build_problem, evaluate
 from allocator_dagster.model.eligibility import effective_apy_columns
 from allocator_dagster.money import from_whole_cents, int_cents
-from allocator_dagster.rebalance import HeldAside
-from allocator_dagster.storage.pools import LAST_SEEN_WINDOW_DAYS
+from allocator_dagster.rebalance import HeldAside, set_aside
+from allocator_dagster.storage.pool_listings import LAST_SEEN_WINDOW_DAYS
+from allocator_dagster.vanished import unlisted_held
 
 EQUAL_REBALANCE_DAYS = 30
 STRATEGY_NAMES = ("allocator", "greedy", "equal", "hold", "oracle")
@@ -43,10 +44,10 @@ STRATEGY_NAMES = ("allocator", "greedy", "equal", "hold", "oracle")
 def held_aside(ctx: DayContext) -> dict[str, HeldAside]:
     """`day_decision.held_aside_for` with the earlier listings taken from the market's days
     (a day before the range has no stored snapshot: no evidence, as in a new deployment)."""
-    listed = set(ctx.universe["pool"].astype(str))
-    missing = sorted(p for p in ctx.holdings.held() if p not in listed)
-    if not missing:
+    unlisted = unlisted_held(ctx.holdings.held(), ctx.universe["pool"].tolist())
+    if not unlisted:
         return {}
+    missing = list(unlisted)
     frames, day = ctx.market.frames, ctx.day
     earlier: dict[dt.date, frozenset[str] | None] = {}
     for back in range(1, ctx.parameters.vanished_confirmation_days):
@@ -62,7 +63,7 @@ def held_aside(ctx: DayContext) -> dict[str, HeldAside]:
             rows["pool"], rows["chain"], rows["project"], rows["symbol"], strict=True
         ):
             seen[str(pool)] = (str(chain), str(project), str(symbol))
-    return held_aside_for(day, ctx.universe, ctx.holdings, ctx.parameters, earlier, seen)
+    return held_aside_for(day, unlisted, ctx.parameters, earlier, seen)
 
 
 def _report_execution(report: AllocationReport, ctx: DayContext) -> Execution:
@@ -116,12 +117,7 @@ class Allocator(Strategy):
 def _placed_problem(ctx: DayContext) -> tuple[Problem, dict[str, Decimal]]:
     """The day's problem over the capital to place, and the set-aside positions (`held_aside`:
     kept where they are, no trade, no forecast yield)."""
-    aside = held_aside(ctx)
-    kept = {p: a for p, a in ctx.holdings.held().items() if p in aside}
-    placed = Holdings(
-        positions={p: a for p, a in ctx.holdings.positions.items() if p not in kept},
-        idle_usd=ctx.holdings.idle_usd,
-    )
+    placed, kept = set_aside(ctx.holdings, held_aside(ctx))
     problem, _ = build_problem(ctx.universe, placed, ctx.parameters, ctx.lists)
     return problem, kept
 

@@ -84,7 +84,7 @@ def _live_run(
     from allocator_dagster.pool_ingestion import sample_universe
     from allocator_dagster.sources.records import PoolSource
     from allocator_dagster.storage import get_engine
-    from allocator_dagster.storage.pools import replace_pool_day
+    from allocator_dagster.storage.pool_writes import replace_pool_day
 
     today = dt.datetime.now(dt.UTC).date()
     source = sample_universe(7, n_pools)

@@ -14,7 +14,7 @@ from allocator_dagster.pool_labels import fit, labels_from_universe
 from allocator_dagster.storage import StorageError, get_engine
 from allocator_dagster.storage import allocations as store
 from allocator_dagster.storage.balances import import_balances, imports_of, ledger_source
-from allocator_dagster.storage.pools import load_pool_day
+from allocator_dagster.storage.pool_reads import load_pool_day
 from allocator_dagster.terminal import shown
 
 

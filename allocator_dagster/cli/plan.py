@@ -15,7 +15,7 @@ from allocator_dagster.day_plan import day_plan
 from allocator_dagster.plan import PlanError
 from allocator_dagster.pool_labels import fit, labels_from_universe
 from allocator_dagster.storage import StorageError, get_engine
-from allocator_dagster.storage.pools import load_pool_day
+from allocator_dagster.storage.pool_reads import load_pool_day
 from allocator_dagster.terminal import shown
 
 COLUMNS = (

@@ -25,10 +25,7 @@ from allocator_dagster.sources.defillama import (
 )
 from allocator_dagster.sources.history import HistoryError, history_file, open_history
 from allocator_dagster.storage import StorageError, get_engine, redact
-from allocator_dagster.storage.pools import (
-    load_pool_day,
-    load_pool_rejections,
-)
+from allocator_dagster.storage.pool_reads import load_pool_day, load_pool_rejections
 from allocator_dagster.terminal import shown
 
 

@@ -35,7 +35,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from allocator_dagster.sources.records import PoolSource, Rejection, validate_pool_records
+from allocator_dagster.sources.records import (
+    HISTORY_COLUMNS,
+    PoolSource,
+    Rejection,
+    validate_pool_records,
+)
 
 HISTORY_FILE_ENV = "ALLOCATOR_HISTORY_FILE"
 SOURCE_NAME = PoolSource.HISTORY
@@ -44,7 +49,6 @@ REQUIRED_COLUMNS = ("date", "pool", "chain", "project", "symbol", "tvlUsd")
 NUMBER_FIELDS = ("tvlUsd", "apy", "apyBase", "apyReward", "apyMean30d")
 TEXT_FIELDS = ("pool", "chain", "project", "symbol", "ilRisk", "exposure", "poolMeta")
 KNOWN_FIELDS = (*TEXT_FIELDS, *NUMBER_FIELDS, "stablecoin", "underlyingTokens")
-HISTORY_COLUMNS = ("date", "pool", "tvlUsd", "apy", "apyBase", "apyReward")
 _DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 

@@ -72,6 +72,8 @@ POOL_DTYPES: dict[str, Any] = {
     **dict.fromkeys(OPTIONAL_TEXT, object),
 }
 FORECAST_DTYPES: dict[str, Any] = dict.fromkeys(FORECAST_COLUMNS, "float64")
+# A pool history frame (the forecast's input), stored or recorded: one row per day and pool.
+HISTORY_COLUMNS = ("date", "pool", "tvlUsd", "apy", "apyBase", "apyReward")
 
 # The widths of the stored columns (storage/schema.py): a longer value could not be stored.
 MAX_LENGTHS = {

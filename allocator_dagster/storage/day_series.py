@@ -6,7 +6,7 @@ the same numbers packed: the pool ids (sorted as Python sorts str, NUL-separated
 no validated id contains) and TVL, APY, base APY and reward APY as float64 little-endian
 arrays in that order, NULL as NaN. 60 days are then 60 rows and a few `frombuffer` calls.
 
-It is derived data: `storage.pools` rewrites it in the transaction that writes the day's rows
+It is derived data: `storage.pool_writes` rewrites it in the transaction that writes the day's rows
 (`write_day_series`, `refresh_day_series`), the pool-day checks compare it with the rows
 (`series_problems`), and a day without one (written before the table existed) is read from
 the rows.

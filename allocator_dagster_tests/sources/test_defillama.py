@@ -25,7 +25,9 @@ from allocator_dagster.sources.defillama import (
     select_pools_for_import,
     validate_chart_rows,
 )
-from allocator_dagster.storage.pools import load_pool_day, replace_pool_day, stored_pool_days
+from allocator_dagster.storage.pool_days import stored_pool_days
+from allocator_dagster.storage.pool_reads import load_pool_day
+from allocator_dagster.storage.pool_writes import replace_pool_day
 from allocator_dagster.storage.schema import pool_daily_metrics
 from allocator_dagster_tests.support import fake_defillama as fake_server
 from allocator_dagster_tests.support.fake_defillama import FakeDefiLlama

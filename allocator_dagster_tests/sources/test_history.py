@@ -19,7 +19,7 @@ from allocator_dagster.pool_ingestion import PoolDataError, ingest_history_day
 from allocator_dagster.sources import load_universe, pool_source
 from allocator_dagster.sources.history import HistoryError, PoolHistory, open_history
 from allocator_dagster.sources.records import FORECAST_COLUMNS, validate_pool_records
-from allocator_dagster.storage.pools import load_pool_day, load_pool_rejections
+from allocator_dagster.storage.pool_reads import load_pool_day, load_pool_rejections
 
 RECORDING = Path(__file__).parents[1] / "fixtures" / "history" / "chart_2025-06.csv"
 FIRST, LAST = date(2025, 6, 1), date(2025, 6, 28)

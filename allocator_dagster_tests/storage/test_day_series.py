@@ -21,11 +21,8 @@ from allocator_dagster.storage.day_series import (
     unpack_floats,
     unpack_ids,
 )
-from allocator_dagster.storage.pools import (
-    load_pool_values,
-    replace_pool_day,
-    upsert_pool_rows,
-)
+from allocator_dagster.storage.pool_reads import load_pool_values
+from allocator_dagster.storage.pool_writes import replace_pool_day, upsert_pool_rows
 from allocator_dagster.storage.schema import pool_day_series
 
 DAY = date(2026, 3, 10)
@@ -38,11 +35,6 @@ AWKWARD = [
     {"pool": "P-upper", "tvlUsd": 0.0, "apy": -0.0, "apyBase": None},
     {"pool": "10", "tvlUsd": 2.5, "apy": 1e-300, "apyBase": 3.25, "apyReward": 1 / 3},
 ]
-
-
-@pytest.fixture(scope="module")
-def sample() -> SampleUniverse:
-    return SampleUniverse(n_pools=300)
 
 
 def awkward_frame() -> pd.DataFrame:

@@ -11,7 +11,7 @@ from allocator_dagster.allocation_history import realised_usd
 from allocator_dagster.storage import allocations as store
 from allocator_dagster.storage import get_engine
 from allocator_dagster.storage.history import HistoryWindow, read_history
-from allocator_dagster.storage.pools import load_pool_day
+from allocator_dagster.storage.pool_reads import load_pool_day
 from allocator_dagster_tests.support.allocation_runs import chain_resources, run_days
 
 START = dt.date(2026, 4, 1)

@@ -34,7 +34,7 @@ from allocator_dagster.storage import StorageError, get_engine, redact, upgrade_
 from allocator_dagster.storage.day_series import load_day_series
 from allocator_dagster.storage.db import alembic_config, current_revision, head_revision
 from allocator_dagster.storage.ddl import REGENERATE_COMMAND, render_postgresql_ddl
-from allocator_dagster.storage.pools import _metric_rows
+from allocator_dagster.storage.pool_writes import _metric_rows
 from allocator_dagster.storage.schema import (
     allocation_parameters,
     approved_tokens,

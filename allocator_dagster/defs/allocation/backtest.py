@@ -28,7 +28,7 @@ from allocator_dagster.money import to_cents
 from allocator_dagster.parameters import DynamicLists
 from allocator_dagster.risk import concentration_markdown
 from allocator_dagster.storage.lists import read_lists
-from allocator_dagster.storage.pools import stored_pool_days
+from allocator_dagster.storage.pool_days import stored_pool_days
 
 
 class BacktestConfig(Config):

@@ -19,7 +19,7 @@ from allocator_dagster.defs.partitions import partition_days
 from allocator_dagster.defs.resources import AllocationResource, DatabaseResource
 from allocator_dagster.pool_labels import labels_from_universe
 from allocator_dagster.reconciliation import beyond
-from allocator_dagster.storage.pools import load_pool_day
+from allocator_dagster.storage.pool_reads import load_pool_day
 from allocator_dagster.terminal import shown
 
 

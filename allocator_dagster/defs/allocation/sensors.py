@@ -19,7 +19,7 @@ from allocator_dagster.defs.resources import DatabaseResource
 from allocator_dagster.dynamic_lists import forced_reasons, held_pools_from_details
 from allocator_dagster.storage import allocations as store
 from allocator_dagster.storage.lists import changes_after, held_pool_details
-from allocator_dagster.storage.pools import stored_pool_days
+from allocator_dagster.storage.pool_days import stored_pool_days
 
 
 def today_utc() -> dt.date:

@@ -17,7 +17,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from allocator_dagster.risk import VOLATILITY_DAYS
-from allocator_dagster.storage.pools import load_pool_history, stored_days_between
+from allocator_dagster.storage.pool_days import stored_days_between
+from allocator_dagster.storage.pool_history import load_pool_history
 
 
 class TrailingApy:

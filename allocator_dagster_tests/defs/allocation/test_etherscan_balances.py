@@ -16,7 +16,7 @@ from allocator_dagster.defs.resources import AllocationResource, OnchainBalances
 from allocator_dagster.storage import allocations as store
 from allocator_dagster.storage import get_engine
 from allocator_dagster.storage.balances import ETHERSCAN, imports_of, ledger_source
-from allocator_dagster.storage.pools import load_pool_day
+from allocator_dagster.storage.pool_reads import load_pool_day
 from allocator_dagster_tests.support.allocation_runs import chain_resources, run_days
 from allocator_dagster_tests.support.fake_chain import (
     IDLE_USD,

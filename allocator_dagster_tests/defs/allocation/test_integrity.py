@@ -13,7 +13,7 @@ from allocator_dagster.defs.allocation.assets import CHAIN_KEYS
 from allocator_dagster.snapshots import hash_universe, snapshot_hash_of
 from allocator_dagster.storage import allocations as store
 from allocator_dagster.storage import get_engine
-from allocator_dagster.storage.pools import load_pool_day
+from allocator_dagster.storage.pool_reads import load_pool_day
 from allocator_dagster.storage.schema import allocation_parameters, asset_allocation_details
 from allocator_dagster.storage.schema import pool_daily_metrics as pool_table
 from allocator_dagster.universe_hash import json_universe_hash

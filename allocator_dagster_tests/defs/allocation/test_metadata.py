@@ -14,7 +14,7 @@ from allocator_dagster.defs.resources import AllocationResource
 from allocator_dagster.risk import VOLATILITY_DAYS, apy_volatility
 from allocator_dagster.storage import allocations as store
 from allocator_dagster.storage import get_engine
-from allocator_dagster.storage.pools import load_pool_day
+from allocator_dagster.storage.pool_reads import load_pool_day
 from allocator_dagster_tests.support.allocation_runs import chain_resources, run_days
 
 DAYS = 30
