@@ -14,8 +14,11 @@ DAY = click.DateTime(formats=["%Y-%m-%d"])
 
 
 def fail(message: object) -> NoReturn:
-    """A user's error: one escaped line on stderr and exit code 2 (never a traceback)."""
-    click.echo(f"error: {shown(message, lines=True)}", err=True)
+    """A user's error on stderr, exit code 2, never a traceback: one escaped `error: ...` line
+    per problem (a message of several lines is several problems, each said on its own)."""
+    lines = [line for line in shown(message, lines=True).split("\n") if line.strip()]
+    for line in lines or [""]:
+        click.echo(f"error: {line}", err=True)
     sys.exit(2)
 
 
