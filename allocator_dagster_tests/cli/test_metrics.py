@@ -145,3 +145,24 @@ def test_unreadable_metrics_files(tmp_path: Path, name: str, content: str, messa
         url,
     )
     assert missing.exit_code == 2 and "cannot be read" in missing.output
+
+
+def test_a_folder_or_a_newline_in_a_column_name_is_still_one_line_per_problem(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "day.json"
+    folder.mkdir()
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    result = invoke("metrics", "import", "--day", "2025-06-01", str(folder), "--database-url", url)
+    assert result.exit_code == 2, result.output
+    [line] = result.output.splitlines()
+    assert line.startswith("error: ") and f"'{folder}' is a directory" in line
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text(
+        '"tra\ndes",' + ",".join(GOOD) + "\n1," + ",".join(map(str, GOOD.values())) + "\n"
+    )
+    result = invoke("metrics", "import", "--day", "2025-06-01", str(quoted), "--database-url", url)
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines() == [
+        f"error: {quoted}: line 2, field 'tra\\x0ades': not a metrics field"
+    ]
