@@ -159,6 +159,12 @@ class DynamicLists(BaseModel):
             raise ValueError("must be a list of values, not a single string")
         out = []
         for item in value:
+            if isinstance(item, int | float) and not isinstance(item, bool):
+                # YAML reads an unquoted 0x… address as a number
+                raise ValueError(
+                    f"entry {item!r} is a number, not a token or protocol: write it in quotes "
+                    "(an address as '0x…')"
+                )
             if not isinstance(item, str) or not item.strip():
                 raise ValueError(f"entries must be non-empty strings, got {item!r}")
             out.append(item.strip())
@@ -190,15 +196,40 @@ def parameters_from_mapping(
         raise ParameterError(f"{source}: expected a mapping of parameter names to values")
     list_part = {k: data[k] for k in LIST_NAMES if k in data}
     param_part = {k: v for k, v in data.items() if k not in LIST_NAMES}
+    problems: list[str] = []  # every problem of the file at once, one line each
     try:
         params = AllocationParameters(**param_part)
     except ValidationError as exc:
-        raise ParameterError(_format_validation_error(source, exc)) from None
-    try:
-        lists = DynamicLists(**list_part)
-    except ValidationError as exc:
-        raise ParameterError(_format_validation_error(source, exc)) from None
-    return params, lists
+        problems.append(_format_validation_error(source, exc))
+    lists: dict[str, tuple[str, ...]] = {}
+    for name, value in list_part.items():  # each list on its own: all their problems at once
+        try:
+            lists[name] = _checked_list(name, value, source)
+        except ValidationError as exc:
+            problems.append(_format_validation_error(source, exc))
+        except ParameterError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ParameterError("\n".join(problems))
+    return params, DynamicLists(**lists)
+
+
+def _checked_list(name: str, value: Any, source: str) -> tuple[str, ...]:
+    """One list of a file with every entry validated and normalised as `allocator lists add`
+    does (`dynamic_lists.normalise`: an address lower-case, a symbol upper-case), so a file
+    cannot hold an entry the command would refuse; one line per bad entry, naming the entry."""
+    from allocator_dagster.dynamic_lists import ListValueError, normalise
+
+    entries = getattr(DynamicLists(**{name: value}), name)
+    checked, problems = [], []
+    for entry in entries:
+        try:
+            checked.append(normalise(name, entry))
+        except ListValueError as exc:
+            problems.append(f"{source}: field {name!r}: entry {entry[:40]!r}: {exc}")
+    if problems:
+        raise ParameterError("\n".join(problems))
+    return tuple(checked)
 
 
 # Every field added after snapshots were first stored, with the value a snapshot without it was

@@ -6,6 +6,7 @@ Every expectation here is derived from MODEL.md (the contract), not from the imp
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -84,6 +85,71 @@ class TestParameters:
         assert p.min_pools == 2
         assert lst.approved_tokens == ("USDC", "USDT")
         assert lst.approved_protocols == ("aave-v3",)
+
+
+@pytest.mark.parametrize(
+    ("field", "entry", "message"),
+    [
+        ("icebox_tokens", "bad token", "symbol 'bad token' contains ' '"),
+        ("blacklisted_tokens", "USDC-USDT", "symbol 'USDC-USDT' contains '-'"),
+        ("approved_tokens", "x" * 50, "is neither an address"),
+        ("approved_protocols", "Aave V3", "'Aave V3' is not a protocol slug"),
+    ],
+)
+def test_a_list_entry_is_validated_as_lists_add_validates_it(field, entry, message):
+    """A file's list entry passes the check `allocator lists add` applies
+    (`dynamic_lists.normalise`), refused with the file, the field and the entry."""
+    from allocator_dagster.dynamic_lists import ListValueError, normalise
+
+    with pytest.raises(ListValueError, match=re.escape(message)):
+        normalise(field, entry)  # what `allocator lists add` says
+    with pytest.raises(ParameterError) as info:
+        good = "aave-v3" if field == "approved_protocols" else "USDC"
+        parameters_from_mapping({field: [good, entry]}, source="PARAMS.yaml")
+    assert str(info.value) == f"PARAMS.yaml: field {field!r}: entry {entry[:40]!r}: " + str(
+        normalise_error(field, entry)
+    )
+    assert message in str(info.value)
+
+
+def normalise_error(field: str, entry: str) -> Exception:
+    from allocator_dagster.dynamic_lists import ListValueError, normalise
+
+    try:
+        normalise(field, entry)
+    except ListValueError as exc:
+        return exc
+    raise AssertionError(f"{entry!r} was accepted")
+
+
+def test_list_entries_are_normalised_and_every_problem_is_its_own_line():
+    _, lists = parameters_from_mapping(
+        {
+            "icebox_tokens": ["usdc", "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"],
+            "approved_tokens": ["USDC", "usdc"],
+        }
+    )
+    assert lists.icebox_tokens == ("0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48", "USDC")
+    assert lists.approved_tokens == ("USDC",)
+    with pytest.raises(ParameterError) as info:
+        parameters_from_mapping(
+            {
+                "group2_max_pct": 3,
+                "icebox_tokens": ["a b"],
+                "approved_protocols": ["Aave"],
+                # YAML reads an unquoted address as a number
+                "blacklisted_tokens": [0xA0B86991C6218B36C1D19D4A2E9EB0CE3606EB48],
+            },
+            source="PARAMS.yaml",
+        )
+    lines = str(info.value).splitlines()
+    assert [line.split(":")[1] for line in lines] == [
+        " field 'group2_max_pct'",
+        " field 'blacklisted_tokens'",
+        " field 'approved_protocols'",
+        " field 'icebox_tokens'",
+    ], lines
+    assert "is a number, not a token or protocol: write it in quotes" in lines[1]
 
 
 def test_turnover_defaults_and_stored_snapshots():

@@ -426,8 +426,8 @@ def environment_errors() -> list[str]:
     if params := os.environ.get("ALLOCATOR_PARAMS_FILE"):
         try:
             load_parameters_file(params)
-        except ParameterError as exc:
-            errors.append(f"ALLOCATOR_PARAMS_FILE: {exc}")
+        except ParameterError as exc:  # one line per problem, each naming the variable
+            errors += [f"ALLOCATOR_PARAMS_FILE: {line}" for line in str(exc).splitlines()]
     return errors
 
 

@@ -387,3 +387,27 @@ def test_a_failed_check_says_what_it_found_without_a_traceback(tmp_path: Path) -
     assert "allocator plan show --day 2026-11-19" not in output, output
     for trace in ("Traceback", "Stack Trace", 'File "'):
         assert trace not in output, output
+
+
+def test_a_params_file_with_several_problems_is_refused_one_line_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every problem of ALLOCATOR_PARAMS_FILE (a bad entry in a list too, as `allocator lists
+    add` would refuse it) is its own `error: ALLOCATOR_PARAMS_FILE: ...` line, before anything
+    is written."""
+    params = tmp_path / "params.yaml"
+    params.write_text("group2_max_pct: 3\nicebox_tokens: ['bad token']\n")
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("ALLOCATOR_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ALLOCATOR_PARAMS_FILE", str(params))
+    result = CliRunner().invoke(main, ["run", "--days", "1", "--graph", "allocation"])
+    assert result.exit_code == 2, result.output
+    lines = result.output.splitlines()
+    assert [line.split(": field ")[0] for line in lines] == [
+        f"error: ALLOCATOR_PARAMS_FILE: {params}"
+    ] * 2, lines
+    assert "field 'icebox_tokens': entry 'bad token': symbol 'bad token' contains" in lines[1]
+    assert not (tmp_path / "home").exists()
