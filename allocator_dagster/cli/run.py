@@ -88,6 +88,35 @@ def record_first_day(home: Path, start: dt.date) -> dt.date:
     return first
 
 
+def settle_first_day(home: Path, before: str | None, *, launched: bool) -> str | None:
+    """After the runs: `record_first_day` moved the recorded first day to the range's start
+    before the definitions loaded (a backfill's days must be partitions). An invocation that
+    launched no backfill (stopped by an error or an interrupt before its first one) puts the
+    record back as it was (none: no file), so the calendar does not start on days nothing was
+    run for. Once a backfill is launched its days stay, even if its runs failed: the UI's
+    Backfills page cannot show a backfill whose days start before the first partition, and the
+    failed days are then shown failed. Returns the day recorded."""
+    from allocator_dagster.defs.partitions import RECORDED_FIRST_DAY_FILE, recorded_first_day
+
+    if launched:
+        return recorded_first_day(str(home))
+    path = home / RECORDED_FIRST_DAY_FILE
+    if before is None:
+        path.unlink(missing_ok=True)
+    elif recorded_first_day(str(home)) != before:
+        path.write_text(before + "\n")
+    return before
+
+
+def launched_backfills(invocation: str) -> list[str]:
+    """The ids of the backfills this invocation added to the instance."""
+    from dagster import DagsterInstance
+    from dagster._core.execution.backfill import BulkActionsFilter
+
+    mine = BulkActionsFilter(tags={INVOCATION_TAG: invocation})
+    return [b.backfill_id for b in DagsterInstance.get().get_backfills(filters=mine)]
+
+
 def fail_unfinished_runs(invocation: str, reason: str) -> list[str]:
     """Mark this invocation's runs that are not finished as failed (they would stay STARTED and
     hold the chain's concurrency pool), and its backfills (a daemon would resume them); returns
@@ -324,8 +353,12 @@ def command(
         fail("\n".join(errors))
     get_engine(default_database_url())  # unusable: one line naming it, exit 2 (the CLI's rule)
     home = _dagster_home()
+    recorded_before: str | None = None
     if not fixed:
+        from allocator_dagster.defs.partitions import recorded_first_day
+
         try:
+            recorded_before = recorded_first_day(str(home))
             record_first_day(home, start)
         except ValueError as exc:  # an unreadable record: say which file
             fail(exc)
@@ -363,6 +396,8 @@ def command(
             sys.exit(130)
         raise
     finally:
+        if not fixed:  # no backfill launched: the calendar is as it was
+            settle_first_day(home, recorded_before, launched=bool(launched_backfills(invocation)))
         if signal.getsignal(signal.SIGTERM) in (_terminate_as_interrupt, signal.SIG_IGN):
             signal.signal(signal.SIGTERM, previous)
     for result in results:

@@ -88,6 +88,15 @@ def test_days_outside_the_partitions_are_a_clear_error(
             {"ALLOCATOR_POOL_SOURCE": "history", "ALLOCATOR_HISTORY_FILE": "{tmp}/none.csv"},
             "error: ALLOCATOR_HISTORY_FILE='{tmp}/none.csv': no such file or folder",
         ),
+        ({"ALLOCATOR_SCHEDULES": "on"}, "error: ALLOCATOR_SCHEDULES='on': use running or stopped"),
+        (
+            {"ALLOCATOR_MULTISIG_APPROVALS": "two"},
+            "error: ALLOCATOR_MULTISIG_APPROVALS='two' is not a whole number",
+        ),
+        (
+            {"ALLOCATOR_DRIFT_TOLERANCE_USD": "lots"},
+            "error: ALLOCATOR_DRIFT_TOLERANCE_USD='lots': drift tolerance usd 'lots' is not a",
+        ),
         (
             {"ALLOCATOR_DATABASE_URL": "postgresql+psycopg2://a@127.0.0.1:{port}/allocator"},
             "error: cannot connect to database postgresql+psycopg2://a@127.0.0.1:{port}/allocator",
@@ -136,6 +145,48 @@ def test_the_quickstart_records_the_first_day_it_filled(tmp_path: Path) -> None:
     (tmp_path / "allocator_first_day").write_text("yesterday")
     with pytest.raises(ValueError, match=r"allocator_first_day: 'yesterday' is not a date"):
         recorded_first_day(str(tmp_path))
+
+
+@pytest.mark.parametrize("recorded", [None, "2026-05-20"])
+def test_an_invocation_stopped_before_its_backfill_leaves_the_first_day_as_it_was(
+    recorded: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first day is recorded before the definitions load (a backfill's days must be
+    partitions); an invocation stopped before it launched a backfill (Ctrl-C while the code
+    location loads, an error) used to leave it moved, so the calendar started on days nothing
+    was ever run for. Once a backfill is launched its days stay (test below)."""
+    import allocator_dagster.cli.run as run_module
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("ALLOCATOR_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ALLOCATOR_DATABASE_URL", f"sqlite:///{tmp_path / 'app.sqlite'}")
+    if recorded:
+        (tmp_path / "home").mkdir()
+        (tmp_path / "home" / "allocator_first_day").write_text(recorded + "\n")
+    monkeypatch.setattr(run_module, "backfill_range", interrupted)
+    result = CliRunner().invoke(main, ["run", "--days", "30", "--end", "2026-06-01"])
+    assert result.exit_code == 130, result.output
+    record = tmp_path / "home" / "allocator_first_day"
+    assert (record.read_text().strip() if record.exists() else None) == recorded
+
+
+def test_a_launched_backfill_keeps_its_days_in_the_calendar(tmp_path: Path) -> None:
+    from allocator_dagster.cli.run import record_first_day, settle_first_day
+
+    record_first_day(tmp_path, dt.date(2026, 6, 1))
+    record_first_day(tmp_path, dt.date(2026, 5, 3))  # this invocation's range
+    assert settle_first_day(tmp_path, "2026-06-01", launched=True) == "2026-05-03"
+    assert (tmp_path / "allocator_first_day").read_text() == "2026-05-03\n"
+    assert settle_first_day(tmp_path, "2026-06-01", launched=False) == "2026-06-01"
+    assert (tmp_path / "allocator_first_day").read_text() == "2026-06-01\n"
+    assert settle_first_day(tmp_path, None, launched=False) is None
+    assert not (tmp_path / "allocator_first_day").exists()
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
