@@ -48,6 +48,7 @@ from allocator_dagster.universe_hash import universe_matches
 SnapshotPolicy = Literal["reproduce", "fresh"]
 SNAPSHOT_POLICIES: tuple[SnapshotPolicy, ...] = get_args(SnapshotPolicy)
 SnapshotUsed = Literal["new", "stored"]
+StoredDay = Literal["new", "identical", "replaced", "kept"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,20 @@ class DayOutcome:
     @property
     def hash_matched(self) -> bool | None:
         return None if self.previous_hash is None else self.previous_hash == self.report.result_hash
+
+    @property
+    def stored_day(self) -> StoredDay:
+        """What the run did to the day's stored allocation, for the operator who re-runs days:
+        `new` (none before), `identical` (reproduced from its stored snapshot, the same result
+        hash), `replaced` (a fresh snapshot, or a recomputation the operator accepted), `kept`
+        (the re-run differed or the stored day failed its hashes: only the attempt is recorded)."""
+        if self.previous_hash is None:
+            return "new"
+        if not self.written:
+            return "kept"
+        if self.snapshot_used == "stored" and self.hash_matched:
+            return "identical"
+        return "replaced"
 
 
 def run_day(

@@ -365,7 +365,8 @@ def command(
     graphs = ("allocation", "profit_split") if graph == "all" else (graph,)
     click.echo(f"Dagster instance: {home}")
     click.echo(f"Application database: {redact(default_database_url())}")
-    click.echo(f"Materialising {start} .. {end} ({days} days): {', '.join(graphs)}")
+    counted = f"{days} day" if days == 1 else f"{days} days"
+    click.echo(f"Materialising {start} .. {end} ({counted}): {', '.join(graphs)}")
     run_config = {
         "ops": {
             "allocation_chain": {
@@ -403,6 +404,8 @@ def command(
     for result in results:
         state = "succeeded" if result.succeeded else "FAILED"
         click.echo(f"  {result.graph:<13} {state:<9}   {result.summary()}")
+        if done := _days_done(result, fresh=fresh_snapshots, accepted=accept_recomputation):
+            click.echo(f"  {'':<13} {'':<9}   {done}")
     any_failed = not all(result.succeeded for result in results)
     if any_failed:
         _echo_failures(results)
@@ -418,6 +421,25 @@ def command(
     if any_failed:
         click.echo("A run failed: its full log is in the UI (or `dagster run list`).", err=True)
         sys.exit(1)
+
+
+def _days_done(result: GraphResult, *, fresh: bool, accepted: bool) -> str:
+    """What the graph's runs did to its days ("3 days: 3 reproduced from their snapshots,
+    identical"), from what they recorded; empty when they recorded nothing."""
+    from dagster import DagsterInstance
+
+    from allocator_dagster.cli.run_days import (
+        allocation_summary,
+        profit_split_summary,
+        recorded_days,
+    )
+
+    if result.outcome is None:
+        return ""
+    days = recorded_days(DagsterInstance.get(), result.outcome.run_ids, result.graph)
+    if result.graph == "allocation":
+        return allocation_summary(days, fresh=fresh, accepted=accepted)
+    return profit_split_summary(days)
 
 
 def _echo_failures(results: list[GraphResult]) -> None:

@@ -462,3 +462,28 @@ def test_a_params_file_with_several_problems_is_refused_one_line_each(
     ] * 2, lines
     assert "field 'icebox_tokens': entry 'bad token': symbol 'bad token' contains" in lines[1]
     assert not (tmp_path / "home").exists()
+
+
+def test_a_re_run_says_what_it_did_to_the_stored_days(tmp_path: Path) -> None:
+    """Re-running stored days printed only "succeeded": the footer now says per graph whether
+    the days were stored for the first time, reproduced identically, replaced or kept."""
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [ALLOCATOR, "run", *args], env=_env(tmp_path), cwd=tmp_path,
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    first = run("--days", "2", "--end", "2026-06-01")
+    assert "\n" + " " * 28 + "2 days: 2 stored for the first time\n" in first, first
+    assert " " * 28 + "2 days: 2 decided now\n" in first, first
+    again = run("--days", "3", "--end", "2026-06-02")  # one day more
+    assert (
+        "3 days: 1 stored for the first time, 2 reproduced from their snapshots, identical\n"
+        in again
+    ), again
+    assert "3 days: 1 decided now, 2 decided before (kept as they were)\n" in again, again
+    fresh = run("--days", "1", "--end", "2026-06-02", "--graph", "allocation", "--fresh-snapshots")
+    assert "1 day: 1 replaced by fresh snapshots (the same result)\n" in fresh, fresh
