@@ -157,6 +157,8 @@ class DynamicLists(BaseModel):
             return ()
         if isinstance(value, str):
             raise ValueError("must be a list of values, not a single string")
+        if not isinstance(value, list | tuple | set | frozenset):  # a number, a mapping
+            raise ValueError(f"must be a list of values, got {type(value).__name__} {value!r:.40}")
         out = []
         for item in value:
             if isinstance(item, int | float) and not isinstance(item, bool):
@@ -243,10 +245,38 @@ def stored_parameters(data: dict[str, Any]) -> AllocationParameters:
     return AllocationParameters(**{**FIELDS_BEFORE, **data})
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping: PyYAML keeps the last
+    one silently, so `min_pools: 5` then `min_pools: 6` would decide with 6 unseen."""
+
+
+def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: dict[Any, int] = {}
+    for key_node, _value in node.value:
+        key = loader.construct_object(key_node)
+        try:
+            repeated = key in seen
+        except TypeError:  # an unhashable key: the constructor says so below
+            continue
+        if repeated:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"{key!r:.40} is given twice (first on line {seen[key]})",
+                key_node.start_mark,
+            )
+        seen[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
 def load_parameters_file(path: str | Path) -> tuple[AllocationParameters, DynamicLists]:
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
     except OSError as exc:
         raise ParameterError(f"{path}: cannot read parameters: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:

@@ -198,6 +198,17 @@ def test_turnover_fractions_are_checked(field):
             "params.yaml: line 2, column 1: cannot read parameters: while parsing a flow "
             "sequence: expected ',' or ']', but got '<stream end>'",
         ),
+        # PyYAML keeps the last of a repeated key silently: the file decided with a value unseen
+        (
+            b"min_pools: 5\nmin_pools: 6\n",
+            "params.yaml: line 2, column 1: cannot read parameters: 'min_pools' is given twice "
+            "(first on line 1)",
+        ),
+        (
+            b"gas_usd: {Base: 0.3, Base: 3}\n",
+            "params.yaml: line 1, column 22: cannot read parameters: 'Base' is given twice "
+            "(first on line 1)",
+        ),
     ],
 )
 def test_an_unreadable_parameters_file_is_one_line_naming_the_file(tmp_path, content, expected):
@@ -206,3 +217,17 @@ def test_an_unreadable_parameters_file_is_one_line_naming_the_file(tmp_path, con
     with pytest.raises(ParameterError) as info:
         load_parameters_file(path)
     assert str(info.value) == f"{tmp_path}/{expected}"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (5, "must be a list of values, got int 5"),
+        ({"USDC": 1}, "must be a list of values, got dict {'USDC': 1}"),
+    ],
+)
+def test_a_list_that_is_not_a_list_is_named(value, message):
+    """A number was a TypeError's traceback; a mapping was taken as the list of its keys."""
+    with pytest.raises(ParameterError) as info:
+        parameters_from_mapping({"approved_tokens": value}, source="PARAMS.yaml")
+    assert str(info.value) == f"PARAMS.yaml: field 'approved_tokens': Value error, {message}"

@@ -196,9 +196,10 @@ def test_a_list_entry_lists_add_refuses_is_refused_in_the_params_file(tmp_path: 
     """The lists of a --params file went through unchecked (`Aave V3` approved no protocol,
     silently): each entry is now checked as `allocator lists add` checks it, one line each."""
     params = tmp_path / "params.yaml"
+    example = (EXAMPLES / "params.yaml").read_text().splitlines(keepends=True)
+    kept = [line for line in example if not line.startswith(("icebox_", "blacklisted_"))]
     params.write_text(
-        (EXAMPLES / "params.yaml").read_text()
-        + "icebox_tokens: ['bad token']\nblacklisted_tokens: [USDC, 'Aave V3']\n"
+        "".join(kept) + "icebox_tokens: ['bad token']\nblacklisted_tokens: [USDC, 'Aave V3']\n"
     )
     result = _solve("--params", str(params))
     assert result.exit_code == 2, result.output
