@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from allocator_dagster.cli.options import fail
+from allocator_dagster.cli.options import FiniteFloatRange, fail
 from allocator_dagster.money import MAX_USD, to_cents
 from allocator_dagster.terminal import shown
 
@@ -45,7 +45,7 @@ def _date(value: str, option: str) -> dt.date:
 @click.option("--end", "end_text", required=True, help="Last day (YYYY-MM-DD).")
 @click.option(
     "--capital",
-    type=click.FloatRange(min=0, min_open=True, max=float(MAX_USD)),
+    type=FiniteFloatRange(min=0, min_open=True, max=float(MAX_USD)),
     default=10_000_000.0,
     show_default=True,
     help="USD held idle on the first day.",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -11,6 +12,17 @@ from allocator_dagster.storage import DATABASE_URL_ENV
 from allocator_dagster.terminal import shown
 
 DAY = click.DateTime(formats=["%Y-%m-%d"])
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click's FloatRange, refusing NaN and infinities: every comparison with NaN is false, so
+    `--capital nan` passed the range and failed later as a decimal.InvalidOperation traceback."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 def fail(message: object) -> NoReturn:

@@ -166,3 +166,9 @@ def test_every_bad_parameter_is_its_own_error_line(tmp_path: Path) -> None:
     lines = result.output.strip().splitlines()
     assert len(lines) == 2 and all(line.startswith(f"error: {params}: field ") for line in lines)
     assert "\\x0a" not in result.output
+
+
+def test_a_capital_that_is_not_a_number() -> None:
+    """click's FloatRange let NaN through (it compares false): a decimal.InvalidOperation
+    traceback after the days were loaded."""
+    one_line_error(backtest("--sample", *RANGE, "--capital", "nan"), "'nan' is not a finite number")

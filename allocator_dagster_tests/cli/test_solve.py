@@ -18,7 +18,7 @@ def _solve(*args: str):
     return CliRunner().invoke(main, [*BASE, *args])
 
 
-@pytest.mark.parametrize("capital", ["1e25", "1e13", "1e300"])
+@pytest.mark.parametrize("capital", ["1e25", "1e13", "1e300", "nan", "NaN"])  # NaN: a traceback
 def test_an_absurd_capital_is_bad_input(capital: str) -> None:
     result = _solve("--capital", capital)
     assert result.exit_code == 2, result.output
