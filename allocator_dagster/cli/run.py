@@ -199,10 +199,14 @@ def _terminate_as_interrupt(signum: int, _frame: object) -> None:
 
 def _dagster_home() -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or Path.cwd() / DEFAULT_DAGSTER_HOME).resolve()
-    home.mkdir(parents=True, exist_ok=True)
     instance_yaml = home / "dagster.yaml"
-    if not instance_yaml.exists():  # the embedded default: run storage in local files
-        instance_yaml.write_text(QUICKSTART_INSTANCE_YAML)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        if not instance_yaml.exists():  # the embedded default: run storage in local files
+            instance_yaml.write_text(QUICKSTART_INSTANCE_YAML)
+    except OSError as exc:  # a file in its place, a folder that cannot be written
+        why = "a file, not a folder" if home.is_file() else exc.strerror
+        fail(f"DAGSTER_HOME={home}: cannot use it as the Dagster instance's folder ({why})")
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 

@@ -130,6 +130,22 @@ def test_a_configuration_every_run_would_fail_on_is_refused_before_anything_is_w
     assert not (tmp_path / "home").exists(), "no instance, run or first day for a refused run"
 
 
+def test_a_dagster_home_that_is_a_file_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It was a FileExistsError traceback from mkdir."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "home").write_text("")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ALLOCATOR_DATABASE_URL", f"sqlite:///{tmp_path / 'app.sqlite'}")
+    result = CliRunner().invoke(main, ["run", "--days", "1", "--graph", "allocation"])
+    assert result.exit_code == 2, result.output
+    assert result.output == (
+        f"error: DAGSTER_HOME={tmp_path / 'home'}: cannot use it as the Dagster instance's "
+        "folder (a file, not a folder)\n"
+    )
+
+
 def test_the_quickstart_records_the_first_day_it_filled(tmp_path: Path) -> None:
     """Without ALLOCATOR_FIRST_DAY the partitions start on the first day filled on the instance:
     a `dg dev` on the quickstart shows no wall of missing days (it only moves earlier)."""
