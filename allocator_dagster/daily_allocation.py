@@ -234,6 +234,20 @@ def _refuse_orphaning_the_next_day(conn: sa.Connection, day: dt.date) -> None:
         )
 
 
+def stored_days_moved_by(engine: sa.Engine, days: list[dt.date]) -> list[dt.date]:
+    """The stored days whose start balances a paper run of `days` (reproduce mode) would
+    change: each stored day right after a day of the range that has no allocation yet, such as
+    the first stored day when a range is extended back before it. The new day's paper ledger
+    becomes that day's start, so it no longer reproduces: it is kept as it was decided, on
+    balances it was not decided on (its checks then fail)."""
+    if not days:
+        return []
+    with engine.connect() as conn:
+        stored = set(store.allocated_days(conn, days[0], days[-1] + dt.timedelta(days=1)))
+    one = dt.timedelta(days=1)
+    return [day + one for day in days if day not in stored and day + one in stored]
+
+
 def _snapshot_for(
     conn: sa.Connection,
     day: dt.date,

@@ -22,6 +22,7 @@ from allocator_dagster.cli.options import fail
 from allocator_dagster.storage import default_database_url, get_engine, redact
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
     from dagster import DagsterInstance
 
     from allocator_dagster.cli.in_process_backfill import BackfillOutcome
@@ -355,7 +356,10 @@ def command(
 
     if errors := environment_errors():
         fail("\n".join(errors))
-    get_engine(default_database_url())  # unusable: one line naming it, exit 2 (the CLI's rule)
+    engine = get_engine(default_database_url())  # unusable: one line naming it, exit 2
+    graphs = ("allocation", "profit_split") if graph == "all" else (graph,)
+    if "allocation" in graphs and not (fresh_snapshots or accept_recomputation):
+        _refuse_moving_stored_days(engine, start, end)
     home = _dagster_home()
     recorded_before: str | None = None
     if not fixed:
@@ -366,7 +370,6 @@ def command(
             record_first_day(home, start)
         except ValueError as exc:  # an unreadable record: say which file
             fail(exc)
-    graphs = ("allocation", "profit_split") if graph == "all" else (graph,)
     click.echo(f"Dagster instance: {home}")
     click.echo(f"Application database: {redact(default_database_url())}")
     counted = f"{days} day" if days == 1 else f"{days} days"
@@ -425,6 +428,29 @@ def command(
     if any_failed:
         click.echo("A run failed: its full log is in the UI (or `dagster run list`).", err=True)
         sys.exit(1)
+
+
+def _refuse_moving_stored_days(engine: sa.Engine, start: dt.date, end: dt.date) -> None:
+    """On the paper ledger, a new day right before a stored one becomes that day's start: the
+    stored day no longer reproduces and is kept on balances it was not decided on (a range
+    extended back before the first stored day failed its checks and left that day
+    inconsistent). Refused before anything is written, saying what to do instead."""
+    from allocator_dagster.daily_allocation import stored_days_moved_by
+
+    if (os.environ.get("ALLOCATOR_BALANCES_SOURCE") or "paper") != "paper":
+        return  # observed balances: a day's start does not follow from the day before
+    days = [start + dt.timedelta(days=k) for k in range((end - start).days + 1)]
+    if moved := stored_days_moved_by(engine, days):
+        day = moved[0]
+        more = f" (and {len(moved) - 1} more stored day(s))" if len(moved) > 1 else ""
+        fail(
+            f"{day} is stored, decided on the start balances it had; deciding "
+            f"{day - dt.timedelta(days=1)} first would change them (the paper ledger carries "
+            f"each day into the next){more}, so it would no longer reproduce: choose a range "
+            f"that starts on {day} or later, or decide the stored "
+            "days again from the new start with --accept-recomputation (their snapshots' "
+            "parameters and lists) or --fresh-snapshots (today's)"
+        )
 
 
 def _days_done(result: GraphResult, *, fresh: bool, accepted: bool) -> str:

@@ -503,3 +503,31 @@ def test_a_re_run_says_what_it_did_to_the_stored_days(tmp_path: Path) -> None:
     assert "3 days: 1 decided now, 2 decided before (kept as they were)\n" in again, again
     fresh = run("--days", "1", "--end", "2026-06-02", "--graph", "allocation", "--fresh-snapshots")
     assert "1 day: 1 replaced by fresh snapshots (the same result)\n" in fresh, fresh
+
+
+def test_a_range_extended_back_before_the_first_stored_day_is_refused(tmp_path: Path) -> None:
+    """On the paper ledger a new day before the first stored one becomes its start: the run
+    failed its checks on that day (stored and recomputed hashes differ, weights no longer sum
+    to the day's capital) after writing the new day. Now refused before anything is written;
+    with --fresh-snapshots the stored days are decided again from the new start."""
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [ALLOCATOR, "run", "--end", "2026-06-02", "--graph", "allocation", *args],
+            env=_env(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+
+    assert run("--days", "2").returncode == 0
+    refused = run("--days", "3")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert refused.stderr.startswith(
+        "error: 2026-06-01 is stored, decided on the start balances it had; deciding 2026-05-31 "
+        "first would change them"
+    ), refused.stderr
+    assert len(refused.stderr.splitlines()) == 1 and refused.stdout == ""
+    with sqlite3.connect(tmp_path / "allocator.sqlite") as conn:
+        days = conn.execute("SELECT allocation_date FROM asset_allocations ORDER BY 1").fetchall()
+    assert [d for (d,) in days] == ["2026-06-01", "2026-06-02"]
+    fresh = run("--days", "3", "--fresh-snapshots")
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    assert "3 days: 1 stored for the first time, 2 replaced by fresh snapshots" in fresh.stdout
