@@ -76,39 +76,6 @@ def check_partition_range(start: dt.date, end: dt.date, first: dt.date, *, fixed
         )
 
 
-def record_first_day(home: Path, start: dt.date) -> dt.date:
-    """Without ALLOCATOR_FIRST_DAY, the partitions start on the first day `allocator run` has
-    filled on this instance: recorded in DAGSTER_HOME (only ever moved earlier), so this run and
-    a later `dg dev` on the instance show the filled days and no wall of missing ones."""
-    from allocator_dagster.defs.partitions import RECORDED_FIRST_DAY_FILE, recorded_first_day
-
-    recorded = recorded_first_day(str(home))
-    first = min(dt.date.fromisoformat(recorded), start) if recorded else start
-    if recorded != first.isoformat():
-        (home / RECORDED_FIRST_DAY_FILE).write_text(first.isoformat() + "\n")
-    return first
-
-
-def settle_first_day(home: Path, before: str | None, *, launched: bool) -> str | None:
-    """After the runs: `record_first_day` moved the recorded first day to the range's start
-    before the definitions loaded (a backfill's days must be partitions). An invocation that
-    launched no backfill (stopped by an error or an interrupt before its first one) puts the
-    record back as it was (none: no file), so the calendar does not start on days nothing was
-    run for. Once a backfill is launched its days stay, even if its runs failed: the UI's
-    Backfills page cannot show a backfill whose days start before the first partition, and the
-    failed days are then shown failed. Returns the day recorded."""
-    from allocator_dagster.defs.partitions import RECORDED_FIRST_DAY_FILE, recorded_first_day
-
-    if launched:
-        return recorded_first_day(str(home))
-    path = home / RECORDED_FIRST_DAY_FILE
-    if before is None:
-        path.unlink(missing_ok=True)
-    elif recorded_first_day(str(home)) != before:
-        path.write_text(before + "\n")
-    return before
-
-
 def launched_backfills(invocation: str) -> list[str]:
     """The ids of the backfills this invocation added to the instance."""
     from dagster import DagsterInstance
@@ -363,6 +330,7 @@ def command(
     home = _dagster_home()
     recorded_before: str | None = None
     if not fixed:
+        from allocator_dagster.cli.first_day import record_first_day
         from allocator_dagster.defs.partitions import recorded_first_day
 
         try:
@@ -405,6 +373,8 @@ def command(
         raise
     finally:
         if not fixed:  # no backfill launched: the calendar is as it was
+            from allocator_dagster.cli.first_day import settle_first_day
+
             settle_first_day(home, recorded_before, launched=bool(launched_backfills(invocation)))
         if signal.getsignal(signal.SIGTERM) in (_terminate_as_interrupt, signal.SIG_IGN):
             signal.signal(signal.SIGTERM, previous)
@@ -454,22 +424,15 @@ def _refuse_moving_stored_days(engine: sa.Engine, start: dt.date, end: dt.date) 
 
 
 def _days_done(result: GraphResult, *, fresh: bool, accepted: bool) -> str:
-    """What the graph's runs did to its days ("3 days: 3 reproduced from their snapshots,
-    identical"), from what they recorded; empty when they recorded nothing."""
+    """What the graph's runs did to its days, from what they recorded (`run_days`)."""
     from dagster import DagsterInstance
 
-    from allocator_dagster.cli.run_days import (
-        allocation_summary,
-        profit_split_summary,
-        recorded_days,
-    )
+    from allocator_dagster.cli.run_days import days_done
 
     if result.outcome is None:
         return ""
-    days = recorded_days(DagsterInstance.get(), result.outcome.run_ids, result.graph)
-    if result.graph == "allocation":
-        return allocation_summary(days, fresh=fresh, accepted=accepted)
-    return profit_split_summary(days)
+    runs = result.outcome.run_ids
+    return days_done(DagsterInstance.get(), result.graph, runs, fresh=fresh, accepted=accepted)
 
 
 def _echo_failures(results: list[GraphResult]) -> None:

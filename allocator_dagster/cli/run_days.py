@@ -97,3 +97,14 @@ def profit_split_summary(days: Mapping[str, Mapping[str, object]]) -> str:
             f"{before} decided before (kept as {'it was' if before == 1 else 'they were'})"
         )
     return f"{_days(len(reused))}: " + ", ".join(parts) if parts else ""
+
+
+def days_done(
+    instance: DagsterInstance, graph: str, run_ids: Iterable[str], *, fresh: bool, accepted: bool
+) -> str:
+    """The footer line of one graph's runs ("3 days: 3 reproduced from their snapshots,
+    identical"); empty when they recorded nothing (a run that failed before its days)."""
+    days = recorded_days(instance, run_ids, graph)
+    if graph == "allocation":
+        return allocation_summary(days, fresh=fresh, accepted=accepted)
+    return profit_split_summary(days)
