@@ -50,6 +50,7 @@ from allocator_dagster.vanished import unlisted_held
 SnapshotPolicy = Literal["reproduce", "fresh"]
 SNAPSHOT_POLICIES: tuple[SnapshotPolicy, ...] = get_args(SnapshotPolicy)
 SnapshotUsed = Literal["new", "stored"]
+StoredDay = Literal["new", "identical", "replaced", "kept"]
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,20 @@ class DayOutcome:
     @property
     def hash_matched(self) -> bool | None:
         return None if self.previous_hash is None else self.previous_hash == self.report.result_hash
+
+    @property
+    def stored_day(self) -> StoredDay:
+        """What the run did to the day's stored allocation, for the operator who re-runs days:
+        `new` (none before), `identical` (reproduced from its stored snapshot, the same result
+        hash), `replaced` (a fresh snapshot, or a recomputation the operator accepted), `kept`
+        (the re-run differed or the stored day failed its hashes: only the attempt is recorded)."""
+        if self.previous_hash is None:
+            return "new"
+        if not self.written:
+            return "kept"
+        if self.snapshot_used == "stored" and self.hash_matched:
+            return "identical"
+        return "replaced"
 
 
 def run_day(
@@ -219,6 +234,20 @@ def _refuse_orphaning_the_next_day(conn: sa.Connection, day: dt.date) -> None:
             f"already has an allocation: re-run {day} together with the days after it (a range up "
             "to the last allocated day), or use snapshot=reproduce"
         )
+
+
+def stored_days_moved_by(engine: sa.Engine, days: list[dt.date]) -> list[dt.date]:
+    """The stored days whose start balances a paper run of `days` (reproduce mode) would
+    change: each stored day right after a day of the range that has no allocation yet, such as
+    the first stored day when a range is extended back before it. The new day's paper ledger
+    becomes that day's start, so it no longer reproduces: it is kept as it was decided, on
+    balances it was not decided on (its checks then fail)."""
+    if not days:
+        return []
+    with engine.connect() as conn:
+        stored = set(store.allocated_days(conn, days[0], days[-1] + dt.timedelta(days=1)))
+    one = dt.timedelta(days=1)
+    return [day + one for day in days if day not in stored and day + one in stored]
 
 
 def _snapshot_for(

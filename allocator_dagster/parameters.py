@@ -157,8 +157,16 @@ class DynamicLists(BaseModel):
             return ()
         if isinstance(value, str):
             raise ValueError("must be a list of values, not a single string")
+        if not isinstance(value, list | tuple | set | frozenset):  # a number, a mapping
+            raise ValueError(f"must be a list of values, got {type(value).__name__} {value!r:.40}")
         out = []
         for item in value:
+            if isinstance(item, int | float) and not isinstance(item, bool):
+                # YAML reads an unquoted 0x… address as a number
+                raise ValueError(
+                    f"entry {item!r} is a number, not a token or protocol: write it in quotes "
+                    "(an address as '0x…')"
+                )
             if not isinstance(item, str) or not item.strip():
                 raise ValueError(f"entries must be non-empty strings, got {item!r}")
             out.append(item.strip())
@@ -190,15 +198,40 @@ def parameters_from_mapping(
         raise ParameterError(f"{source}: expected a mapping of parameter names to values")
     list_part = {k: data[k] for k in LIST_NAMES if k in data}
     param_part = {k: v for k, v in data.items() if k not in LIST_NAMES}
+    problems: list[str] = []  # every problem of the file at once, one line each
     try:
         params = AllocationParameters(**param_part)
     except ValidationError as exc:
-        raise ParameterError(_format_validation_error(source, exc)) from None
-    try:
-        lists = DynamicLists(**list_part)
-    except ValidationError as exc:
-        raise ParameterError(_format_validation_error(source, exc)) from None
-    return params, lists
+        problems.append(_format_validation_error(source, exc))
+    lists: dict[str, tuple[str, ...]] = {}
+    for name, value in list_part.items():  # each list on its own: all their problems at once
+        try:
+            lists[name] = _checked_list(name, value, source)
+        except ValidationError as exc:
+            problems.append(_format_validation_error(source, exc))
+        except ParameterError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ParameterError("\n".join(problems))
+    return params, DynamicLists(**lists)
+
+
+def _checked_list(name: str, value: Any, source: str) -> tuple[str, ...]:
+    """One list of a file with every entry validated and normalised as `allocator lists add`
+    does (`dynamic_lists.normalise`: an address lower-case, a symbol upper-case), so a file
+    cannot hold an entry the command would refuse; one line per bad entry, naming the entry."""
+    from allocator_dagster.dynamic_lists import ListValueError, normalise
+
+    entries = getattr(DynamicLists(**{name: value}), name)
+    checked, problems = [], []
+    for entry in entries:
+        try:
+            checked.append(normalise(name, entry))
+        except ListValueError as exc:
+            problems.append(f"{source}: field {name!r}: entry {entry[:40]!r}: {exc}")
+    if problems:
+        raise ParameterError("\n".join(problems))
+    return tuple(checked)
 
 
 # Every field added after snapshots were first stored, with the value a snapshot without it was
@@ -212,10 +245,38 @@ def stored_parameters(data: dict[str, Any]) -> AllocationParameters:
     return AllocationParameters(**{**FIELDS_BEFORE, **data})
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping: PyYAML keeps the last
+    one silently, so `min_pools: 5` then `min_pools: 6` would decide with 6 unseen."""
+
+
+def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: dict[Any, int] = {}
+    for key_node, _value in node.value:
+        key = loader.construct_object(key_node)
+        try:
+            repeated = key in seen
+        except TypeError:  # an unhashable key: the constructor says so below
+            continue
+        if repeated:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"{key!r:.40} is given twice (first on line {seen[key]})",
+                key_node.start_mark,
+            )
+        seen[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
 def load_parameters_file(path: str | Path) -> tuple[AllocationParameters, DynamicLists]:
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
     except OSError as exc:
         raise ParameterError(f"{path}: cannot read parameters: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:

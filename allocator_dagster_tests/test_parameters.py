@@ -6,6 +6,7 @@ Every expectation here is derived from MODEL.md (the contract), not from the imp
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -86,6 +87,71 @@ class TestParameters:
         assert lst.approved_protocols == ("aave-v3",)
 
 
+@pytest.mark.parametrize(
+    ("field", "entry", "message"),
+    [
+        ("icebox_tokens", "bad token", "symbol 'bad token' contains ' '"),
+        ("blacklisted_tokens", "USDC-USDT", "symbol 'USDC-USDT' contains '-'"),
+        ("approved_tokens", "x" * 50, "is neither an address"),
+        ("approved_protocols", "Aave V3", "'Aave V3' is not a protocol slug"),
+    ],
+)
+def test_a_list_entry_is_validated_as_lists_add_validates_it(field, entry, message):
+    """A file's list entry passes the check `allocator lists add` applies
+    (`dynamic_lists.normalise`), refused with the file, the field and the entry."""
+    from allocator_dagster.dynamic_lists import ListValueError, normalise
+
+    with pytest.raises(ListValueError, match=re.escape(message)):
+        normalise(field, entry)  # what `allocator lists add` says
+    with pytest.raises(ParameterError) as info:
+        good = "aave-v3" if field == "approved_protocols" else "USDC"
+        parameters_from_mapping({field: [good, entry]}, source="PARAMS.yaml")
+    assert str(info.value) == f"PARAMS.yaml: field {field!r}: entry {entry[:40]!r}: " + str(
+        normalise_error(field, entry)
+    )
+    assert message in str(info.value)
+
+
+def normalise_error(field: str, entry: str) -> Exception:
+    from allocator_dagster.dynamic_lists import ListValueError, normalise
+
+    try:
+        normalise(field, entry)
+    except ListValueError as exc:
+        return exc
+    raise AssertionError(f"{entry!r} was accepted")
+
+
+def test_list_entries_are_normalised_and_every_problem_is_its_own_line():
+    _, lists = parameters_from_mapping(
+        {
+            "icebox_tokens": ["usdc", "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"],
+            "approved_tokens": ["USDC", "usdc"],
+        }
+    )
+    assert lists.icebox_tokens == ("0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48", "USDC")
+    assert lists.approved_tokens == ("USDC",)
+    with pytest.raises(ParameterError) as info:
+        parameters_from_mapping(
+            {
+                "group2_max_pct": 3,
+                "icebox_tokens": ["a b"],
+                "approved_protocols": ["Aave"],
+                # YAML reads an unquoted address as a number
+                "blacklisted_tokens": [0xA0B86991C6218B36C1D19D4A2E9EB0CE3606EB48],
+            },
+            source="PARAMS.yaml",
+        )
+    lines = str(info.value).splitlines()
+    assert [line.split(":")[1] for line in lines] == [
+        " field 'group2_max_pct'",
+        " field 'blacklisted_tokens'",
+        " field 'approved_protocols'",
+        " field 'icebox_tokens'",
+    ], lines
+    assert "is a number, not a token or protocol: write it in quotes" in lines[1]
+
+
 def test_turnover_defaults_and_stored_snapshots():
     """New runs get the turnover control; a stored snapshot that predates its fields is read
     back with the values it was decided with (0: off), so it reproduces byte for byte."""
@@ -132,6 +198,17 @@ def test_turnover_fractions_are_checked(field):
             "params.yaml: line 2, column 1: cannot read parameters: while parsing a flow "
             "sequence: expected ',' or ']', but got '<stream end>'",
         ),
+        # PyYAML keeps the last of a repeated key silently: the file decided with a value unseen
+        (
+            b"min_pools: 5\nmin_pools: 6\n",
+            "params.yaml: line 2, column 1: cannot read parameters: 'min_pools' is given twice "
+            "(first on line 1)",
+        ),
+        (
+            b"gas_usd: {Base: 0.3, Base: 3}\n",
+            "params.yaml: line 1, column 22: cannot read parameters: 'Base' is given twice "
+            "(first on line 1)",
+        ),
     ],
 )
 def test_an_unreadable_parameters_file_is_one_line_naming_the_file(tmp_path, content, expected):
@@ -140,3 +217,17 @@ def test_an_unreadable_parameters_file_is_one_line_naming_the_file(tmp_path, con
     with pytest.raises(ParameterError) as info:
         load_parameters_file(path)
     assert str(info.value) == f"{tmp_path}/{expected}"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (5, "must be a list of values, got int 5"),
+        ({"USDC": 1}, "must be a list of values, got dict {'USDC': 1}"),
+    ],
+)
+def test_a_list_that_is_not_a_list_is_named(value, message):
+    """A number was a TypeError's traceback; a mapping was taken as the list of its keys."""
+    with pytest.raises(ParameterError) as info:
+        parameters_from_mapping({"approved_tokens": value}, source="PARAMS.yaml")
+    assert str(info.value) == f"PARAMS.yaml: field 'approved_tokens': Value error, {message}"

@@ -29,8 +29,9 @@ COMMANDS = (
 
 class _Main(click.Group):
     """The `allocator` group: sub-commands load lazily, and a database that cannot be used
-    (unreachable, read-only file) is a one-line error with exit code 2 in every sub-command,
-    never a traceback."""
+    (unreachable, read-only file) or a usage error (a missing option, an invalid value, a folder
+    given for a file) is a one-line error with exit code 2 in every sub-command, never a
+    traceback or click's four-line usage report."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -45,6 +46,13 @@ class _Main(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            # click's own report is four lines (usage, a hint, a blank, the error): one line
+            # like every other error, still naming the argument and where the help is
+            from allocator_dagster.cli.options import fail
+
+            where = exc.ctx.command_path if exc.ctx else ctx.command_path
+            fail(f"{exc.format_message()} (see `{where} --help`)")
         except Exception as exc:
             # only a command that loaded the storage can raise its error: do not load it here
             db = sys.modules.get("allocator_dagster.storage.db")

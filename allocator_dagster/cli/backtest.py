@@ -11,13 +11,9 @@ from pathlib import Path
 
 import click
 
+from allocator_dagster.cli.options import FiniteFloatRange, fail
 from allocator_dagster.money import MAX_USD, to_cents
 from allocator_dagster.terminal import shown
-
-
-def _fail(message: object) -> None:
-    click.echo(f"error: {shown(message)}", err=True)
-    sys.exit(2)
 
 
 def _unwritable(folder: Path) -> str | None:
@@ -36,8 +32,7 @@ def _date(value: str, option: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        _fail(f"{option} {value!r} is not a date (YYYY-MM-DD)")
-        raise  # unreachable: _fail exits
+        fail(f"{option} {value!r} is not a date (YYYY-MM-DD)")
 
 
 @click.command("backtest")
@@ -50,7 +45,7 @@ def _date(value: str, option: str) -> dt.date:
 @click.option("--end", "end_text", required=True, help="Last day (YYYY-MM-DD).")
 @click.option(
     "--capital",
-    type=click.FloatRange(min=0, min_open=True, max=float(MAX_USD)),
+    type=FiniteFloatRange(min=0, min_open=True, max=float(MAX_USD)),
     default=10_000_000.0,
     show_default=True,
     help="USD held idle on the first day.",
@@ -119,23 +114,23 @@ def command(
     from allocator_dagster.solvers import Backend
 
     if bool(history_path) == sample:
-        _fail("give exactly one of --history FILE and --sample")
+        fail("give exactly one of --history FILE and --sample")
     start, end = _date(start_text, "--start"), _date(end_text, "--end")
     if start > end:
-        _fail(f"--start {start} is after --end {end}")
+        fail(f"--start {start} is after --end {end}")
     names = [n.strip() for n in strategies.split(",") if n.strip()]
     unknown = [n for n in names if n not in STRATEGY_NAMES]
     if unknown or not names:
         what = f"unknown strategy {unknown[0]!r}" if unknown else "no strategy given"
-        _fail(f"{what}; choose from {', '.join(STRATEGY_NAMES)}")
+        fail(f"{what}; choose from {', '.join(STRATEGY_NAMES)}")
     if report_dir and (why := _unwritable(Path(report_dir))):
-        _fail(f"--report {report_dir}: {why}")  # before the days are replayed, not after
+        fail(f"--report {report_dir}: {why}")  # before the days are replayed, not after
     parameters, lists = AllocationParameters(), None
     if params_path:
         try:
             parameters, given = load_parameters_file(params_path)
         except ParameterError as exc:
-            _fail(exc)
+            fail(exc)
         if given != DynamicLists():  # a file without lists keeps the defaults
             lists = given
     notes = []
@@ -159,8 +154,7 @@ def command(
             backend=Backend(solver),
         )
     except (BacktestError, ValueError) as exc:
-        _fail(exc)
-        return
+        fail(exc)
     except DecisionFailure as exc:  # not bad input: the product's decision failed that day
         click.echo(f"error: {shown(exc)}", err=True)
         sys.exit(1)
@@ -196,6 +190,5 @@ def command(
         try:
             files = write_report(report, report_dir)
         except OSError as exc:
-            _fail(f"--report {report_dir}: cannot write the report: {exc.strerror or exc}")
-            return
+            fail(f"--report {report_dir}: cannot write the report: {exc.strerror or exc}")
         click.echo(f"report: {shown(files[0])}", err=fmt == "json")

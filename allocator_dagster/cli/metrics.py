@@ -32,9 +32,8 @@ def import_command(day: datetime, file: Path, replace: bool, database_url: str |
     """Import one day's metrics from FILE (.csv: a header and one row; .json: an object)."""
     try:
         metrics = read_metrics_file(file, day.date())
-    except MetricsFileError as exc:
-        click.echo("error: " + "\nerror: ".join(shown(p) for p in exc.problems), err=True)
-        raise SystemExit(2) from None
+    except MetricsFileError as exc:  # one `error:` line per problem, each escaped on its own
+        fail("\n".join(shown(problem) for problem in exc.problems))
     try:
         store.write_platform_metrics(get_engine(database_url), metrics, replace=replace)
     except (StorageError, store.MetricsExist) as exc:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -13,9 +14,23 @@ from allocator_dagster.terminal import shown
 DAY = click.DateTime(formats=["%Y-%m-%d"])
 
 
+class FiniteFloatRange(click.FloatRange):
+    """click's FloatRange, refusing NaN and infinities: every comparison with NaN is false, so
+    `--capital nan` passed the range and failed later as a decimal.InvalidOperation traceback."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
 def fail(message: object) -> NoReturn:
-    """A user's error: one escaped line on stderr and exit code 2 (never a traceback)."""
-    click.echo(f"error: {shown(message, lines=True)}", err=True)
+    """A user's error on stderr, exit code 2, never a traceback: one escaped `error: ...` line
+    per problem (a message of several lines is several problems, each said on its own)."""
+    lines = [line for line in shown(message, lines=True).split("\n") if line.strip()]
+    for line in lines or [""]:
+        click.echo(f"error: {line}", err=True)
     sys.exit(2)
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 import click
 
-from allocator_dagster.cli.options import DAY, database_url_option, fail
+from allocator_dagster.cli.options import DAY, FiniteFloatRange, database_url_option, fail
 from allocator_dagster.pool_ingestion import (
     PoolDataError,
     import_history,
@@ -52,14 +52,14 @@ def pools() -> None:
 )
 @click.option(
     "--min-tvl",
-    type=click.FloatRange(min=0),
+    type=FiniteFloatRange(min=0),
     default=1_000_000.0,
     show_default=True,
     help="Skip pools with less TVL (USD) today.",
 )
 @click.option("--base-url", default=DEFAULT_BASE_URL, show_default=True, help="Yields API URL.")
 @click.option(
-    "--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True, help="Seconds."
+    "--timeout", type=FiniteFloatRange(min=0.1), default=30.0, show_default=True, help="Seconds."
 )
 @click.option(
     "--retries",

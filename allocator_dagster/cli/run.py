@@ -22,6 +22,7 @@ from allocator_dagster.cli.options import fail
 from allocator_dagster.storage import default_database_url, get_engine, redact
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
     from dagster import DagsterInstance
 
     from allocator_dagster.cli.in_process_backfill import BackfillOutcome
@@ -75,17 +76,13 @@ def check_partition_range(start: dt.date, end: dt.date, first: dt.date, *, fixed
         )
 
 
-def record_first_day(home: Path, start: dt.date) -> dt.date:
-    """Without ALLOCATOR_FIRST_DAY, the partitions start on the first day `allocator run` has
-    filled on this instance: recorded in DAGSTER_HOME (only ever moved earlier), so this run and
-    a later `dg dev` on the instance show the filled days and no wall of missing ones."""
-    from allocator_dagster.defs.partitions import RECORDED_FIRST_DAY_FILE, recorded_first_day
+def launched_backfills(invocation: str) -> list[str]:
+    """The ids of the backfills this invocation added to the instance."""
+    from dagster import DagsterInstance
+    from dagster._core.execution.backfill import BulkActionsFilter
 
-    recorded = recorded_first_day(str(home))
-    first = min(dt.date.fromisoformat(recorded), start) if recorded else start
-    if recorded != first.isoformat():
-        (home / RECORDED_FIRST_DAY_FILE).write_text(first.isoformat() + "\n")
-    return first
+    mine = BulkActionsFilter(tags={INVOCATION_TAG: invocation})
+    return [b.backfill_id for b in DagsterInstance.get().get_backfills(filters=mine)]
 
 
 def fail_unfinished_runs(invocation: str, reason: str) -> list[str]:
@@ -170,10 +167,14 @@ def _terminate_as_interrupt(signum: int, _frame: object) -> None:
 
 def _dagster_home() -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or Path.cwd() / DEFAULT_DAGSTER_HOME).resolve()
-    home.mkdir(parents=True, exist_ok=True)
     instance_yaml = home / "dagster.yaml"
-    if not instance_yaml.exists():  # the embedded default: run storage in local files
-        instance_yaml.write_text(QUICKSTART_INSTANCE_YAML)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        if not instance_yaml.exists():  # the embedded default: run storage in local files
+            instance_yaml.write_text(QUICKSTART_INSTANCE_YAML)
+    except OSError as exc:  # a file in its place, a folder that cannot be written
+        why = "a file, not a folder" if home.is_file() else exc.strerror
+        fail(f"DAGSTER_HOME={home}: cannot use it as the Dagster instance's folder ({why})")
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
@@ -322,17 +323,25 @@ def command(
 
     if errors := environment_errors():
         fail("\n".join(errors))
-    get_engine(default_database_url())  # unusable: one line naming it, exit 2 (the CLI's rule)
+    engine = get_engine(default_database_url())  # unusable: one line naming it, exit 2
+    graphs = ("allocation", "profit_split") if graph == "all" else (graph,)
+    if "allocation" in graphs and not (fresh_snapshots or accept_recomputation):
+        _refuse_moving_stored_days(engine, start, end)
     home = _dagster_home()
+    recorded_before: str | None = None
     if not fixed:
+        from allocator_dagster.cli.first_day import record_first_day
+        from allocator_dagster.defs.partitions import recorded_first_day
+
         try:
+            recorded_before = recorded_first_day(str(home))
             record_first_day(home, start)
         except ValueError as exc:  # an unreadable record: say which file
             fail(exc)
-    graphs = ("allocation", "profit_split") if graph == "all" else (graph,)
     click.echo(f"Dagster instance: {home}")
     click.echo(f"Application database: {redact(default_database_url())}")
-    click.echo(f"Materialising {start} .. {end} ({days} days): {', '.join(graphs)}")
+    counted = f"{days} day" if days == 1 else f"{days} days"
+    click.echo(f"Materialising {start} .. {end} ({counted}): {', '.join(graphs)}")
     run_config = {
         "ops": {
             "allocation_chain": {
@@ -363,11 +372,17 @@ def command(
             sys.exit(130)
         raise
     finally:
+        if not fixed:  # no backfill launched: the calendar is as it was
+            from allocator_dagster.cli.first_day import settle_first_day
+
+            settle_first_day(home, recorded_before, launched=bool(launched_backfills(invocation)))
         if signal.getsignal(signal.SIGTERM) in (_terminate_as_interrupt, signal.SIG_IGN):
             signal.signal(signal.SIGTERM, previous)
     for result in results:
         state = "succeeded" if result.succeeded else "FAILED"
         click.echo(f"  {result.graph:<13} {state:<9}   {result.summary()}")
+        if done := _days_done(result, fresh=fresh_snapshots, accepted=accept_recomputation):
+            click.echo(f"  {'':<13} {'':<9}   {done}")
     any_failed = not all(result.succeeded for result in results)
     if any_failed:
         _echo_failures(results)
@@ -383,6 +398,41 @@ def command(
     if any_failed:
         click.echo("A run failed: its full log is in the UI (or `dagster run list`).", err=True)
         sys.exit(1)
+
+
+def _refuse_moving_stored_days(engine: sa.Engine, start: dt.date, end: dt.date) -> None:
+    """On the paper ledger, a new day right before a stored one becomes that day's start: the
+    stored day no longer reproduces and is kept on balances it was not decided on (a range
+    extended back before the first stored day failed its checks and left that day
+    inconsistent). Refused before anything is written, saying what to do instead."""
+    from allocator_dagster.daily_allocation import stored_days_moved_by
+
+    if (os.environ.get("ALLOCATOR_BALANCES_SOURCE") or "paper") != "paper":
+        return  # observed balances: a day's start does not follow from the day before
+    days = [start + dt.timedelta(days=k) for k in range((end - start).days + 1)]
+    if moved := stored_days_moved_by(engine, days):
+        day = moved[0]
+        more = f" (and {len(moved) - 1} more stored day(s))" if len(moved) > 1 else ""
+        fail(
+            f"{day} is stored, decided on the start balances it had; deciding "
+            f"{day - dt.timedelta(days=1)} first would change them (the paper ledger carries "
+            f"each day into the next){more}, so it would no longer reproduce: choose a range "
+            f"that starts on {day} or later, or decide the stored "
+            "days again from the new start with --accept-recomputation (their snapshots' "
+            "parameters and lists) or --fresh-snapshots (today's)"
+        )
+
+
+def _days_done(result: GraphResult, *, fresh: bool, accepted: bool) -> str:
+    """What the graph's runs did to its days, from what they recorded (`run_days`)."""
+    from dagster import DagsterInstance
+
+    from allocator_dagster.cli.run_days import days_done
+
+    if result.outcome is None:
+        return ""
+    runs = result.outcome.run_ids
+    return days_done(DagsterInstance.get(), result.graph, runs, fresh=fresh, accepted=accepted)
 
 
 def _echo_failures(results: list[GraphResult]) -> None:

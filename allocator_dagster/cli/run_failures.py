@@ -54,15 +54,21 @@ def _findings(description: str | None, metadata: dict) -> list[str]:
 
 
 def _message(error: SerializableErrorInfo | None) -> str:
-    """An error's message without its stack, on one line: the user code's own error, the first
-    in the chain that is not one of Dagster's wrappers. Not the innermost cause: a clear error
+    """An error's message without its stack or class path, on one line: the user code's own
+    error, the first in the chain that is not one of Dagster's wrappers. Not the innermost
+    cause: a clear error
     raised `from` a library's (DefiLlamaError from requests' ConnectionError) says what failed
     where; its cause is the library's repr."""
     if error is None:
         return "no error recorded"
     while error.cls_name and error.cls_name.startswith("Dagster") and error.cause is not None:
         error = error.cause
-    return " ".join(line.strip() for line in error.message.strip().splitlines() if line.strip())
+    text = " ".join(line.strip() for line in error.message.strip().splitlines() if line.strip())
+    # the message starts with the exception's dotted class path: noise to an operator
+    head, colon, rest = text.partition(": ")
+    if colon and error.cls_name and head.rsplit(".", 1)[-1] == error.cls_name:
+        return rest
+    return text
 
 
 def run_failure_lines(instance: DagsterInstance, run_id: str) -> list[str]:

@@ -12,7 +12,7 @@ import click
 import pandas as pd
 
 from allocator_dagster.allocation_report import AllocationReport, Decision
-from allocator_dagster.cli.options import fail
+from allocator_dagster.cli.options import FiniteFloatRange, fail
 from allocator_dagster.inputs import InputFileError, read_holdings_csv, read_pools_csv
 from allocator_dagster.model import Holdings, ModelInputError, SolveStatus
 from allocator_dagster.model.eligibility import effective_apy
@@ -124,7 +124,7 @@ def render_table(
 )
 @click.option(
     "--capital",
-    type=click.FloatRange(min=0, min_open=True, max=float(MAX_USD)),
+    type=FiniteFloatRange(min=0, min_open=True, max=float(MAX_USD)),
     default=10_000_000.0,
     show_default=True,
     help="USD held idle when there is no HOLDINGS.csv.",

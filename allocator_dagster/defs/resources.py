@@ -405,11 +405,29 @@ def environment_errors() -> list[str]:
         value = os.environ.get(name) or _SELECTOR_DEFAULTS[name]
         if value not in allowed:
             errors.append(f"{name}={value!r} must be one of {', '.join(allowed)}")
-    for read in (metrics_source_from_env, profit_source_from_env):
+    from allocator_dagster.defs.partitions import configured_schedules_status
+    from allocator_dagster.profit_split.governance import ReviewPolicy
+
+    # read when the definitions load (a traceback before any run) or by every run
+    for read in (
+        metrics_source_from_env,
+        profit_source_from_env,
+        configured_schedules_status,
+        ReviewPolicy.from_env,
+    ):
         try:
             read()
         except ValueError as exc:
             errors.append(str(exc))
+    for name, default, usd in (
+        ("ALLOCATOR_DRIFT_TOLERANCE_USD", "100.00", True),
+        ("ALLOCATOR_DRIFT_TOLERANCE_PCT", "", False),
+    ):
+        value = os.environ.get(name) or default
+        try:
+            DriftTolerance.parse(value, "") if usd else DriftTolerance.parse("", value)
+        except ValueError as exc:
+            errors.append(f"{name}={value!r}: {exc}")
     chart_days = os.environ.get(CHART_DAYS_ENV)
     if chart_days and not chart_days.strip().isdigit():
         errors.append(f"{CHART_DAYS_ENV}={chart_days!r} must be a number of days (0: no charts)")
@@ -426,8 +444,8 @@ def environment_errors() -> list[str]:
     if params := os.environ.get("ALLOCATOR_PARAMS_FILE"):
         try:
             load_parameters_file(params)
-        except ParameterError as exc:
-            errors.append(f"ALLOCATOR_PARAMS_FILE: {exc}")
+        except ParameterError as exc:  # one line per problem, each naming the variable
+            errors += [f"ALLOCATOR_PARAMS_FILE: {line}" for line in str(exc).splitlines()]
     return errors
 
 

@@ -121,7 +121,12 @@ def _value(name: str, raw: Any, where: str) -> tuple[Any, str | None]:
     return number, None
 
 
-def _check(values: dict[str, Any], day: date, where: str, source: str) -> DayMetrics:
+def _check(
+    values: dict[str, Any], day: date, where: str, source: str, header: str | None = None
+) -> DayMetrics:
+    """`where` locates a value ("line 2, " in a CSV), `header` the field names ("line 1, ": an
+    unknown or missing column is the header's problem); JSON has neither."""
+    header = where if header is None else header
     problems: list[str] = []
     declared = values.pop("metric_date", None)
     if declared is not None and str(declared).strip() != day.isoformat():
@@ -129,9 +134,9 @@ def _check(values: dict[str, Any], day: date, where: str, source: str) -> DayMet
             f"{where}field 'metric_date': {str(declared)[:40]!r} is not the day given ({day})"
         )
     unknown = sorted(set(values) - set(FIELDS))
-    problems += [f"{where}field '{name[:60]}': not a metrics field" for name in unknown]
+    problems += [f"{header}field '{name[:60]}': not a metrics field" for name in unknown]
     missing = [name for name in FIELDS if name not in values]
-    problems += [f"{where}field '{name}': missing ({FIELDS[name].table})" for name in missing]
+    problems += [f"{header}field '{name}': missing ({FIELDS[name].table})" for name in missing]
     parsed: dict[str, Any] = {}
     for name in FIELDS:
         if name in values:
@@ -163,11 +168,26 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not a number")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different: json keeps the last of a repeated key
+    silently (a CSV's repeated column is refused, so is this)."""
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise ValueError(f"field {key[:60]!r} appears twice in one object")
+        data[key] = value
+    return data
+
+
 def parse_json(text: str, day: date, source: str) -> DayMetrics:
     """A flat object of fields, or one object per table keyed by the table's name."""
     try:
         data = json.loads(
-            text, parse_float=Decimal, parse_int=Decimal, parse_constant=_reject_constant
+            text,
+            parse_float=Decimal,
+            parse_int=Decimal,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_unique_keys,
         )
     except json.JSONDecodeError as exc:
         raise MetricsFileError(
@@ -217,7 +237,7 @@ def parse_csv(text: str, day: date, source: str) -> DayMetrics:
     duplicated = sorted({h for h in header if header.count(h) > 1})
     if duplicated:
         raise MetricsFileError([f"{source} line 1: column {d!r} appears twice" for d in duplicated])
-    return _check(dict(zip(header, row, strict=True)), day, "line 2, ", source)
+    return _check(dict(zip(header, row, strict=True)), day, "line 2, ", source, "line 1, ")
 
 
 def read_metrics_file(path: Path, day: date) -> DayMetrics:

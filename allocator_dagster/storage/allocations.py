@@ -309,6 +309,17 @@ def read_detail_pools(
     return {p: (ch, pr, float(g), float(c)) for p, ch, pr, g, c in rows}
 
 
+def allocated_days(conn: sa.Connection, first: dt.date, last: dt.date) -> list[dt.date]:
+    """The days of first..last that have a stored allocation, in date order."""
+    return list(
+        conn.execute(
+            sa.select(asset_allocations.c.allocation_date)
+            .where(asset_allocations.c.allocation_date.between(first, last))
+            .order_by(asset_allocations.c.allocation_date)
+        ).scalars()
+    )
+
+
 def allocation_in_force(conn: sa.Connection, day: dt.date) -> StoredAllocation | None:
     """The newest real allocation on or before `day` (infeasible days do not replace it)."""
     latest = conn.execute(

@@ -154,3 +154,21 @@ def test_a_report_folder_that_cannot_be_made_is_refused_before_the_replay(tmp_pa
     target = a_file / "report"  # (an existing file itself is refused by click's Path type)
     result = backtest("--history", str(RECORDING), *RANGE, "--report", str(target))
     one_line_error(result, f"--report {target}: {a_file} is not a folder")
+
+
+def test_every_bad_parameter_is_its_own_error_line(tmp_path: Path) -> None:
+    """The backtest said the problems of a parameters file on one line joined by an escaped
+    newline (`\\x0a`), unlike every other command: now one `error:` line each, as options.fail."""
+    params = tmp_path / "params.yaml"
+    params.write_text("group2_max_pct: 3\nmin_pools: -1\n")
+    result = backtest("--history", str(RECORDING), *RANGE, "--params", str(params))
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith(f"error: {params}: field ") for line in lines)
+    assert "\\x0a" not in result.output
+
+
+def test_a_capital_that_is_not_a_number() -> None:
+    """click's FloatRange let NaN through (it compares false): a decimal.InvalidOperation
+    traceback after the days were loaded."""
+    one_line_error(backtest("--sample", *RANGE, "--capital", "nan"), "'nan' is not a finite number")

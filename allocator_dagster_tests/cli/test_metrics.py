@@ -95,8 +95,9 @@ def test_metrics_import_from_csv_and_json(database_url: str, tmp_path: Path) -> 
         ({"holders": "-1"}, "field 'holders': -1 is below 0"),
         ({"price_usd": "NaN"}, "field 'price_usd': 'NaN' is not a finite number"),
         ({"growth_pct_7d": "lots"}, "field 'growth_pct_7d': 'lots' is not a number"),
-        ({"members": None}, "field 'members': missing (community_growth_daily)"),
-        ({"surprise": "1"}, "field 'surprise': not a metrics field"),
+        # a missing or unknown column is the header's (line 1), not the values' line
+        ({"members": None}, "line 1, field 'members': missing (community_growth_daily)"),
+        ({"surprise": "1"}, "line 1, field 'surprise': not a metrics field"),
         ({"metric_date": "2025-06-02"}, "is not the day given (2025-06-01)"),
     ],
 )
@@ -124,6 +125,8 @@ def test_bad_metrics_name_the_field_and_write_nothing(
         ("x.json", "[1, 2]", "the JSON is not an object"),
         ("x.json", '{"trades": true}', "field 'trades': True is not a number"),
         ("x.json", '{"trades": Infinity}', "Infinity is not a number"),
+        # json keeps the last of a repeated key silently
+        ("x.json", '{"trades": 1, "trades": 2}', "field 'trades' appears twice in one object"),
         ("x.csv", "a,b\n1,2\n3,4\n", "expected a header and one row of values, found 3 lines"),
         ("x.txt", "", "must end in .csv or .json"),
         ("x.csv", "trades,trades\n1,2\n", "column 'trades' appears twice"),
@@ -145,3 +148,24 @@ def test_unreadable_metrics_files(tmp_path: Path, name: str, content: str, messa
         url,
     )
     assert missing.exit_code == 2 and "cannot be read" in missing.output
+
+
+def test_a_folder_or_a_newline_in_a_column_name_is_still_one_line_per_problem(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "day.json"
+    folder.mkdir()
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    result = invoke("metrics", "import", "--day", "2025-06-01", str(folder), "--database-url", url)
+    assert result.exit_code == 2, result.output
+    [line] = result.output.splitlines()
+    assert line.startswith("error: ") and f"'{folder}' is a directory" in line
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text(
+        '"tra\ndes",' + ",".join(GOOD) + "\n1," + ",".join(map(str, GOOD.values())) + "\n"
+    )
+    result = invoke("metrics", "import", "--day", "2025-06-01", str(quoted), "--database-url", url)
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines() == [
+        f"error: {quoted}: line 1, field 'tra\\x0ades': not a metrics field"
+    ]

@@ -70,3 +70,41 @@ def test_the_commands_an_operator_types_have_help() -> None:
 def test_the_old_group_level_spelling_is_refused_clearly() -> None:
     result = CliRunner().invoke(main, ["proposals", "--database-url", "sqlite://", "list"])
     assert result.exit_code == 2 and "No such option '--database-url'" in result.output
+
+
+def test_fail_says_each_problem_on_its_own_error_line() -> None:
+    """A message of several problems (a parameters file with two bad fields) is one `error:`
+    line per problem: a second line without the prefix read as unrelated output."""
+    from allocator_dagster.cli.options import fail
+
+    @click.command()
+    def failing() -> None:
+        fail("params.yaml: field 'a': bad\nparams.yaml: field 'b': worse\x1b[2J\n")
+
+    result = CliRunner().invoke(failing, [])
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        "error: params.yaml: field 'a': bad",
+        "error: params.yaml: field 'b': worse\\x1b[2J",
+    ]
+
+
+def test_a_usage_error_is_one_line_naming_the_argument_and_the_help(tmp_path) -> None:
+    """click's own report of a bad argument is four lines (usage, hint, blank, error); the
+    command line's rule is one `error:` line, exit code 2."""
+    folder = tmp_path / "metrics.json"
+    folder.mkdir()
+    for args, needle in [
+        (
+            ["metrics", "import", "--day", "2025-06-01", str(folder)],
+            f"File '{folder}' is a directory",
+        ),
+        (["metrics", "import", "--day", "June", str(folder)], "Invalid value for '--day'"),
+        (["lists", "add", "bogus", "USDC", "--reason", "r", "--by", "b"], "'bogus' is not one of"),
+        (["nonsense"], "No such command 'nonsense'"),
+    ]:
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2, result.output
+        [line] = result.output.splitlines()
+        assert line.startswith("error: ") and needle in line, line
+        assert line.endswith(" --help`)"), line

@@ -88,6 +88,15 @@ def test_days_outside_the_partitions_are_a_clear_error(
             {"ALLOCATOR_POOL_SOURCE": "history", "ALLOCATOR_HISTORY_FILE": "{tmp}/none.csv"},
             "error: ALLOCATOR_HISTORY_FILE='{tmp}/none.csv': no such file or folder",
         ),
+        ({"ALLOCATOR_SCHEDULES": "on"}, "error: ALLOCATOR_SCHEDULES='on': use running or stopped"),
+        (
+            {"ALLOCATOR_MULTISIG_APPROVALS": "two"},
+            "error: ALLOCATOR_MULTISIG_APPROVALS='two' is not a whole number",
+        ),
+        (
+            {"ALLOCATOR_DRIFT_TOLERANCE_USD": "lots"},
+            "error: ALLOCATOR_DRIFT_TOLERANCE_USD='lots': drift tolerance usd 'lots' is not a",
+        ),
         (
             {"ALLOCATOR_DATABASE_URL": "postgresql+psycopg2://a@127.0.0.1:{port}/allocator"},
             "error: cannot connect to database postgresql+psycopg2://a@127.0.0.1:{port}/allocator",
@@ -121,21 +130,49 @@ def test_a_configuration_every_run_would_fail_on_is_refused_before_anything_is_w
     assert not (tmp_path / "home").exists(), "no instance, run or first day for a refused run"
 
 
-def test_the_quickstart_records_the_first_day_it_filled(tmp_path: Path) -> None:
-    """Without ALLOCATOR_FIRST_DAY the partitions start on the first day filled on the instance:
-    a `dg dev` on the quickstart shows no wall of missing days (it only moves earlier)."""
-    from allocator_dagster.cli.run import record_first_day
-    from allocator_dagster.defs.partitions import first_day, recorded_first_day
+def test_a_dagster_home_that_is_a_file_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It was a FileExistsError traceback from mkdir."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "home").write_text("")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ALLOCATOR_DATABASE_URL", f"sqlite:///{tmp_path / 'app.sqlite'}")
+    result = CliRunner().invoke(main, ["run", "--days", "1", "--graph", "allocation"])
+    assert result.exit_code == 2, result.output
+    assert result.output == (
+        f"error: DAGSTER_HOME={tmp_path / 'home'}: cannot use it as the Dagster instance's "
+        "folder (a file, not a folder)\n"
+    )
 
-    assert recorded_first_day(str(tmp_path)) is None
-    assert record_first_day(tmp_path, dt.date(2026, 11, 18)) == dt.date(2026, 11, 18)
-    assert record_first_day(tmp_path, dt.date(2026, 11, 25)) == dt.date(2026, 11, 18)
-    assert record_first_day(tmp_path, dt.date(2026, 11, 2)) == dt.date(2026, 11, 2)
-    assert first_day(None, recorded_first_day(str(tmp_path))) == "2026-11-02"
-    assert first_day("2026-01-01", recorded_first_day(str(tmp_path))) == "2026-01-01"
-    (tmp_path / "allocator_first_day").write_text("yesterday")
-    with pytest.raises(ValueError, match=r"allocator_first_day: 'yesterday' is not a date"):
-        recorded_first_day(str(tmp_path))
+
+@pytest.mark.parametrize("recorded", [None, "2026-05-20"])
+def test_an_invocation_stopped_before_its_backfill_leaves_the_first_day_as_it_was(
+    recorded: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first day is recorded before the definitions load (a backfill's days must be
+    partitions); an invocation stopped before it launched a backfill (Ctrl-C while the code
+    location loads, an error) used to leave it moved, so the calendar started on days nothing
+    was ever run for. Once a backfill is launched its days stay (test below)."""
+    import allocator_dagster.cli.run as run_module
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("ALLOCATOR_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ALLOCATOR_DATABASE_URL", f"sqlite:///{tmp_path / 'app.sqlite'}")
+    if recorded:
+        (tmp_path / "home").mkdir()
+        (tmp_path / "home" / "allocator_first_day").write_text(recorded + "\n")
+    monkeypatch.setattr(run_module, "backfill_range", interrupted)
+    result = CliRunner().invoke(main, ["run", "--days", "30", "--end", "2026-06-01"])
+    assert result.exit_code == 130, result.output
+    record = tmp_path / "home" / "allocator_first_day"
+    assert (record.read_text().strip() if record.exists() else None) == recorded
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -387,3 +424,80 @@ def test_a_failed_check_says_what_it_found_without_a_traceback(tmp_path: Path) -
     assert "allocator plan show --day 2026-11-19" not in output, output
     for trace in ("Traceback", "Stack Trace", 'File "'):
         assert trace not in output, output
+
+
+def test_a_params_file_with_several_problems_is_refused_one_line_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every problem of ALLOCATOR_PARAMS_FILE (a bad entry in a list too, as `allocator lists
+    add` would refuse it) is its own `error: ALLOCATOR_PARAMS_FILE: ...` line, before anything
+    is written."""
+    params = tmp_path / "params.yaml"
+    params.write_text("group2_max_pct: 3\nicebox_tokens: ['bad token']\n")
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("ALLOCATOR_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ALLOCATOR_PARAMS_FILE", str(params))
+    result = CliRunner().invoke(main, ["run", "--days", "1", "--graph", "allocation"])
+    assert result.exit_code == 2, result.output
+    lines = result.output.splitlines()
+    assert [line.split(": field ")[0] for line in lines] == [
+        f"error: ALLOCATOR_PARAMS_FILE: {params}"
+    ] * 2, lines
+    assert "field 'icebox_tokens': entry 'bad token': symbol 'bad token' contains" in lines[1]
+    assert not (tmp_path / "home").exists()
+
+
+def test_a_re_run_says_what_it_did_to_the_stored_days(tmp_path: Path) -> None:
+    """Re-running stored days printed only "succeeded": the footer now says per graph whether
+    the days were stored for the first time, reproduced identically, replaced or kept."""
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [ALLOCATOR, "run", *args], env=_env(tmp_path), cwd=tmp_path,
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    first = run("--days", "2", "--end", "2026-06-01")
+    assert "\n" + " " * 28 + "2 days: 2 stored for the first time\n" in first, first
+    assert " " * 28 + "2 days: 2 decided now\n" in first, first
+    again = run("--days", "3", "--end", "2026-06-02")  # one day more
+    assert (
+        "3 days: 1 stored for the first time, 2 reproduced from their snapshots, identical\n"
+        in again
+    ), again
+    assert "3 days: 1 decided now, 2 decided before (kept as they were)\n" in again, again
+    fresh = run("--days", "1", "--end", "2026-06-02", "--graph", "allocation", "--fresh-snapshots")
+    assert "1 day: 1 replaced by fresh snapshots (the same result)\n" in fresh, fresh
+
+
+def test_a_range_extended_back_before_the_first_stored_day_is_refused(tmp_path: Path) -> None:
+    """On the paper ledger a new day before the first stored one becomes its start: the run
+    failed its checks on that day (stored and recomputed hashes differ, weights no longer sum
+    to the day's capital) after writing the new day. Now refused before anything is written;
+    with --fresh-snapshots the stored days are decided again from the new start."""
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [ALLOCATOR, "run", "--end", "2026-06-02", "--graph", "allocation", *args],
+            env=_env(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+
+    assert run("--days", "2").returncode == 0
+    refused = run("--days", "3")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert refused.stderr.startswith(
+        "error: 2026-06-01 is stored, decided on the start balances it had; deciding 2026-05-31 "
+        "first would change them"
+    ), refused.stderr
+    assert len(refused.stderr.splitlines()) == 1 and refused.stdout == ""
+    with sqlite3.connect(tmp_path / "allocator.sqlite") as conn:
+        days = conn.execute("SELECT allocation_date FROM asset_allocations ORDER BY 1").fetchall()
+    assert [d for (d,) in days] == ["2026-06-01", "2026-06-02"]
+    fresh = run("--days", "3", "--fresh-snapshots")
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    assert "3 days: 1 stored for the first time, 2 replaced by fresh snapshots" in fresh.stdout

@@ -47,3 +47,11 @@ def test_a_failed_step_shows_the_user_code_error_not_the_library_cause() -> None
 
 def test_no_error_recorded() -> None:
     assert _message(None) == "no error recorded"
+
+
+def test_the_class_path_is_left_out() -> None:
+    """'step allocation_chain failed: allocator_dagster.day_payouts.DayInputError: no imported
+    balances ...' said the exception's module path before the reason."""
+    shown = _message(_step_error())  # type: ignore[arg-type]
+    assert not shown.startswith("allocator_dagster."), shown
+    assert shown.startswith("DefiLlama http://127.0.0.1:9/pools: connection refused"), shown

@@ -18,7 +18,7 @@ def _solve(*args: str):
     return CliRunner().invoke(main, [*BASE, *args])
 
 
-@pytest.mark.parametrize("capital", ["1e25", "1e13", "1e300"])
+@pytest.mark.parametrize("capital", ["1e25", "1e13", "1e300", "nan", "NaN"])  # NaN: a traceback
 def test_an_absurd_capital_is_bad_input(capital: str) -> None:
     result = _solve("--capital", capital)
     assert result.exit_code == 2, result.output
@@ -190,3 +190,29 @@ def test_a_solve_loads_cvxpy_only_for_the_convex_backend() -> None:
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout == loaded, solver
+
+
+def test_a_list_entry_lists_add_refuses_is_refused_in_the_params_file(tmp_path: Path) -> None:
+    """The lists of a --params file went through unchecked (`Aave V3` approved no protocol,
+    silently): each entry is now checked as `allocator lists add` checks it, one line each."""
+    params = tmp_path / "params.yaml"
+    example = (EXAMPLES / "params.yaml").read_text().splitlines(keepends=True)
+    kept = [line for line in example if not line.startswith(("icebox_", "blacklisted_"))]
+    params.write_text(
+        "".join(kept) + "icebox_tokens: ['bad token']\nblacklisted_tokens: [USDC, 'Aave V3']\n"
+    )
+    result = _solve("--params", str(params))
+    assert result.exit_code == 2, result.output
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    added = CliRunner().invoke(
+        main, ["lists", "add", "icebox-tokens", "bad token", "--reason", "r", "--by", "b",
+               "--database-url", url],
+    )  # fmt: skip
+    assert added.exit_code == 2
+    reason = added.output.strip().removeprefix("error: ")
+    assert result.output.splitlines() == [
+        f"error: {params}: field 'blacklisted_tokens': entry 'Aave V3': symbol 'Aave V3' "
+        "contains ' '; a symbol has no spaces, '-', ',' or ';' ('-' separates the tokens of a "
+        "pool symbol such as USDC-USDT)",
+        f"error: {params}: field 'icebox_tokens': entry 'bad token': {reason}",
+    ]

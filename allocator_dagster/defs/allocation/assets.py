@@ -371,6 +371,8 @@ def _day_metadata(
         else 0.0,
         "result_hash": report.result_hash,
         **reproduced,
+        # new, identical, replaced or kept: what `allocator run` sums up per run
+        "stored_day": outcome.stored_day,
         "allocation": MetadataValue.table(
             [TableRecord(row) for row in allocation_table_rows(report, labels)], ALLOCATION_TABLE
         ),
