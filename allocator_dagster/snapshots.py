@@ -30,6 +30,7 @@ _CORE_MODULES = (
     "allocation_report.py",
     "cent_rounding.py",
     "day_decision.py",
+    "dynamic_lists.py",
     "model/__init__.py",
     "model/diagnosis.py",
     "model/eligibility.py",
