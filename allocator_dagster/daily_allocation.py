@@ -151,6 +151,13 @@ def run_day(
         previous = store.read_allocation(conn, day)
         if snapshot_policy == "fresh" and not successor_in_run:
             _refuse_orphaning_the_next_day(conn, day)
+        if (
+            previous is None
+            and not observed
+            and snapshot_policy == "reproduce"
+            and not (accept_recomputation and successor_in_run)
+        ):
+            _refuse_moving_the_next_day(conn, day)
         if force_reasons is None and snapshot_policy == "reproduce" and previous is not None:
             # a day forced by the sensor is reproduced with the same reasons
             force_reasons = (previous.report.get("reproduction") or {}).get("force_reasons") or None
@@ -234,6 +241,28 @@ def _refuse_orphaning_the_next_day(conn: sa.Connection, day: dt.date) -> None:
             f"already has an allocation: re-run {day} together with the days after it (a range up "
             "to the last allocated day), or use snapshot=reproduce"
         )
+
+
+def _refuse_moving_the_next_day(conn: sa.Connection, day: dt.date) -> None:
+    """A new day on the paper ledger becomes the next day's start: a stored next day would no
+    longer reproduce, and would be kept on balances it was not decided on (a range extended
+    back before the first stored day, from the UI as from the CLI)."""
+    following = store.read_allocation(conn, day + dt.timedelta(days=1))
+    if following is not None:
+        raise DayInputError(moved_day_message(following.allocation_date))
+
+
+def moved_day_message(stored: dt.date, more: int = 0) -> str:
+    """Why a new day right before the stored day `stored` is refused, and what to do instead."""
+    others = f" (and {more} more stored day(s))" if more else ""
+    return (
+        f"{stored} is stored, decided on the start balances it had; deciding "
+        f"{stored - dt.timedelta(days=1)} first would change them (the paper ledger carries each "
+        f"day into the next){others}, so it would no longer reproduce: choose a range that starts "
+        f"on {stored} or later, or decide the stored days again from the new start, in the same "
+        "range, with accept_recomputation (their snapshots' parameters and lists; `allocator run "
+        "--accept-recomputation`) or snapshot=fresh (today's; `--fresh-snapshots`)"
+    )
 
 
 def stored_days_moved_by(engine: sa.Engine, days: list[dt.date]) -> list[dt.date]:

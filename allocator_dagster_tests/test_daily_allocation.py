@@ -61,3 +61,32 @@ def test_the_unlisted_held_pools_are_found_once_for_the_listings_and_the_decisio
             daily_allocation._held_aside(conn, DAY, frame, holdings, AllocationParameters()) == {}
         )
     assert read == [["gone"]]
+
+
+def test_a_new_day_before_a_stored_one_is_refused_on_the_paper_ledger(engine: sa.Engine) -> None:
+    """On the paper ledger a new day becomes the next day's start. Deciding it before a stored
+    day (a range extended back, from the UI as from the CLI) left that day kept on balances it
+    was not decided on; refused before anything is written, unless the next day is decided
+    again in the same run with the recomputation accepted."""
+    from allocator_dagster.daily_allocation import AllocationSettings, DayInputError, run_day
+    from allocator_dagster.pool_ingestion import ingest_sample_day, sample_universe
+    from allocator_dagster.storage.allocations import read_allocation
+    from allocator_dagster.storage.lists import seed_lists_if_empty
+
+    source = sample_universe(7, 300)
+    seed_lists_if_empty(engine, source.default_lists(), by="test", reason="test")
+    before, stored = DAY - dt.timedelta(days=1), DAY
+    for day in (before, stored):
+        ingest_sample_day(engine, day, source)
+    settings = AllocationSettings(parameters=AllocationParameters())
+    first = run_day(engine, stored, settings)
+    with pytest.raises(DayInputError, match=f"^{stored} is stored, .* deciding {before} first"):
+        run_day(engine, before, settings)
+    with engine.connect() as conn:
+        assert read_allocation(conn, before) is None
+        assert read_allocation(conn, stored).result_hash == first.report.result_hash
+    with pytest.raises(DayInputError, match="is stored"):  # accepted, but the day after not rerun
+        run_day(engine, before, settings, accept_recomputation=True)
+    run_day(engine, before, settings, accept_recomputation=True, successor_in_run=True)
+    again = run_day(engine, stored, settings, accept_recomputation=True)
+    assert again.stored_day == "replaced"

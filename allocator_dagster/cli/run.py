@@ -405,22 +405,13 @@ def _refuse_moving_stored_days(engine: sa.Engine, start: dt.date, end: dt.date) 
     stored day no longer reproduces and is kept on balances it was not decided on (a range
     extended back before the first stored day failed its checks and left that day
     inconsistent). Refused before anything is written, saying what to do instead."""
-    from allocator_dagster.daily_allocation import stored_days_moved_by
+    from allocator_dagster.daily_allocation import moved_day_message, stored_days_moved_by
 
     if (os.environ.get("ALLOCATOR_BALANCES_SOURCE") or "paper") != "paper":
         return  # observed balances: a day's start does not follow from the day before
     days = [start + dt.timedelta(days=k) for k in range((end - start).days + 1)]
     if moved := stored_days_moved_by(engine, days):
-        day = moved[0]
-        more = f" (and {len(moved) - 1} more stored day(s))" if len(moved) > 1 else ""
-        fail(
-            f"{day} is stored, decided on the start balances it had; deciding "
-            f"{day - dt.timedelta(days=1)} first would change them (the paper ledger carries "
-            f"each day into the next){more}, so it would no longer reproduce: choose a range "
-            f"that starts on {day} or later, or decide the stored "
-            "days again from the new start with --accept-recomputation (their snapshots' "
-            "parameters and lists) or --fresh-snapshots (today's)"
-        )
+        fail(moved_day_message(moved[0], len(moved) - 1))
 
 
 def _days_done(result: GraphResult, *, fresh: bool, accepted: bool) -> str:
