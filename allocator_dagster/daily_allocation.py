@@ -234,10 +234,9 @@ def _pool_day(engine: sa.Engine, day: dt.date) -> pd.DataFrame:
 
 def _refuse_orphaning_the_next_day(conn: sa.Connection, day: dt.date) -> None:
     """A fresh (or accepted) re-run alone would change balances the next day started from."""
-    following = store.read_allocation(conn, day + dt.timedelta(days=1))
-    if following is not None:
+    if (following := _allocated_next_day(conn, day)) is not None:
         raise DayInputError(
-            f"a fresh re-run of {day} changes the balances of {following.allocation_date}, which "
+            f"a fresh re-run of {day} changes the balances of {following}, which "
             f"already has an allocation: re-run {day} together with the days after it (a range up "
             "to the last allocated day), or use snapshot=reproduce"
         )
@@ -247,9 +246,14 @@ def _refuse_moving_the_next_day(conn: sa.Connection, day: dt.date) -> None:
     """A new day on the paper ledger becomes the next day's start: a stored next day would no
     longer reproduce, and would be kept on balances it was not decided on (a range extended
     back before the first stored day, from the UI as from the CLI)."""
-    following = store.read_allocation(conn, day + dt.timedelta(days=1))
-    if following is not None:
-        raise DayInputError(moved_day_message(following.allocation_date))
+    if (following := _allocated_next_day(conn, day)) is not None:
+        raise DayInputError(moved_day_message(following))
+
+
+def _allocated_next_day(conn: sa.Connection, day: dt.date) -> dt.date | None:
+    """The day after `day` when it has a stored allocation (its start came from `day`)."""
+    following = day + dt.timedelta(days=1)
+    return following if store.allocated_days(conn, following, following) else None
 
 
 def moved_day_message(stored: dt.date, more: int = 0) -> str:

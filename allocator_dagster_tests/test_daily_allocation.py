@@ -90,3 +90,5 @@ def test_a_new_day_before_a_stored_one_is_refused_on_the_paper_ledger(engine: sa
     run_day(engine, before, settings, accept_recomputation=True, successor_in_run=True)
     again = run_day(engine, stored, settings, accept_recomputation=True)
     assert again.stored_day == "replaced"
+    with pytest.raises(DayInputError, match=f"fresh re-run of {before} changes .* of {stored}"):
+        run_day(engine, before, settings, snapshot_policy="fresh")  # without the day after
